@@ -1,0 +1,34 @@
+/**
+ * xstate-expire: "expire on timeout unless it is being updated", as XState v5 actors.
+ *
+ * @packageDocumentation
+ */
+export { createExpireManager, ExpireManager } from './manager/expire-manager.js';
+export type { ExpireManagerOptions, NewExpirationOptions } from './manager/expire-manager.js';
+export { SerialExecutor } from './manager/serial-executor.js';
+export { realClock } from './manager/clock.js';
+export { indexScheduler } from './manager/indexed-scheduler.js';
+export { expirationMachine, MAX_TIMER_DELAY } from './machines/expiration.js';
+export type {
+  ExpirationActorRef,
+  ExpirationContext,
+  ExpirationEvent,
+  ExpirationInput,
+  ExpirationMachine,
+  ExpirationNotice,
+  ExpirationSnapshot,
+  ExpirationState,
+  Requirement,
+  TransitionMeta,
+} from './machines/expiration.js';
+export { managerMachine } from './machines/manager.js';
+export type {
+  ManagerActorRef,
+  ManagerContext,
+  ManagerEvent,
+  ManagerInput,
+  ManagerMachine,
+  ManagerSnapshot,
+  RoutedEvent,
+} from './machines/manager.js';
+export type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from './types.js';

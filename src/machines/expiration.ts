@@ -1,0 +1,287 @@
+import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, fromCallback, fromPromise, sendParent, setup } from 'xstate';
+import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+
+/**
+ * Node's timers hold a signed 32-bit delay; a longer one fires at once. Longer
+ * waits are split: the delayed transition re-arms until the deadline is reached.
+ */
+export const MAX_TIMER_DELAY = 2 ** 31 - 1;
+
+/** What one expiration is created with. */
+export interface ExpirationInput {
+  /** The entity's id, as the manager knows it. */
+  id: string;
+  /** Absolute time on `clock` at which the entity expires. */
+  deadline: number;
+  /** Called once, with a signal scoped to that close, when the entity expires. */
+  close: CloseFn;
+  /** Serializes the close with the entity's other work. */
+  executor: Executor;
+  /** The clock the actor system's timers run on; `now()` drives the deadline math. */
+  clock: ExpireClock;
+  /** Receives a close's failure, and an executor's refusal to run the close. */
+  onCloseError: CloseErrorHandler;
+}
+
+/** The context of an expiration: its input, kept as is. The deadline never changes. */
+export type ExpirationContext = ExpirationInput;
+
+/**
+ * Events an expiration accepts.
+ *
+ * `close` comes from the expiration's own executor task when it starts to run;
+ * `settle` ends that task and `settled` is the promise it resolves.
+ */
+export type ExpirationEvent =
+  | { type: 'stop' }
+  | { type: 'start' }
+  | { type: 'expire' }
+  | { type: 'delete' }
+  | { type: 'dispose' }
+  | { type: 'close'; settle: () => void; settled: Promise<void> };
+
+/**
+ * Events an expiration sends to the manager that spawned it; `ref` is the
+ * sender, so a notice from a replaced expiration is told apart from its successor.
+ */
+export type ExpirationNotice =
+  | { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> }
+  | { type: 'expiration.ended'; id: string; ref: AnyActorRef };
+
+/** The requirements of the Go package (and its manager semantics) a transition realises. */
+export type Requirement =
+  | 'R1.1'
+  | 'R1.2'
+  | 'R2'
+  | 'R3'
+  | 'R4'
+  | 'go:timeout'
+  | 'go:dispose'
+  | 'go:replace'
+  | 'go:delete'
+  | 'go:id-change';
+
+/** Transition metadata: which requirements the transition realises. */
+export interface TransitionMeta {
+  requirements: Requirement[];
+}
+
+const realises = (...requirements: Requirement[]): TransitionMeta => ({ requirements });
+
+/** Milliseconds from now to the saved deadline, clamped to what a timer can hold. */
+const untilDeadline = ({ context }: { context: ExpirationContext }): number =>
+  Math.min(MAX_TIMER_DELAY, Math.max(0, context.deadline - context.clock.now()));
+
+/** Reports without ever throwing into XState: a throwing handler falls back to the console. */
+function report(context: Pick<ExpirationContext, 'id' | 'onCloseError'>, error: unknown): void {
+  try {
+    context.onCloseError(context.id, error);
+  } catch (handlerError) {
+    console.error(`xstate-expire: onCloseError threw while reporting "${context.id}":`, handlerError, error);
+  }
+}
+
+/**
+ * Queues the close on the entity's executor while the entity is `expired.queued`.
+ *
+ * Leaving that state (delete, replace by `new`, dispose) cancels the task, so a
+ * close queued but not yet started never runs for a stale expiration.
+ */
+const queueClose = fromCallback<ExpirationEvent, ExpirationContext>(({ input, sendBack }) => {
+  let cancelled = false;
+  const task = (): Promise<void> | undefined => {
+    if (cancelled) return undefined;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    sendBack({ type: 'close', settle, settled });
+    return settled;
+  };
+  try {
+    input.executor.asyncExec(task).catch((error: unknown) => report(input, error));
+  } catch (error) {
+    report(input, error);
+  }
+  return () => {
+    cancelled = true;
+  };
+});
+
+/** What the close actor runs with. */
+interface CloseInput extends Pick<ExpirationContext, 'id' | 'close' | 'onCloseError'> {
+  /** Ends the executor task that started this close. */
+  settle: () => void;
+}
+
+/**
+ * Runs the user's close with a signal scoped to it (requirement 3).
+ *
+ * The signal aborts when the close settles, and earlier when this actor is
+ * stopped (the manager was disposed). Failures are reported, never thrown, so
+ * the close settles the executor task whatever happens.
+ */
+const runClose = fromPromise<void, CloseInput>(async ({ input, signal: stopped }) => {
+  const scope = new AbortController();
+  const abort = (): void => scope.abort(stopped.reason);
+  stopped.addEventListener('abort', abort, { once: true });
+  try {
+    await input.close(scope.signal);
+  } catch (error) {
+    report(input, error);
+  } finally {
+    stopped.removeEventListener('abort', abort);
+    scope.abort(new Error(`close of "${input.id}" has settled`));
+    input.settle();
+  }
+});
+
+/**
+ * One entity's expiration, as a statechart.
+ *
+ * - `active`: counting down to the saved absolute deadline (a named, context-driven delay).
+ * - `paused`: an update is running; the deadline is kept (R1.1).
+ * - `expired`: the deadline passed or the entity was force-expired; the close is
+ *   `queued` on the executor, then `closing` once it runs.
+ * - `closed` and `deleted`: final. Nothing expires or closes them again (R4).
+ */
+export const expirationMachine = setup({
+  types: {
+    context: {} as ExpirationContext,
+    input: {} as ExpirationInput,
+    events: {} as ExpirationEvent,
+  },
+  actors: { queueClose, runClose },
+  delays: { deadline: untilDeadline },
+  guards: {
+    deadlineReached: ({ context }) => context.clock.now() >= context.deadline,
+  },
+  actions: {
+    notifyClosing: sendParent(
+      ({ context, event, self }): ExpirationNotice => ({
+        type: 'expiration.closing',
+        id: context.id,
+        ref: self,
+        settled: (event as Extract<ExpirationEvent, { type: 'close' }>).settled,
+      }),
+    ),
+    notifyEnded: sendParent(({ context, self }): ExpirationNotice => ({ type: 'expiration.ended', id: context.id, ref: self })),
+  },
+}).createMachine({
+  id: 'expiration',
+  description: 'Expires an entity at its deadline unless it is being updated.',
+  context: ({ input }) => ({ ...input }),
+  initial: 'active',
+  states: {
+    active: {
+      description: 'Counting down to the saved deadline.',
+      after: {
+        deadline: [
+          {
+            guard: 'deadlineReached',
+            target: 'expired',
+            description: 'The deadline has passed: queue the close.',
+            meta: realises('go:timeout'),
+          },
+          {
+            target: 'active',
+            reenter: true,
+            description: 'Woken before the deadline (a delay longer than a timer holds): re-arm.',
+            meta: realises('go:timeout'),
+          },
+        ],
+      },
+      on: {
+        stop: {
+          target: 'paused',
+          description: 'An update starts: pause, keeping the deadline.',
+          meta: realises('R1.1'),
+        },
+        delete: { target: 'deleted', description: 'Deleted or replaced without closing.', meta: realises('go:delete', 'go:replace', 'go:id-change') },
+        dispose: { target: 'deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+      },
+    },
+    paused: {
+      description: 'An update is running: expiration is paused.',
+      on: {
+        start: {
+          target: 'active',
+          description: 'The update failed: resume with the same deadline.',
+          meta: realises('R1.2'),
+        },
+        expire: {
+          target: 'expired',
+          description: 'An error after a successful update: close gracefully now.',
+          meta: realises('R2'),
+        },
+        delete: { target: 'deleted', description: 'Deleted or replaced without closing.', meta: realises('go:delete', 'go:replace', 'go:id-change') },
+        dispose: { target: 'deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+      },
+    },
+    expired: {
+      description: 'Expired: ignores stop, start and expire until replaced by new (R4).',
+      initial: 'queued',
+      states: {
+        queued: {
+          description: 'The close waits for its turn on the executor.',
+          invoke: { src: 'queueClose', input: ({ context }) => context },
+          on: {
+            close: {
+              target: 'closing',
+              description: 'The executor runs the close task.',
+              meta: realises('R3', 'R4'),
+            },
+            delete: {
+              target: '#expiration.deleted',
+              description: 'Deleted or replaced before the close started: it never runs.',
+              meta: realises('go:delete', 'go:replace', 'R4'),
+            },
+            dispose: { target: '#expiration.deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+          },
+        },
+        closing: {
+          description: 'The close runs with a signal scoped to it.',
+          entry: 'notifyClosing',
+          invoke: {
+            src: 'runClose',
+            input: ({ context, event }) => ({
+              id: context.id,
+              close: context.close,
+              onCloseError: context.onCloseError,
+              settle: (event as Extract<ExpirationEvent, { type: 'close' }>).settle,
+            }),
+            onDone: {
+              target: '#expiration.closed',
+              description: 'The close settled: its signal aborts.',
+              meta: realises('R3', 'R4'),
+            },
+          },
+          on: {
+            dispose: {
+              target: '#expiration.closed',
+              description: 'The manager is disposed while closing: abort the close signal.',
+              meta: realises('R3', 'go:dispose'),
+            },
+          },
+        },
+      },
+    },
+    closed: {
+      description: 'Closed once. Final: never closed or expired again (R4).',
+      type: 'final',
+      entry: 'notifyEnded',
+    },
+    deleted: {
+      description: 'Deleted without closing. Final (R4).',
+      type: 'final',
+      entry: 'notifyEnded',
+    },
+  },
+});
+
+/** The machine's logic type. */
+export type ExpirationMachine = typeof expirationMachine;
+/** A reference to a running expiration actor. */
+export type ExpirationActorRef = ActorRefFrom<ExpirationMachine>;
+/** A snapshot of an expiration actor. */
+export type ExpirationSnapshot = SnapshotFrom<ExpirationMachine>;
+/** The top-level states of an expiration. */
+export type ExpirationState = 'active' | 'paused' | 'expired' | 'closed' | 'deleted';

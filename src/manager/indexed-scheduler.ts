@@ -1,0 +1,39 @@
+import type { ActorSystem, AnyActorRef } from 'xstate';
+
+/**
+ * Makes stopping an actor O(its own delayed events) instead of O(all delayed
+ * events in the system).
+ *
+ * XState's scheduler cancels a stopping actor's delayed events by scanning every
+ * scheduled event of the system (`cancelAll`). Every expiration that ends is a
+ * stopping actor and every active one has a pending deadline, so with N live
+ * expirations each delete, replace or close cost O(N) and disposing N cost
+ * O(N²). This keeps an index of scheduled ids per actor and cancels only those;
+ * `schedule` and `cancel` keep their own behaviour.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export function indexScheduler(system: ActorSystem<any>): void {
+  const { scheduler } = system;
+  const schedule = scheduler.schedule.bind(scheduler);
+  const cancel = scheduler.cancel.bind(scheduler);
+  const idsByActor = new WeakMap<AnyActorRef, Set<string>>();
+
+  scheduler.schedule = (source, target, event, delay, id) => {
+    // XState's own default id, chosen here so the index knows it.
+    id ??= Math.random().toString(36).slice(2);
+    schedule(source, target, event, delay, id);
+    let ids = idsByActor.get(source);
+    if (!ids) idsByActor.set(source, (ids = new Set()));
+    ids.add(id);
+  };
+  scheduler.cancel = (source, id) => {
+    idsByActor.get(source)?.delete(id);
+    cancel(source, id);
+  };
+  scheduler.cancelAll = (source) => {
+    const ids = idsByActor.get(source);
+    if (!ids) return;
+    idsByActor.delete(source);
+    for (const id of ids) cancel(source, id);
+  };
+}

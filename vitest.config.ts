@@ -1,0 +1,9 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Tests run on SimulatedClock; a slow test is a hung test.
+    testTimeout: 10_000,
+  },
+});
