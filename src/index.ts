@@ -21,14 +21,14 @@ export type {
   Requirement,
   TransitionMeta,
 } from './machines/expiration.js';
-export { managerMachine } from './machines/manager.js';
+export { managerLogic, managerMachine } from './manager/manager-logic.js';
 export type {
   ManagerActorRef,
   ManagerContext,
   ManagerEvent,
   ManagerInput,
-  ManagerMachine,
+  ManagerLogic,
   ManagerSnapshot,
   RoutedEvent,
-} from './machines/manager.js';
+} from './manager/manager-logic.js';
 export type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from './types.js';

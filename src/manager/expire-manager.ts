@@ -1,6 +1,6 @@
 import { type Actor, type ActorOptions, createActor } from 'xstate';
 import type { ExpirationState } from '../machines/expiration.js';
-import { type ManagerEvent, type ManagerMachine, managerMachine } from '../machines/manager.js';
+import { type ManagerEvent, type ManagerLogic, managerLogic } from './manager-logic.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import { realClock } from './clock.js';
 import { indexScheduler } from './indexed-scheduler.js';
@@ -24,7 +24,7 @@ export interface ExpireManagerOptions {
   /** Receives a close that threw or rejected. Default: `console.error` with the id. */
   onCloseError?: CloseErrorHandler;
   /** Handed to XState's `createActor`: sees the manager and every expiration actor. */
-  inspect?: ActorOptions<ManagerMachine>['inspect'];
+  inspect?: ActorOptions<ManagerLogic>['inspect'];
   /** Aborting it disposes the manager, like cancelling the Go manager's context. */
   signal?: AbortSignal;
 }
@@ -50,14 +50,14 @@ const defaultOnCloseError: CloseErrorHandler = (id, error) => {
  * snapshot; the behaviour lives in the machines.
  */
 export class ExpireManager implements AsyncDisposable {
-  readonly #actor: Actor<ManagerMachine>;
+  readonly #actor: Actor<ManagerLogic>;
   readonly #signal: AbortSignal | undefined;
   readonly #onAbort = (): void => void this.dispose();
 
   /** Prefer {@link createExpireManager}, which validates the options. */
   constructor(options: ExpireManagerOptions = {}) {
     const clock = options.clock ?? realClock;
-    this.#actor = createActor(managerMachine, {
+    this.#actor = createActor(managerLogic, {
       clock,
       inspect: options.inspect,
       input: { clock, onCloseError: options.onCloseError ?? defaultOnCloseError },
@@ -70,7 +70,7 @@ export class ExpireManager implements AsyncDisposable {
   }
 
   /** The manager actor, for embedding, inspection and `subscribe`. */
-  get actor(): Actor<ManagerMachine> {
+  get actor(): Actor<ManagerLogic> {
     return this.#actor;
   }
 

@@ -1,0 +1,143 @@
+import { type ActorLogic, type ActorRefFrom, type ActorSystem, type AnyActorRef, createActor } from 'xstate';
+import { type ExpirationActorRef, type ExpirationNotice, expirationMachine } from '../machines/expiration.js';
+import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+import { SerialExecutor } from './serial-executor.js';
+
+/** What the manager actor is created with. */
+export interface ManagerInput {
+  /** The clock of the actor system; `now()` is handed to every expiration. */
+  clock: ExpireClock;
+  /** Receives every close failure, with the entity's id. */
+  onCloseError: CloseErrorHandler;
+}
+
+/**
+ * The manager's registries. They are mutated in place so that creating and
+ * removing an entity stays O(1): a fresh copy per event would make N creations
+ * quadratic, the very trap of `spawnChild` with many children.
+ */
+export interface ManagerContext extends ManagerInput {
+  /** Live expirations (active, paused, or expired with the close queued), by id. */
+  expirations: Map<string, ExpirationActorRef>;
+  /** Closes in flight, with the promise that settles with each: the entity left `expirations` when its close started. */
+  closing: Map<AnyActorRef, Promise<void>>;
+  /** The default per-id executors, for entities created without one. */
+  executors: Map<string, SerialExecutor>;
+}
+
+/** Calls routed to one entity by id. */
+export type RoutedEvent = { type: 'stop' | 'start' | 'expire' | 'delete'; id: string };
+
+/** Events the manager accepts: the facade's calls and its children's notices. */
+export type ManagerEvent =
+  | { type: 'new'; id: string; deadline: number; close: CloseFn; executor?: Executor | undefined }
+  | RoutedEvent
+  | { type: 'dispose' }
+  | ExpirationNotice;
+
+/** The manager's snapshot: `active` while running, `done` once disposed. */
+export type ManagerSnapshot = {
+  status: 'active' | 'done';
+  output: undefined;
+  error: undefined;
+  context: ManagerContext;
+};
+
+/** The manager's actor logic type. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type ManagerLogic = ActorLogic<ManagerSnapshot, ManagerEvent, ManagerInput, ActorSystem<any>>;
+/** A reference to a running manager actor. */
+export type ManagerActorRef = ActorRefFrom<ManagerLogic>;
+
+/**
+ * The parent of every expiration: it spawns one expiration actor per id, routes
+ * calls to it, and forgets it when its close starts or it is deleted.
+ *
+ * It is custom actor logic rather than a state machine: it owns no behaviour of
+ * its own, only a registry and a route, and every decision about an entity is
+ * the entity's statechart's. Children are created with
+ * `createActor(expirationMachine, { parent })` and kept in a Map, so creating
+ * or removing one is O(1) (`spawnChild` copies the parent's children on every
+ * call), while they still live in the manager's actor system: one clock, one
+ * inspector.
+ */
+export const managerLogic: ManagerLogic = {
+  getInitialSnapshot: (_scope, input) => ({
+    status: 'active',
+    output: undefined,
+    error: undefined,
+    context: { ...input, expirations: new Map(), closing: new Map(), executors: new Map() },
+  }),
+
+  transition: (snapshot, event, { self }) => {
+    if (snapshot.status !== 'active') return snapshot;
+    const context = snapshot.context;
+    const { expirations } = context;
+    switch (event.type) {
+      case 'new': {
+        // The replaced expiration is deleted: it never closes, even if its close is queued.
+        expirations.get(event.id)?.send({ type: 'delete' });
+        const child = createActor(expirationMachine, {
+          parent: self,
+          id: event.id,
+          input: {
+            id: event.id,
+            deadline: event.deadline,
+            close: event.close,
+            executor: event.executor ?? executorFor(context, event.id),
+            clock: context.clock,
+            onCloseError: context.onCloseError,
+          },
+        });
+        expirations.set(event.id, child);
+        child.start();
+        break;
+      }
+      case 'stop':
+      case 'start':
+      case 'expire':
+        expirations.get(event.id)?.send({ type: event.type });
+        break;
+      case 'delete':
+        expirations.get(event.id)?.send({ type: 'delete' });
+        expirations.delete(event.id);
+        break;
+      case 'expiration.closing':
+        // A close starts: the entity leaves the manager before the close is called.
+        if (expirations.get(event.id) === event.ref) {
+          expirations.delete(event.id);
+          context.closing.set(event.ref, event.settled);
+        }
+        break;
+      case 'expiration.ended':
+        context.closing.delete(event.ref);
+        // The default executor outlives a replaced entity, so its close and the
+        // successor's work stay serialized; it goes with the id's last entity.
+        if (!expirations.has(event.id)) context.executors.delete(event.id);
+        break;
+      case 'dispose':
+      case 'xstate.stop' as string:
+        for (const ref of expirations.values()) ref.send({ type: 'dispose' });
+        for (const ref of context.closing.keys()) ref.send({ type: 'dispose' });
+        expirations.clear();
+        context.executors.clear();
+        return { ...snapshot, status: 'done' };
+    }
+    return { ...snapshot };
+  },
+
+  // Live actor refs and functions cannot be persisted; a snapshot is only for inspection.
+  getPersistedSnapshot: (snapshot) => snapshot,
+};
+
+/**
+ * The manager's actor logic under the name the machines go by. It is custom
+ * logic, not a statechart: see {@link managerLogic}.
+ */
+export const managerMachine = managerLogic;
+
+function executorFor(context: ManagerContext, id: string): SerialExecutor {
+  let executor = context.executors.get(id);
+  if (!executor) context.executors.set(id, (executor = new SerialExecutor()));
+  return executor;
+}
