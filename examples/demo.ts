@@ -3,6 +3,7 @@
  * four requirements happen, as a timeline of state changes and closes.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { AnyActorRef } from 'xstate';
 import { createExpireManager } from '../src/index.js';
 
 const t0 = Date.now();
@@ -18,7 +19,7 @@ const manager = createExpireManager({
     const { value } = event.snapshot as { value?: unknown };
     if (value === undefined) return;
     const state = typeof value === 'string' ? value : JSON.stringify(value).replace(/[{}"]/g, '');
-    say(`   ${event.actorRef.id.padEnd(9)} → ${state}`);
+    say(`   ${(event.actorRef as AnyActorRef).id.padEnd(9)} → ${state}`);
   },
 });
 
