@@ -18,9 +18,9 @@ export type {
   ExpirationNotice,
   ExpirationSnapshot,
   ExpirationState,
-  Requirement,
-  TransitionMeta,
 } from './machines/expiration.js';
+export { requirements } from './machines/requirements.js';
+export type { Requirement, TransitionMeta } from './machines/requirements.js';
 export { managerLogic, managerMachine } from './manager/manager-logic.js';
 export type {
   ManagerActorRef,

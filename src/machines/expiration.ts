@@ -1,5 +1,6 @@
-import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, fromCallback, fromPromise, sendParent, setup } from 'xstate';
+import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+import { realises } from './requirements.js';
 
 /**
  * Node's timers hold a signed 32-bit delay; a longer one fires at once. Longer
@@ -47,26 +48,6 @@ export type ExpirationEvent =
 export type ExpirationNotice =
   | { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> }
   | { type: 'expiration.ended'; id: string; ref: AnyActorRef };
-
-/** The requirements of the Go package (and its manager semantics) a transition realises. */
-export type Requirement =
-  | 'R1.1'
-  | 'R1.2'
-  | 'R2'
-  | 'R3'
-  | 'R4'
-  | 'go:timeout'
-  | 'go:dispose'
-  | 'go:replace'
-  | 'go:delete'
-  | 'go:id-change';
-
-/** Transition metadata: which requirements the transition realises. */
-export interface TransitionMeta {
-  requirements: Requirement[];
-}
-
-const realises = (...requirements: Requirement[]): TransitionMeta => ({ requirements });
 
 /** Milliseconds from now to the saved deadline, clamped to what a timer can hold. */
 const untilDeadline = ({ context }: { context: ExpirationContext }): number =>
@@ -155,15 +136,20 @@ export const expirationMachine = setup({
     deadlineReached: ({ context }) => context.clock.now() >= context.deadline,
   },
   actions: {
-    notifyClosing: sendParent(
-      ({ context, event, self }): ExpirationNotice => ({
+    // The manager listens; an expiration embedded on its own has no parent to tell.
+    notifyClosing: enqueueActions(({ context, event, self, enqueue }) => {
+      if (!self._parent) return;
+      enqueue.sendParent({
         type: 'expiration.closing',
         id: context.id,
         ref: self,
         settled: (event as Extract<ExpirationEvent, { type: 'close' }>).settled,
-      }),
-    ),
-    notifyEnded: sendParent(({ context, self }): ExpirationNotice => ({ type: 'expiration.ended', id: context.id, ref: self })),
+      } satisfies ExpirationNotice);
+    }),
+    notifyEnded: enqueueActions(({ context, self, enqueue }) => {
+      if (!self._parent) return;
+      enqueue.sendParent({ type: 'expiration.ended', id: context.id, ref: self } satisfies ExpirationNotice);
+    }),
   },
 }).createMachine({
   id: 'expiration',
@@ -222,7 +208,7 @@ export const expirationMachine = setup({
       states: {
         queued: {
           description: 'The close waits for its turn on the executor.',
-          invoke: { src: 'queueClose', input: ({ context }) => context },
+          invoke: { id: 'queue', src: 'queueClose', input: ({ context }) => context },
           on: {
             close: {
               target: 'closing',
@@ -241,6 +227,7 @@ export const expirationMachine = setup({
           description: 'The close runs with a signal scoped to it.',
           entry: 'notifyClosing',
           invoke: {
+            id: 'close',
             src: 'runClose',
             input: ({ context, event }) => ({
               id: context.id,

@@ -1,0 +1,31 @@
+/**
+ * `xstate-expire/testing`: the expiration statechart as a test model. Generate
+ * paths from the same machine that runs in production, and run them against
+ * your own integration through an adapter.
+ *
+ * @packageDocumentation
+ */
+export {
+  CLOSE_SETTLED_EVENT,
+  DEADLINE_EVENT,
+  expirationModel,
+  generateModelPaths,
+  modelCoverage,
+  modelEventNames,
+  modelState,
+  modelStates,
+  modelTransitions,
+  walkModel,
+} from './model.js';
+export type {
+  Expectation,
+  ModelCoverage,
+  ModelEventName,
+  ModelPath,
+  ModelPathOptions,
+  ModelState,
+  ModelStep,
+  ModelTransition,
+} from './model.js';
+export { ModelMismatchError, runModelPath, runModelPaths } from './run.js';
+export type { ModelAdapter, Observation } from './run.js';

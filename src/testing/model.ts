@@ -1,0 +1,313 @@
+import { initialTransition, transition } from 'xstate';
+import { getShortestPaths, toDirectedGraph } from 'xstate/graph';
+import {
+  type ExpirationEvent,
+  type ExpirationInput,
+  type ExpirationSnapshot,
+  expirationMachine,
+} from '../machines/expiration.js';
+import type { Requirement, TransitionMeta } from '../machines/requirements.js';
+
+/** The delayed event of `active`, as XState names it: `xstate.after.<delay>.<state id>`. */
+export const DEADLINE_EVENT = 'xstate.after.deadline.expiration.active';
+/** The event of the invoked close settling. */
+export const CLOSE_SETTLED_EVENT = 'xstate.done.actor.close';
+
+/**
+ * What a test can make happen to one entity, as the model names it.
+ *
+ * - `stop`, `start`, `expire`, `delete`, `dispose`: the API calls.
+ * - `deadline`: the clock reaches the deadline.
+ * - `rearm`: a timer wakes before a far deadline (delays beyond 2^31−1 ms) and re-arms.
+ * - `runClose`: the executor runs the queued close task.
+ * - `settleClose`: the running close settles.
+ */
+export type ModelEventName =
+  | 'stop'
+  | 'start'
+  | 'expire'
+  | 'delete'
+  | 'dispose'
+  | 'deadline'
+  | 'rearm'
+  | 'runClose'
+  | 'settleClose';
+
+/** Every model event, in a fixed order. */
+export const modelEventNames: readonly ModelEventName[] = [
+  'stop',
+  'start',
+  'expire',
+  'delete',
+  'dispose',
+  'deadline',
+  'rearm',
+  'runClose',
+  'settleClose',
+];
+
+/** A state of the model: a top-level state, or `expired.queued` / `expired.closing`. */
+export type ModelState = 'active' | 'paused' | 'expired.queued' | 'expired.closing' | 'closed' | 'deleted';
+
+/** What a user can observe of the entity after a step. */
+export interface Expectation {
+  /** The model's state. */
+  state: ModelState;
+  /** Whether the manager still holds the entity (`has(id)`): active, paused or expired and queued. */
+  live: boolean;
+  /** How many times the close has been called. */
+  closes: number;
+  /** Whether the last close's signal is aborted; `undefined` before any close. */
+  closeSignalAborted: boolean | undefined;
+}
+
+/** One transition of the statechart, from the directed graph of the machine. */
+export interface ModelTransition {
+  /** A stable id: `source --event--> target`. */
+  id: string;
+  source: string;
+  target: string;
+  event: string;
+  requirements: Requirement[];
+}
+
+/** One step of a path. */
+export interface ModelStep {
+  event: ModelEventName;
+  /** The transition the step takes, or `undefined` when the model ignores the event here. */
+  transition: ModelTransition | undefined;
+  /** What `stop()` or `delete()` must return on this step; `undefined` for other events. */
+  returns: boolean | undefined;
+  /** What must be observable after the step. */
+  expect: Expectation;
+}
+
+/** A path from the initial state: `new`, then its steps. */
+export interface ModelPath {
+  /** The events, joined: `stop > start > deadline`. */
+  name: string;
+  steps: ModelStep[];
+}
+
+const dummyInput: ExpirationInput = {
+  id: 'model',
+  deadline: 0,
+  close: () => {},
+  executor: { asyncExec: async () => {} },
+  clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} },
+  onCloseError: () => {},
+};
+
+/**
+ * The expiration machine as a model: the same states and transitions, with time
+ * abstracted. The deadline guard reads the clock in production; in the model the
+ * timer event says whether the deadline was reached (`deadline`) or not (`rearm`).
+ */
+export const expirationModel = expirationMachine.provide({
+  guards: { deadlineReached: ({ event }) => (event as { reached?: boolean }).reached !== false },
+});
+
+const machineEvents: Record<ModelEventName, ExpirationEvent> = {
+  stop: { type: 'stop' },
+  start: { type: 'start' },
+  expire: { type: 'expire' },
+  delete: { type: 'delete' },
+  dispose: { type: 'dispose' },
+  deadline: { type: DEADLINE_EVENT, reached: true } as unknown as ExpirationEvent,
+  rearm: { type: DEADLINE_EVENT, reached: false } as unknown as ExpirationEvent,
+  runClose: { type: 'close', settle: () => {}, settled: Promise.resolve() },
+  settleClose: { type: CLOSE_SETTLED_EVENT } as unknown as ExpirationEvent,
+};
+
+const modelEventOf = new Map<ExpirationEvent, ModelEventName>(
+  Object.entries(machineEvents).map(([name, event]) => [event, name as ModelEventName]),
+);
+
+/** The model state of a snapshot: `active`, `expired.queued`, ... */
+export function modelState(snapshot: ExpirationSnapshot): ModelState {
+  const value = snapshot.value;
+  return (typeof value === 'string' ? value : `expired.${value.expired}`) as ModelState;
+}
+
+const stateNodeId = (state: ModelState): string => `expiration.${state}`;
+
+/** Every transition of the statechart, read from `toDirectedGraph`. */
+export function modelTransitions(): ModelTransition[] {
+  const result: ModelTransition[] = [];
+  const walk = (node: ReturnType<typeof toDirectedGraph>): void => {
+    for (const edge of node.edges) {
+      const meta = edge.transition.meta as TransitionMeta | undefined;
+      const event = edge.label.text;
+      result.push({
+        id: `${edge.source.id} --${event}--> ${edge.target.id}`,
+        source: edge.source.id,
+        target: edge.target.id,
+        event,
+        requirements: meta?.requirements ?? [],
+      });
+    }
+    node.children.forEach(walk);
+  };
+  walk(toDirectedGraph(expirationMachine));
+  return result;
+}
+
+/** Every state node of the statechart, by id (`expiration.expired.queued`, ...). */
+export function modelStates(): string[] {
+  const ids: string[] = [];
+  const walk = (node: ReturnType<typeof toDirectedGraph>): void => {
+    if (node.id !== 'expiration') ids.push(node.id);
+    node.children.forEach(walk);
+  };
+  walk(toDirectedGraph(expirationMachine));
+  return ids;
+}
+
+/** Runs `events` through the model from `new`, computing what each step must show. */
+export function walkModel(events: readonly ModelEventName[]): ModelPath {
+  const transitions = modelTransitions();
+  let [snapshot] = initialTransition(expirationModel, dummyInput);
+  let closes = 0;
+  let closeSignalAborted: boolean | undefined;
+  const steps: ModelStep[] = [];
+  for (const event of events) {
+    const from = modelState(snapshot);
+    const live = isLive(from);
+    [snapshot] = transition(expirationModel, snapshot, machineEvents[event]);
+    const to = modelState(snapshot);
+    const taken = transitionTaken(transitions, from, to, machineEvents[event].type, snapshot.status, event);
+    if (from !== 'expired.closing' && to === 'expired.closing') {
+      closes++;
+      closeSignalAborted = false;
+    }
+    if (from === 'expired.closing' && to !== 'expired.closing') closeSignalAborted = true;
+    steps.push({
+      event,
+      transition: taken,
+      returns: event === 'stop' || event === 'delete' ? live : undefined,
+      expect: { state: to, live: isLive(to), closes, closeSignalAborted },
+    });
+  }
+  return { name: events.join(' > ') || '(new)', steps };
+}
+
+function isLive(state: ModelState): boolean {
+  return state === 'active' || state === 'paused' || state === 'expired.queued';
+}
+
+function transitionTaken(
+  transitions: ModelTransition[],
+  from: ModelState,
+  to: ModelState,
+  eventType: string,
+  status: string,
+  event: ModelEventName,
+): ModelTransition | undefined {
+  const unchanged = from === to && !(event === 'rearm' && from === 'active');
+  if (unchanged && status === 'active') return undefined;
+  const source = stateNodeId(from);
+  const target = stateNodeId(to);
+  const within = (id: string, node: string): boolean => id === node || id.startsWith(`${node}.`);
+  // A transition is declared on the state or an ancestor, and may target a compound state.
+  return transitions.find((t) => t.event === eventType && within(target, t.target) && within(source, t.source));
+}
+
+/** The events the model accepts in `state` (those that take a transition). */
+function enabledEvents(state: ModelState, snapshot: ExpirationSnapshot): ModelEventName[] {
+  return modelEventNames.filter((event) => {
+    const [next] = transition(expirationModel, snapshot, machineEvents[event]);
+    return modelState(next) !== state || (event === 'rearm' && state === 'active');
+  });
+}
+
+/** Options of {@link generateModelPaths}. */
+export interface ModelPathOptions {
+  /** Every sequence of accepted events up to this length is a path (default 5, at least 5 for full coverage). */
+  depth?: number;
+}
+
+/**
+ * The paths that exercise the statechart:
+ * - every sequence of accepted events from `new` up to `depth` (back-edges included);
+ * - the shortest path to every state, extended by every model event there, accepted
+ *   or not, so that ignored events are tested too (R4);
+ * - the shortest path to every state, extended by each transition leaving it.
+ *
+ * A path that is a prefix of another is dropped: every step of a path is checked.
+ */
+export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] {
+  const depth = options.depth ?? 5;
+  if (!Number.isInteger(depth) || depth < 1) throw new TypeError('generateModelPaths: depth must be a positive integer');
+  const sequences = new Set<string>();
+  const add = (events: readonly ModelEventName[]): void => void sequences.add(events.join(' '));
+
+  // 1. Every sequence of accepted events up to `depth`.
+  const [initial] = initialTransition(expirationModel, dummyInput);
+  const extend = (snapshot: ExpirationSnapshot, events: ModelEventName[]): void => {
+    const state = modelState(snapshot);
+    const enabled = events.length < depth && snapshot.status === 'active' ? enabledEvents(state, snapshot) : [];
+    if (enabled.length === 0) return add(events);
+    for (const event of enabled) {
+      const [next] = transition(expirationModel, snapshot, machineEvents[event]);
+      extend(next, [...events, event]);
+    }
+  };
+  extend(initial, []);
+
+  // 2. and 3. Shortest paths to every state, extended by every event.
+  const shortest = getShortestPaths(expirationModel, {
+    input: dummyInput,
+    events: modelEventNames.map((name) => machineEvents[name]),
+    serializeState: (snapshot) => `${JSON.stringify(snapshot.value)}:${snapshot.status}`,
+  });
+  for (const path of shortest) {
+    const prefix = path.steps.flatMap((step) => {
+      const name = modelEventOf.get(step.event as ExpirationEvent);
+      return name ? [name] : []; // the first step is xstate.init
+    });
+    for (const event of modelEventNames) add([...prefix, event]);
+  }
+
+  const all = [...sequences].map((s) => (s === '' ? [] : (s.split(' ') as ModelEventName[])));
+  const keys = all.map((events) => `${events.join(' ')} `);
+  const maximal = all.filter((_, i) => !keys.some((other, j) => j !== i && other.startsWith(keys[i]!)));
+  return maximal.map(walkModel);
+}
+
+/** Coverage of a set of paths over the statechart. */
+export interface ModelCoverage {
+  states: { covered: string[]; missing: string[] };
+  transitions: { covered: ModelTransition[]; missing: ModelTransition[] };
+  requirements: { traced: Map<Requirement, number>; missing: Requirement[] };
+}
+
+/**
+ * Which states and transitions `paths` take, and through how many paths each
+ * requirement is traced.
+ */
+export function modelCoverage(paths: readonly ModelPath[], allRequirements: readonly Requirement[]): ModelCoverage {
+  const transitions = modelTransitions();
+  const states = modelStates();
+  const takenIds = new Set<string>();
+  const visited = new Set<string>(['expiration.active']);
+  const traced = new Map<Requirement, number>();
+  for (const path of paths) {
+    const inPath = new Set<Requirement>();
+    for (const step of path.steps) {
+      visited.add(stateNodeId(step.expect.state));
+      if (step.expect.state.startsWith('expired.')) visited.add('expiration.expired');
+      if (!step.transition) continue;
+      takenIds.add(step.transition.id);
+      step.transition.requirements.forEach((r) => inPath.add(r));
+    }
+    inPath.forEach((r) => traced.set(r, (traced.get(r) ?? 0) + 1));
+  }
+  return {
+    states: { covered: states.filter((s) => visited.has(s)), missing: states.filter((s) => !visited.has(s)) },
+    transitions: {
+      covered: transitions.filter((t) => takenIds.has(t.id)),
+      missing: transitions.filter((t) => !takenIds.has(t.id)),
+    },
+    requirements: { traced, missing: allRequirements.filter((r) => !traced.has(r)) },
+  };
+}

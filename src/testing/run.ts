@@ -1,0 +1,103 @@
+import type { ExpirationState } from '../machines/expiration.js';
+import type { Expectation, ModelEventName, ModelPath, ModelStep } from './model.js';
+
+/** What an adapter reports it can observe; leave out what your integration cannot see. */
+export interface Observation {
+  /** Whether the entity still has a live expiration (e.g. `manager.has(id)`). */
+  live: boolean;
+  /** How many times the entity has been closed. */
+  closes: number;
+  /** The top-level state, when the integration exposes it (`manager.state(id)`). */
+  state?: ExpirationState | undefined;
+  /** Whether the last close's signal is aborted (`undefined` before any close). */
+  closeSignalAborted?: boolean | undefined;
+}
+
+/**
+ * Maps the model's events onto a real integration: the library's manager, or a
+ * server of your own built on it.
+ */
+export interface ModelAdapter<S> {
+  /** A fresh world with one entity just created (`new`): the start of every path. */
+  setup(): S | Promise<S>;
+  /**
+   * Makes `event` happen. For `stop` and `delete`, return what the call returned
+   * (a boolean), to be checked against the model; otherwise return nothing.
+   */
+  perform(world: S, event: ModelEventName): unknown;
+  /** Reads what is observable now. */
+  observe(world: S): Observation | Promise<Observation>;
+  /** Releases the world after its path, passed or failed. */
+  teardown?(world: S): unknown;
+}
+
+/** Thrown when an integration does not do what the model says. */
+export class ModelMismatchError extends Error {
+  constructor(
+    readonly path: ModelPath,
+    readonly stepIndex: number,
+    readonly expected: unknown,
+    readonly actual: unknown,
+    what: string,
+  ) {
+    const step = path.steps[stepIndex];
+    super(
+      `model path "${path.name}", step ${stepIndex + 1} (${step?.event ?? 'new'}): ${what} ` +
+        `expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`,
+    );
+    this.name = 'ModelMismatchError';
+  }
+}
+
+const topLevel = (expect: Expectation): ExpirationState | undefined =>
+  expect.live ? (expect.state.split('.')[0] as ExpirationState) : undefined;
+
+/** Checks the fields an adapter observed against what the model expects after a step. */
+function check(path: ModelPath, index: number, expect: Expectation, seen: Observation): void {
+  const mismatch = (what: string, expected: unknown, actual: unknown) => {
+    throw new ModelMismatchError(path, index, expected, actual, what);
+  };
+  if (seen.live !== expect.live) mismatch('live', expect.live, seen.live);
+  if (seen.closes !== expect.closes) mismatch('closes', expect.closes, seen.closes);
+  if ('state' in seen && seen.state !== topLevel(expect)) mismatch('state', topLevel(expect), seen.state);
+  if ('closeSignalAborted' in seen && seen.closeSignalAborted !== expect.closeSignalAborted) {
+    mismatch('close signal aborted', expect.closeSignalAborted, seen.closeSignalAborted);
+  }
+}
+
+const initial: Expectation = { state: 'active', live: true, closes: 0, closeSignalAborted: undefined };
+
+/**
+ * Runs one model path against an integration and checks every step.
+ *
+ * @throws ModelMismatchError at the first step where the integration differs.
+ */
+export async function runModelPath<S>(path: ModelPath, adapter: ModelAdapter<S>): Promise<void> {
+  const world = await adapter.setup();
+  try {
+    check(path, -1, initial, await adapter.observe(world));
+    for (const [index, step] of path.steps.entries()) {
+      await runStep(path, index, step, adapter, world);
+    }
+  } finally {
+    await adapter.teardown?.(world);
+  }
+}
+
+async function runStep<S>(path: ModelPath, index: number, step: ModelStep, adapter: ModelAdapter<S>, world: S) {
+  const returned = await adapter.perform(world, step.event);
+  if (step.returns !== undefined && typeof returned === 'boolean' && returned !== step.returns) {
+    throw new ModelMismatchError(path, index, step.returns, returned, `${step.event}() returned`);
+  }
+  check(path, index, step.expect, await adapter.observe(world));
+}
+
+/**
+ * Runs every path; resolves with how many ran.
+ *
+ * @throws ModelMismatchError for the first path that fails.
+ */
+export async function runModelPaths<S>(paths: readonly ModelPath[], adapter: ModelAdapter<S>): Promise<number> {
+  for (const path of paths) await runModelPath(path, adapter);
+  return paths.length;
+}

@@ -1,0 +1,108 @@
+import { SimulatedClock } from 'xstate';
+import { type ExpireManager, MAX_TIMER_DELAY, SerialExecutor, createExpireManager } from '../../src/index.js';
+import type { ModelAdapter } from '../../src/testing/index.js';
+import { deferred, flush } from '../helpers.js';
+
+/** A serial executor that holds every task until the test opens its gate. */
+export class GatedExecutor {
+  readonly #serial = new SerialExecutor();
+  readonly #gate = deferred();
+  asyncExec(task: () => unknown): Promise<void> {
+    return this.#serial.asyncExec(async () => {
+      await this.#gate.promise;
+      await task();
+    });
+  }
+  /** Lets the queued tasks run, one at a time, from now on. */
+  open(): void {
+    this.#gate.resolve();
+  }
+}
+
+/** Far enough that any path of re-arms stays before it (each re-arm is one maximal timer). */
+export const DEADLINE = 20 * MAX_TIMER_DELAY;
+
+interface World {
+  clock: SimulatedClock;
+  manager: ExpireManager;
+  executor: GatedExecutor;
+  signals: AbortSignal[];
+  settles: Array<() => void>;
+  errors: unknown[];
+}
+
+/** Drives the public facade: each model event is an API call, a clock move or an executor step. */
+export const managerAdapter: ModelAdapter<World> = {
+  setup() {
+    const clock = new SimulatedClock();
+    const errors: unknown[] = [];
+    const manager = createExpireManager({ clock, onCloseError: (_id, error) => errors.push(error) });
+    const world: World = { clock, manager, executor: new GatedExecutor(), signals: [], settles: [], errors };
+    manager.new(
+      'e',
+      DEADLINE,
+      (signal) => {
+        world.signals.push(signal);
+        const running = deferred();
+        world.settles.push(running.resolve);
+        return running.promise;
+      },
+      { executor: world.executor },
+    );
+    return world;
+  },
+
+  async perform(world, event) {
+    const { clock, manager } = world;
+    switch (event) {
+      case 'stop':
+        return manager.stop('e');
+      case 'delete':
+        return manager.delete('e');
+      case 'start':
+      case 'expire':
+        manager[event]('e');
+        break;
+      case 'dispose':
+        void manager.dispose();
+        break;
+      case 'deadline': {
+        // An active expiration is not one tick early: still active at DEADLINE - 1 ...
+        if (manager.state('e') === 'active') {
+          clock.set(DEADLINE - 1);
+          await flush();
+          if (manager.state('e') !== 'active') throw new Error(`expired before its deadline, at ${clock.now()}`);
+        }
+        // ... and expired at DEADLINE exactly. (Paused or expired, the model ignores the deadline.)
+        clock.set(Math.max(clock.now(), DEADLINE));
+        break;
+      }
+      case 'rearm':
+        clock.increment(MAX_TIMER_DELAY);
+        break;
+      case 'runClose':
+        world.executor.open();
+        break;
+      case 'settleClose':
+        world.settles.shift()?.();
+        break;
+    }
+    await flush();
+    return undefined;
+  },
+
+  observe({ manager, signals, errors }) {
+    if (errors.length) throw new Error(`close errors: ${errors.join(', ')}`);
+    return {
+      live: manager.has('e'),
+      state: manager.state('e'),
+      closes: signals.length,
+      closeSignalAborted: signals.at(-1)?.aborted,
+    };
+  },
+
+  async teardown({ manager, settles }) {
+    settles.forEach((settle) => settle());
+    await manager.dispose();
+  },
+};

@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import { type Requirement, requirements } from '../../src/index.js';
+import {
+  generateModelPaths,
+  modelCoverage,
+  modelStates,
+  modelTransitions,
+  runModelPaths,
+} from '../../src/testing/index.js';
+import { managerAdapter } from './manager-adapter.js';
+import type {} from './summary.js';
+
+const DEPTH = 6;
+const paths = generateModelPaths({ depth: DEPTH });
+const allRequirements = Object.keys(requirements) as Requirement[];
+const coverage = modelCoverage(paths, allRequirements);
+
+describe(`model-based tests: ${paths.length} paths from the statechart (depth ${DEPTH})`, () => {
+  it('every generated path holds on the public facade', async () => {
+    expect(await runModelPaths(paths, managerAdapter)).toBe(paths.length);
+  });
+
+  it('reaches every state', () => {
+    expect(coverage.states.missing).toEqual([]);
+    expect(coverage.states.covered).toHaveLength(modelStates().length);
+  });
+
+  it('takes every transition of the directed graph, the delayed ones included', () => {
+    expect(coverage.transitions.missing.map((t) => t.id)).toEqual([]);
+    expect(coverage.transitions.covered.map((t) => t.event)).toContain('xstate.after.deadline.expiration.active');
+  });
+
+  it('traces every requirement through at least one path', () => {
+    expect(coverage.requirements.missing).toEqual([]);
+  });
+
+  it('tags every transition with the requirements it realises', () => {
+    expect(modelTransitions().filter((t) => t.requirements.length === 0)).toEqual([]);
+  });
+
+  it(`contains every sequence of accepted events up to depth ${DEPTH}, back-edges included`, ({ task }) => {
+    const names = paths.map((p) => p.name);
+    for (const sequence of ['stop > start > stop > start > deadline', 'rearm > rearm > stop > expire > runClose']) {
+      expect(names.some((n) => n.startsWith(sequence))).toBe(true);
+    }
+    task.meta.modelSummary = {
+      states: coverage.states.covered.length,
+      transitions: coverage.transitions.covered.length,
+      allTransitions: modelTransitions().length,
+      paths: paths.length,
+      traced: allRequirements.length - coverage.requirements.missing.length,
+      requirements: allRequirements.length,
+    };
+  });
+});
