@@ -6,6 +6,8 @@
 export { createExpireManager, ExpireManager } from './manager/expire-manager.js';
 export type { ExpireManagerOptions, NewExpirationOptions } from './manager/expire-manager.js';
 export { SerialExecutor } from './manager/serial-executor.js';
+export { createExpireProtocol, ExpireProtocol } from './manager/protocol.js';
+export type { Renewal } from './manager/protocol.js';
 export { realClock } from './manager/clock.js';
 export { indexScheduler } from './manager/indexed-scheduler.js';
 export { expirationMachine, MAX_TIMER_DELAY } from './machines/expiration.js';

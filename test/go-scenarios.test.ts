@@ -4,76 +4,20 @@
  * seed's expireServer example.
  */
 import { describe, expect, it } from 'vitest';
-import { type ExpireManager, SerialExecutor } from '../src/index.js';
 import { flush, managerOnSimulatedClock } from './helpers.js';
+import { Backend, ExpireServer, ProtocolServer } from './support/expire-server.js';
 
-/** A backend whose opens and closes can be made to fail, counting closes per id. */
-class Backend {
-  failOpen = false;
-  failClose = false;
-  readonly closes = new Map<string, number>();
-  async open(id: string): Promise<void> {
-    if (this.failOpen) throw new Error(`open ${id} failed`);
-  }
-  async close(id: string): Promise<void> {
-    if (this.failClose) throw new Error(`close ${id} failed`);
-    this.closes.set(id, (this.closes.get(id) ?? 0) + 1);
-  }
-}
-
-/** The seed's expireServer: Stop, call next, Start on failure, New on success; Close via Stop/Delete. */
-class ExpireServer {
-  readonly #executors = new Map<string, SerialExecutor>();
-  constructor(
-    readonly manager: ExpireManager,
-    readonly now: () => number,
-    readonly ttl: number,
-    readonly backend: Backend,
-  ) {}
-
-  executor(id: string): SerialExecutor {
-    let executor = this.#executors.get(id);
-    if (!executor) this.#executors.set(id, (executor = new SerialExecutor()));
-    return executor;
+describe.each([
+  ['the seed-shaped server on the raw API', ExpireServer],
+  ['a server on ExpireProtocol', ProtocolServer],
+])('Go scenarios: %s', (_name, Server) => {
+  function serverOnSimulatedClock(ttl = 100) {
+    const harness = managerOnSimulatedClock();
+    const backend = new Backend();
+    const server = new Server(harness.manager, () => harness.clock.now(), ttl, backend);
+    return { ...harness, backend, server };
   }
 
-  request(id: string): Promise<void> {
-    const executor = this.executor(id);
-    return executor.asyncExec(async () => {
-      this.manager.stop(id);
-      try {
-        await this.backend.open(id);
-      } catch (error) {
-        this.manager.start(id);
-        throw error;
-      }
-      this.manager.new(id, this.now() + this.ttl, () => this.backend.close(id), { executor });
-    });
-  }
-
-  close(id: string): Promise<'closed' | 'already closed'> {
-    return this.executor(id).asyncExec(async () => {
-      if (!this.manager.stop(id)) return 'already closed' as const;
-      try {
-        await this.backend.close(id);
-      } catch (error) {
-        this.manager.start(id);
-        throw error;
-      }
-      this.manager.delete(id);
-      return 'closed' as const;
-    });
-  }
-}
-
-function serverOnSimulatedClock(ttl = 100) {
-  const harness = managerOnSimulatedClock();
-  const backend = new Backend();
-  const server = new ExpireServer(harness.manager, () => harness.clock.now(), ttl, backend);
-  return { ...harness, backend, server };
-}
-
-describe('Go scenarios', () => {
   it('expires at the deadline and not before', async () => {
     const { clock, backend, server } = serverOnSimulatedClock(100);
     await server.request('c');

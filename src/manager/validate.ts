@@ -4,9 +4,9 @@ const describe = (value: unknown): string =>
   value === null ? 'null' : typeof value === 'string' ? JSON.stringify(value) : typeof value;
 
 /** Throws a TypeError unless `id` is a non-empty string. */
-export function assertId(method: string, id: unknown): asserts id is string {
+export function assertId(method: string, id: unknown, owner = 'ExpireManager'): asserts id is string {
   if (typeof id !== 'string' || id === '') {
-    throw new TypeError(`ExpireManager.${method}: id must be a non-empty string, got ${describe(id)}`);
+    throw new TypeError(`${owner}.${method}: id must be a non-empty string, got ${describe(id)}`);
   }
 }
 
