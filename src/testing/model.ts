@@ -71,11 +71,13 @@ export interface ModelTransition {
   requirements: Requirement[];
 }
 
-/** One step of a path. */
+/** One step of a path: an event, and the automatic events it lets happen. */
 export interface ModelStep {
   event: ModelEventName;
-  /** The transition the step takes, or `undefined` when the model ignores the event here. */
-  transition: ModelTransition | undefined;
+  /** The automatic events that followed it (see {@link ModelPathOptions.automatic}). */
+  then: ModelEventName[];
+  /** The transitions taken; empty when the model ignores the event here. */
+  transitions: ModelTransition[];
   /** What `stop()` or `delete()` must return on this step; `undefined` for other events. */
   returns: boolean | undefined;
   /** What must be observable after the step. */
@@ -163,27 +165,83 @@ export function modelStates(): string[] {
   return ids;
 }
 
+/** Options of {@link generateModelPaths} and {@link walkModel}. */
+export interface ModelPathOptions {
+  /** Every sequence of accepted events up to this length is a path (default 5). */
+  depth?: number;
+  /** The events your integration makes happen. Default: every event that is not automatic. */
+  events?: readonly ModelEventName[];
+  /**
+   * Events that happen on their own in your integration, right after any step
+   * that enables them. With a real executor and closes that settle at once,
+   * that is `['runClose', 'settleClose']`. Default: none.
+   */
+  automatic?: readonly ModelEventName[];
+}
+
+const serializeState = (snapshot: ExpirationSnapshot): string => `${JSON.stringify(snapshot.value)}:${snapshot.status}`;
+
+/** Whether `event` takes a transition from `snapshot`. */
+function accepts(snapshot: ExpirationSnapshot, event: ModelEventName): boolean {
+  if (snapshot.status !== 'active') return false;
+  const [next] = transition(expirationModel, snapshot, machineEvents[event]);
+  return modelState(next) !== modelState(snapshot) || (event === 'rearm' && modelState(snapshot) === 'active');
+}
+
+/** Applies `event`, then every automatic event it enables; returns each event applied with the snapshot after it. */
+function applyStep(snapshot: ExpirationSnapshot, event: ModelEventName, automatic: readonly ModelEventName[]) {
+  const applied: Array<[ModelEventName, ExpirationSnapshot, ExpirationSnapshot]> = [];
+  let next = transition(expirationModel, snapshot, machineEvents[event])[0];
+  applied.push([event, snapshot, next]);
+  for (let auto = automatic.find((a) => accepts(next, a)); auto; auto = automatic.find((a) => accepts(next, a))) {
+    const before = next;
+    next = transition(expirationModel, before, machineEvents[auto])[0];
+    applied.push([auto, before, next]);
+  }
+  return { next, applied };
+}
+
+/** The model as actor logic whose every transition also runs the automatic events: what xstate/graph traverses. */
+function stepLogic(automatic: readonly ModelEventName[]) {
+  if (automatic.length === 0) return expirationModel;
+  return {
+    ...expirationModel,
+    getInitialSnapshot: expirationModel.getInitialSnapshot.bind(expirationModel),
+    getPersistedSnapshot: expirationModel.getPersistedSnapshot.bind(expirationModel),
+    transition: (snapshot: ExpirationSnapshot, event: ExpirationEvent) =>
+      applyStep(snapshot, modelEventOf.get(event)!, automatic).next,
+  } as unknown as typeof expirationModel;
+}
+
 /** Runs `events` through the model from `new`, computing what each step must show. */
-export function walkModel(events: readonly ModelEventName[]): ModelPath {
+export function walkModel(events: readonly ModelEventName[], options: Pick<ModelPathOptions, 'automatic'> = {}): ModelPath {
+  const automatic = options.automatic ?? [];
   const transitions = modelTransitions();
   let [snapshot] = initialTransition(expirationModel, dummyInput);
   let closes = 0;
   let closeSignalAborted: boolean | undefined;
   const steps: ModelStep[] = [];
   for (const event of events) {
-    const from = modelState(snapshot);
-    const live = isLive(from);
-    [snapshot] = transition(expirationModel, snapshot, machineEvents[event]);
-    const to = modelState(snapshot);
-    const taken = transitionTaken(transitions, from, to, machineEvents[event].type, snapshot.status, event);
-    if (from !== 'expired.closing' && to === 'expired.closing') {
-      closes++;
-      closeSignalAborted = false;
+    const live = isLive(modelState(snapshot));
+    const { next, applied } = applyStep(snapshot, event, automatic);
+    const taken: ModelTransition[] = [];
+    for (const [micro, before, after] of applied) {
+      const from = modelState(before);
+      const to = modelState(after);
+      const t = transitionTaken(transitions, from, to, machineEvents[micro].type, after.status, micro);
+      if (t) taken.push(t);
+      if (from !== 'expired.closing' && to === 'expired.closing') {
+        closes++;
+        closeSignalAborted = false;
+      }
+      if (from === 'expired.closing' && to !== 'expired.closing') closeSignalAborted = true;
     }
-    if (from === 'expired.closing' && to !== 'expired.closing') closeSignalAborted = true;
+    snapshot = next;
+    const to = modelState(snapshot);
     steps.push({
       event,
-      transition: taken,
+      then: applied.slice(1).map(([micro]) => micro),
+      transitions: taken,
       returns: event === 'stop' || event === 'delete' ? live : undefined,
       expect: { state: to, live: isLive(to), closes, closeSignalAborted },
     });
@@ -212,66 +270,49 @@ function transitionTaken(
   return transitions.find((t) => t.event === eventType && within(target, t.target) && within(source, t.source));
 }
 
-/** The events the model accepts in `state` (those that take a transition). */
-function enabledEvents(state: ModelState, snapshot: ExpirationSnapshot): ModelEventName[] {
-  return modelEventNames.filter((event) => {
-    const [next] = transition(expirationModel, snapshot, machineEvents[event]);
-    return modelState(next) !== state || (event === 'rearm' && state === 'active');
-  });
-}
-
-/** Options of {@link generateModelPaths}. */
-export interface ModelPathOptions {
-  /** Every sequence of accepted events up to this length is a path (default 5, at least 5 for full coverage). */
-  depth?: number;
-}
-
 /**
  * The paths that exercise the statechart:
  * - every sequence of accepted events from `new` up to `depth` (back-edges included);
- * - the shortest path to every state, extended by every model event there, accepted
- *   or not, so that ignored events are tested too (R4);
- * - the shortest path to every state, extended by each transition leaving it.
+ * - the shortest path to every state (from xstate/graph), extended by every event,
+ *   accepted or not, so that ignored events are tested too (R4).
  *
  * A path that is a prefix of another is dropped: every step of a path is checked.
  */
 export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] {
   const depth = options.depth ?? 5;
   if (!Number.isInteger(depth) || depth < 1) throw new TypeError('generateModelPaths: depth must be a positive integer');
+  const automatic = options.automatic ?? [];
+  const events = options.events ?? modelEventNames.filter((e) => !automatic.includes(e));
+  const logic = stepLogic(automatic);
   const sequences = new Set<string>();
-  const add = (events: readonly ModelEventName[]): void => void sequences.add(events.join(' '));
+  const add = (path: readonly ModelEventName[]): void => void sequences.add(path.join(' '));
 
   // 1. Every sequence of accepted events up to `depth`.
-  const [initial] = initialTransition(expirationModel, dummyInput);
-  const extend = (snapshot: ExpirationSnapshot, events: ModelEventName[]): void => {
-    const state = modelState(snapshot);
-    const enabled = events.length < depth && snapshot.status === 'active' ? enabledEvents(state, snapshot) : [];
-    if (enabled.length === 0) return add(events);
-    for (const event of enabled) {
-      const [next] = transition(expirationModel, snapshot, machineEvents[event]);
-      extend(next, [...events, event]);
-    }
+  const extend = (snapshot: ExpirationSnapshot, path: ModelEventName[]): void => {
+    const enabled = path.length < depth ? events.filter((e) => accepts(snapshot, e)) : [];
+    if (enabled.length === 0) return add(path);
+    for (const event of enabled) extend(applyStep(snapshot, event, automatic).next, [...path, event]);
   };
-  extend(initial, []);
+  extend(initialTransition(expirationModel, dummyInput)[0], []);
 
-  // 2. and 3. Shortest paths to every state, extended by every event.
-  const shortest = getShortestPaths(expirationModel, {
+  // 2. The shortest path to every state, extended by every event.
+  const shortest = getShortestPaths(logic, {
     input: dummyInput,
-    events: modelEventNames.map((name) => machineEvents[name]),
-    serializeState: (snapshot) => `${JSON.stringify(snapshot.value)}:${snapshot.status}`,
+    events: events.map((name) => machineEvents[name]),
+    serializeState,
   });
   for (const path of shortest) {
     const prefix = path.steps.flatMap((step) => {
       const name = modelEventOf.get(step.event as ExpirationEvent);
       return name ? [name] : []; // the first step is xstate.init
     });
-    for (const event of modelEventNames) add([...prefix, event]);
+    for (const event of events) add([...prefix, event]);
   }
 
   const all = [...sequences].map((s) => (s === '' ? [] : (s.split(' ') as ModelEventName[])));
-  const keys = all.map((events) => `${events.join(' ')} `);
+  const keys = all.map((path) => `${path.join(' ')} `);
   const maximal = all.filter((_, i) => !keys.some((other, j) => j !== i && other.startsWith(keys[i]!)));
-  return maximal.map(walkModel);
+  return maximal.map((path) => walkModel(path, { automatic }));
 }
 
 /** Coverage of a set of paths over the statechart. */
@@ -296,9 +337,11 @@ export function modelCoverage(paths: readonly ModelPath[], allRequirements: read
     for (const step of path.steps) {
       visited.add(stateNodeId(step.expect.state));
       if (step.expect.state.startsWith('expired.')) visited.add('expiration.expired');
-      if (!step.transition) continue;
-      takenIds.add(step.transition.id);
-      step.transition.requirements.forEach((r) => inPath.add(r));
+      for (const t of step.transitions) {
+        takenIds.add(t.id);
+        visited.add(t.source).add(t.target);
+        t.requirements.forEach((r) => inPath.add(r));
+      }
     }
     inPath.forEach((r) => traced.set(r, (traced.get(r) ?? 0) + 1));
   }
