@@ -23,6 +23,18 @@ export interface ManagerContext extends ManagerInput {
   closing: Map<AnyActorRef, Promise<void>>;
   /** The default per-id executors, for entities created without one. */
   executors: Map<string, SerialExecutor>;
+  /** A small, O(1) view for inspectors and logs: how many, and the first few ids. */
+  toJSON(): { size: number; ids: string[]; closing: number };
+}
+
+const SHOWN_IDS = 20;
+
+function summary(this: ManagerContext) {
+  const ids: string[] = [];
+  for (const id of this.expirations.keys()) {
+    if (ids.push(id) >= SHOWN_IDS) break;
+  }
+  return { size: this.expirations.size, ids, closing: this.closing.size };
 }
 
 /** Calls routed to one entity by id. */
@@ -62,11 +74,13 @@ export type ManagerActorRef = ActorRefFrom<ManagerLogic>;
  * inspector.
  */
 export const managerLogic: ManagerLogic = {
+  // Names the actor in inspectors (which read `logic.config.id`).
+  config: { id: 'expireManager' },
   getInitialSnapshot: (_scope, input) => ({
     status: 'active',
     output: undefined,
     error: undefined,
-    context: { ...input, expirations: new Map(), closing: new Map(), executors: new Map() },
+    context: { ...input, expirations: new Map(), closing: new Map(), executors: new Map(), toJSON: summary },
   }),
 
   transition: (snapshot, event, { self }) => {

@@ -167,7 +167,7 @@ export function modelStates(): string[] {
 
 /** Options of {@link generateModelPaths} and {@link walkModel}. */
 export interface ModelPathOptions {
-  /** Every sequence of accepted events up to this length is a path (default 5). */
+  /** Every sequence of accepted events up to this length is a path (default 6). */
   depth?: number;
   /** The events your integration makes happen. Default: every event that is not automatic. */
   events?: readonly ModelEventName[];
@@ -279,7 +279,7 @@ function transitionTaken(
  * A path that is a prefix of another is dropped: every step of a path is checked.
  */
 export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] {
-  const depth = options.depth ?? 5;
+  const depth = options.depth ?? 6;
   if (!Number.isInteger(depth) || depth < 1) throw new TypeError('generateModelPaths: depth must be a positive integer');
   const automatic = options.automatic ?? [];
   const events = options.events ?? modelEventNames.filter((e) => !automatic.includes(e));

@@ -1,0 +1,37 @@
+import type { AnyActorRef, AnyEventObject, MachineContext } from 'xstate';
+import type { ManagerContext } from './manager/manager-logic.js';
+
+const isRef = (value: unknown): value is AnyActorRef =>
+  typeof value === 'object' && value !== null && 'sessionId' in value && 'send' in value;
+
+/**
+ * Makes a manager or expiration context small and serializable for an inspector:
+ * the manager shows its size and first ids, an expiration its id and deadline.
+ * Any other context passes through.
+ */
+export function sanitizeContext(context: MachineContext): MachineContext {
+  if (!context || typeof context !== 'object') return context;
+  if (typeof (context as Partial<ManagerContext>).toJSON === 'function' && 'expirations' in context) {
+    return (context as ManagerContext).toJSON();
+  }
+  if (typeof context.deadline === 'number' && typeof context.id === 'string') {
+    return { id: context.id, deadline: context.deadline };
+  }
+  return context;
+}
+
+/** Replaces actor refs in an event by their ids and drops functions and promises. */
+export function sanitizeEvent(event: AnyEventObject): AnyEventObject {
+  const result: AnyEventObject = { type: event.type };
+  for (const [key, value] of Object.entries(event)) {
+    if (isRef(value)) result[key] = value.id;
+    else if (typeof value !== 'function' && !(value instanceof Promise)) result[key] = value;
+  }
+  return result;
+}
+
+/**
+ * Options for `@statelyai/inspect` inspectors, so that large managers stay cheap
+ * to inspect: `createWebSocketInspector({ url, ...inspectSanitizers })`.
+ */
+export const inspectSanitizers = { sanitizeContext, sanitizeEvent };
