@@ -10,9 +10,12 @@ export { createExpireProtocol, ExpireProtocol } from './manager/protocol.js';
 export type { Renewal } from './manager/protocol.js';
 export { realClock } from './manager/clock.js';
 export { inspectSanitizers, sanitizeContext, sanitizeEvent } from './inspect.js';
+export type { InspectSanitizers } from './inspect.js';
 export { indexScheduler } from './manager/indexed-scheduler.js';
 export { expirationMachine, MAX_TIMER_DELAY } from './machines/expiration.js';
 export type {
+  CloseEvent,
+  CloseInput,
   ExpirationActorRef,
   ExpirationContext,
   ExpirationEvent,

@@ -34,4 +34,12 @@ export function sanitizeEvent(event: AnyEventObject): AnyEventObject {
  * Options for `@statelyai/inspect` inspectors, so that large managers stay cheap
  * to inspect: `createWebSocketInspector({ url, ...inspectSanitizers })`.
  */
-export const inspectSanitizers = { sanitizeContext, sanitizeEvent };
+export const inspectSanitizers: InspectSanitizers = { sanitizeContext, sanitizeEvent };
+
+/** The two sanitizer options of `@statelyai/inspect` inspectors. */
+export interface InspectSanitizers {
+  /** See {@link sanitizeContext}. */
+  sanitizeContext: (context: MachineContext) => MachineContext;
+  /** See {@link sanitizeEvent}. */
+  sanitizeEvent: (event: AnyEventObject) => AnyEventObject;
+}

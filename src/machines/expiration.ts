@@ -39,7 +39,16 @@ export type ExpirationEvent =
   | { type: 'expire' }
   | { type: 'delete' }
   | { type: 'dispose' }
-  | { type: 'close'; settle: () => void; settled: Promise<void> };
+  | CloseEvent;
+
+/** The executor has started the close task: the entity may close now. */
+export interface CloseEvent {
+  type: 'close';
+  /** Ends the executor task; called when the close settles. */
+  settle: () => void;
+  /** Settles when `settle` is called. */
+  settled: Promise<void>;
+}
 
 /**
  * Events an expiration sends to the manager that spawned it; `ref` is the
@@ -87,8 +96,8 @@ const queueClose = fromCallback<ExpirationEvent, ExpirationContext>(({ input, se
   };
 });
 
-/** What the close actor runs with. */
-interface CloseInput extends Pick<ExpirationContext, 'id' | 'close' | 'onCloseError'> {
+/** What the close actor (`runClose`) runs with. */
+export interface CloseInput extends Pick<ExpirationContext, 'id' | 'close' | 'onCloseError'> {
   /** Ends the executor task that started this close. */
   settle: () => void;
 }
@@ -154,6 +163,7 @@ export const expirationMachine = setup({
 }).createMachine({
   id: 'expiration',
   description: 'Expires an entity at its deadline unless it is being updated.',
+  /** The input, as is: the deadline is absolute and never changes. */
   context: ({ input }) => ({ ...input }),
   initial: 'active',
   states: {
@@ -208,7 +218,12 @@ export const expirationMachine = setup({
       states: {
         queued: {
           description: 'The close waits for its turn on the executor.',
-          invoke: { id: 'queue', src: 'queueClose', input: ({ context }) => context },
+          invoke: {
+            id: 'queue',
+            src: 'queueClose',
+            /** The whole context: the executor, the id and the error handler. */
+            input: ({ context }) => context,
+          },
           on: {
             close: {
               target: 'closing',
@@ -229,11 +244,13 @@ export const expirationMachine = setup({
           invoke: {
             id: 'close',
             src: 'runClose',
+            /** The close, its error handler, and the `settle` of the executor task that started it. */
             input: ({ context, event }) => ({
               id: context.id,
               close: context.close,
               onCloseError: context.onCloseError,
-              settle: (event as Extract<ExpirationEvent, { type: 'close' }>).settle,
+              /** Ends the executor task. */
+              settle: (event as CloseEvent).settle,
             }),
             onDone: {
               target: '#expiration.closed',

@@ -27,6 +27,7 @@ export interface Renewal<T = void> {
 export class ExpireProtocol {
   readonly #executors = new Map<string, Executor>();
 
+  /** Wraps `manager`, whose expirations this protocol updates and closes. */
   constructor(readonly manager: ExpireManager) {}
 
   /** How many ids hold an executor now: those with queued work or a live expiration. */

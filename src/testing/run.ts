@@ -33,6 +33,12 @@ export interface ModelAdapter<S> {
 
 /** Thrown when an integration does not do what the model says. */
 export class ModelMismatchError extends Error {
+  /**
+   * Describes the first difference on a path.
+   *
+   * @param path the failing path; `stepIndex` its step (-1: right after `new`).
+   * @param what what differed: `expected` and `actual` are its two values.
+   */
   constructor(
     readonly path: ModelPath,
     readonly stepIndex: number,
