@@ -24,6 +24,7 @@ export type {
   ExpirationNotice,
   ExpirationSnapshot,
   ExpirationState,
+  LiveExpirationState,
 } from './machines/expiration.js';
 export { requirements } from './machines/requirements.js';
 export type { Requirement, TransitionMeta } from './machines/requirements.js';

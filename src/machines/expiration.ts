@@ -289,3 +289,5 @@ export type ExpirationActorRef = ActorRefFrom<ExpirationMachine>;
 export type ExpirationSnapshot = SnapshotFrom<ExpirationMachine>;
 /** The top-level states of an expiration. */
 export type ExpirationState = 'active' | 'paused' | 'expired' | 'closed' | 'deleted';
+/** The states of an expiration the manager still holds (`closed` and `deleted` ones it has forgotten). */
+export type LiveExpirationState = Extract<ExpirationState, 'active' | 'paused' | 'expired'>;

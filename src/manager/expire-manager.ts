@@ -1,5 +1,5 @@
 import { type Actor, type ActorOptions, createActor } from 'xstate';
-import type { ExpirationState } from '../machines/expiration.js';
+import type { LiveExpirationState } from '../machines/expiration.js';
 import { type ManagerEvent, type ManagerLogic, managerLogic } from './manager-logic.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import { realClock } from './clock.js';
@@ -135,11 +135,11 @@ export class ExpireManager implements AsyncDisposable {
   }
 
   /** The top-level state of the live expiration for `id`, or `undefined` when there is none. */
-  state(id: string): ExpirationState | undefined {
+  state(id: string): LiveExpirationState | undefined {
     assertId('state', id);
     const value = this.#context.expirations.get(id)?.getSnapshot().value;
     if (value === undefined) return undefined;
-    return (typeof value === 'string' ? value : Object.keys(value)[0]) as ExpirationState;
+    return (typeof value === 'string' ? value : Object.keys(value)[0]) as LiveExpirationState;
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { ExpirationState } from '../machines/expiration.js';
+import type { LiveExpirationState } from '../machines/expiration.js';
 import type { Expectation, ModelEventName, ModelPath, ModelStep } from './model.js';
 
 /** What an adapter reports it can observe; leave out what your integration cannot see. */
@@ -8,7 +8,7 @@ export interface Observation {
   /** How many times the entity has been closed. */
   closes: number;
   /** The top-level state, when the integration exposes it (`manager.state(id)`). */
-  state?: ExpirationState | undefined;
+  state?: LiveExpirationState | undefined;
   /** Whether the last close's signal is aborted (`undefined` before any close). */
   closeSignalAborted?: boolean | undefined;
 }
@@ -55,8 +55,8 @@ export class ModelMismatchError extends Error {
   }
 }
 
-const topLevel = (expect: Expectation): ExpirationState | undefined =>
-  expect.live ? (expect.state.split('.')[0] as ExpirationState) : undefined;
+const topLevel = (expect: Expectation): LiveExpirationState | undefined =>
+  expect.live ? (expect.state.split('.')[0] as LiveExpirationState) : undefined;
 
 /** Checks the fields an adapter observed against what the model expects after a step. */
 function check(path: ModelPath, index: number, expect: Expectation, seen: Observation): void {

@@ -1,0 +1,95 @@
+import {
+  type ExpireClock,
+  type ExpireManager,
+  type ExpireProtocol,
+  createExpireManager,
+  createExpireProtocol,
+} from '../../src/index.js';
+import { LeaseStore } from './store.js';
+
+/** A lease as the API shows it. */
+export interface Lease {
+  id: string;
+  data: unknown;
+  state: 'active' | 'paused' | 'expired';
+  expiresAt: number;
+}
+
+/** Options of {@link LeaseRegistry}. */
+export interface RegistryOptions {
+  /** The manager's clock (a SimulatedClock in tests). Default: real time. */
+  clock?: ExpireClock;
+  store?: LeaseStore;
+  /** Where failed expiry closes go. Default: console.error. */
+  onCloseError?: (id: string, error: unknown) => void;
+}
+
+/**
+ * A lease registry in the shape of the Go registry expire server: register and
+ * refresh with `ExpireProtocol.update`, unregister with `ExpireProtocol.close`,
+ * and let the expiry close unregister leases nobody refreshed.
+ */
+export class LeaseRegistry {
+  readonly store: LeaseStore;
+  readonly manager: ExpireManager;
+  readonly protocol: ExpireProtocol;
+  readonly #clock: ExpireClock | undefined;
+  readonly #deadlines = new Map<string, number>();
+
+  constructor(options: RegistryOptions = {}) {
+    this.store = options.store ?? new LeaseStore();
+    this.#clock = options.clock;
+    this.manager = createExpireManager({
+      ...(options.clock ? { clock: options.clock } : {}),
+      onCloseError: options.onCloseError ?? ((id, error) => console.error(`registry: expiry of ${id} failed:`, error)),
+    });
+    this.protocol = createExpireProtocol(this.manager);
+  }
+
+  now(): number {
+    return this.#clock ? this.#clock.now() : Date.now();
+  }
+
+  /** Registers or refreshes a lease; `created` tells which. A failed store call keeps the old deadline. */
+  register(id: string, ttlMs: number, data: unknown, fail?: boolean): Promise<{ created: boolean; lease: Lease }> {
+    return this.protocol.update(id, async () => {
+      const created = !this.manager.has(id);
+      await this.store.register({ id, data, registeredAt: this.now() }, fail);
+      const expiresAt = this.now() + ttlMs;
+      this.#deadlines.set(id, expiresAt);
+      return {
+        value: { created, lease: { id, data, state: 'active' as const, expiresAt } },
+        expiresAt,
+        close: async () => {
+          this.#deadlines.delete(id);
+          await this.store.unregister(id);
+        },
+      };
+    });
+  }
+
+  /** Unregisters a lease: `false` when it is unknown or already expired. A failed store call keeps it. */
+  async unregister(id: string, fail?: boolean): Promise<boolean> {
+    const closed = await this.protocol.close(id, () => this.store.unregister(id, fail));
+    if (closed) this.#deadlines.delete(id);
+    return closed;
+  }
+
+  /** A live lease, or `undefined` when unknown, expired or closing. */
+  get(id: string): Lease | undefined {
+    const state = this.manager.state(id);
+    const stored = this.store.get(id);
+    const expiresAt = this.#deadlines.get(id);
+    if (!state || !stored || expiresAt === undefined) return undefined;
+    return { id, data: stored.data, state, expiresAt };
+  }
+
+  /** Every live lease. */
+  list(): Lease[] {
+    return [...this.#deadlines.keys()].flatMap((id) => this.get(id) ?? []);
+  }
+
+  dispose(): Promise<void> {
+    return this.manager.dispose();
+  }
+}
