@@ -1,4 +1,4 @@
-import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, enqueueActions, fromCallback, fromPromise, setup } from 'xstate';
+import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, enqueueActions, fromPromise, setup } from 'xstate';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import { realises } from './requirements.js';
 
@@ -56,7 +56,7 @@ export interface CloseEvent {
  */
 export type ExpirationNotice =
   | { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> }
-  | { type: 'expiration.ended'; id: string; ref: AnyActorRef };
+  | { type: 'expiration.closed'; id: string; ref: AnyActorRef };
 
 /** Milliseconds from now to the saved deadline, clamped to what a timer can hold. */
 const untilDeadline = ({ context }: { context: ExpirationContext }): number =>
@@ -70,31 +70,6 @@ function report(context: Pick<ExpirationContext, 'id' | 'onCloseError'>, error: 
     console.error(`xstate-expire: onCloseError threw while reporting "${context.id}":`, handlerError, error);
   }
 }
-
-/**
- * Queues the close on the entity's executor while the entity is `expired.queued`.
- *
- * Leaving that state (delete, replace by `new`, dispose) cancels the task, so a
- * close queued but not yet started never runs for a stale expiration.
- */
-const queueClose = fromCallback<ExpirationEvent, ExpirationContext>(({ input, sendBack }) => {
-  let cancelled = false;
-  const task = (): Promise<void> | undefined => {
-    if (cancelled) return undefined;
-    let settle!: () => void;
-    const settled = new Promise<void>((resolve) => (settle = resolve));
-    sendBack({ type: 'close', settle, settled });
-    return settled;
-  };
-  try {
-    input.executor.asyncExec(task).catch((error: unknown) => report(input, error));
-  } catch (error) {
-    report(input, error);
-  }
-  return () => {
-    cancelled = true;
-  };
-});
 
 /** What the close actor (`runClose`) runs with. */
 export interface CloseInput extends Pick<ExpirationContext, 'id' | 'close' | 'onCloseError'> {
@@ -139,12 +114,32 @@ export const expirationMachine = setup({
     input: {} as ExpirationInput,
     events: {} as ExpirationEvent,
   },
-  actors: { queueClose, runClose },
+  actors: { runClose },
   delays: { deadline: untilDeadline },
   guards: {
     deadlineReached: ({ context }) => context.clock.now() >= context.deadline,
   },
   actions: {
+    /**
+     * Queues the close on the entity's executor. When the task runs, an entity
+     * that has ended since (deleted, replaced by `new`, disposed) is not closed:
+     * a close queued but not started never runs for a stale expiration. An
+     * alive entity is still `expired.queued`, the only way into `closing`.
+     */
+    queueClose: ({ context, self }) => {
+      const task = (): Promise<void> | undefined => {
+        if (self.getSnapshot().status !== 'active') return undefined;
+        let settle!: () => void;
+        const settled = new Promise<void>((resolve) => (settle = resolve));
+        self.send({ type: 'close', settle, settled });
+        return settled;
+      };
+      try {
+        context.executor.asyncExec(task).catch((error: unknown) => report(context, error));
+      } catch (error) {
+        report(context, error);
+      }
+    },
     // The manager listens; an expiration embedded on its own has no parent to tell.
     notifyClosing: enqueueActions(({ context, event, self, enqueue }) => {
       if (!self._parent) return;
@@ -155,16 +150,16 @@ export const expirationMachine = setup({
         settled: (event as Extract<ExpirationEvent, { type: 'close' }>).settled,
       } satisfies ExpirationNotice);
     }),
-    notifyEnded: enqueueActions(({ context, self, enqueue }) => {
+    notifyClosed: enqueueActions(({ context, self, enqueue }) => {
       if (!self._parent) return;
-      enqueue.sendParent({ type: 'expiration.ended', id: context.id, ref: self } satisfies ExpirationNotice);
+      enqueue.sendParent({ type: 'expiration.closed', id: context.id, ref: self } satisfies ExpirationNotice);
     }),
   },
 }).createMachine({
   id: 'expiration',
   description: 'Expires an entity at its deadline unless it is being updated.',
   /** The input, as is: the deadline is absolute and never changes. */
-  context: ({ input }) => ({ ...input }),
+  context: ({ input }) => input,
   initial: 'active',
   states: {
     active: {
@@ -218,12 +213,7 @@ export const expirationMachine = setup({
       states: {
         queued: {
           description: 'The close waits for its turn on the executor.',
-          invoke: {
-            id: 'queue',
-            src: 'queueClose',
-            /** The whole context: the executor, the id and the error handler. */
-            input: ({ context }) => context,
-          },
+          entry: 'queueClose',
           on: {
             close: {
               target: 'closing',
@@ -271,12 +261,12 @@ export const expirationMachine = setup({
     closed: {
       description: 'Closed once. Final: never closed or expired again (R4).',
       type: 'final',
-      entry: 'notifyEnded',
+      entry: 'notifyClosed',
     },
     deleted: {
+      // Only the manager deletes (delete, replace, dispose), so it needs no notice.
       description: 'Deleted without closing. Final (R4).',
       type: 'final',
-      entry: 'notifyEnded',
     },
   },
 });

@@ -98,7 +98,7 @@ export const managerLogic: ManagerLogic = {
             id: event.id,
             deadline: event.deadline,
             close: event.close,
-            executor: event.executor ?? executorFor(context, event.id),
+            executor: event.executor ?? defaultExecutor(context, event.id),
             clock: context.clock,
             onCloseError: context.onCloseError,
           },
@@ -115,6 +115,8 @@ export const managerLogic: ManagerLogic = {
       case 'delete':
         expirations.get(event.id)?.send({ type: 'delete' });
         expirations.delete(event.id);
+        // A queued close that was cancelled may still pass through it: harmless.
+        context.executors.delete(event.id);
         break;
       case 'expiration.closing':
         // A close starts: the entity leaves the manager before the close is called.
@@ -123,12 +125,15 @@ export const managerLogic: ManagerLogic = {
           context.closing.set(event.ref, event.settled);
         }
         break;
-      case 'expiration.ended':
+      case 'expiration.closed':
         context.closing.delete(event.ref);
         // The default executor outlives a replaced entity, so its close and the
         // successor's work stay serialized; it goes with the id's last entity.
         if (!expirations.has(event.id)) context.executors.delete(event.id);
         break;
+      default:
+        // Nothing to do (e.g. the done event of a child): the snapshot stays as it is.
+        return snapshot;
       case 'dispose':
       case 'xstate.stop' as string:
         for (const ref of expirations.values()) ref.send({ type: 'dispose' });
@@ -150,8 +155,16 @@ export const managerLogic: ManagerLogic = {
  */
 export const managerMachine = managerLogic;
 
-function executorFor(context: ManagerContext, id: string): SerialExecutor {
-  let executor = context.executors.get(id);
-  if (!executor) context.executors.set(id, (executor = new SerialExecutor()));
-  return executor;
+/**
+ * The manager's serial executor for `id`, created on first use: most entities
+ * are refreshed or deleted long before they expire and never need one.
+ */
+function defaultExecutor(context: ManagerContext, id: string): Executor {
+  return {
+    asyncExec: (task) => {
+      let executor = context.executors.get(id);
+      if (!executor) context.executors.set(id, (executor = new SerialExecutor()));
+      return executor.asyncExec(task) as Promise<void>;
+    },
+  };
 }
