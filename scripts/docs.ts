@@ -23,9 +23,7 @@ const local = (id: string) => id.split('.').at(-1)!;
 function label(edge: Edge): string {
   const event = edge.label.text.startsWith('xstate.after.deadline')
     ? 'after deadline'
-    : edge.label.text === 'xstate.done.actor.close'
-      ? 'close settled'
-      : edge.label.text;
+    : edge.label.text;
   const guard = edge.transition.guard as string | { type?: string } | undefined;
   const guardName = typeof guard === 'string' ? guard : guard?.type;
   const tags = (edge.transition.meta as { requirements?: Requirement[] } | undefined)?.requirements ?? [];

@@ -15,7 +15,6 @@ export { indexScheduler } from './manager/indexed-scheduler.js';
 export { expirationMachine, MAX_TIMER_DELAY } from './machines/expiration.js';
 export type {
   CloseEvent,
-  CloseInput,
   ExpirationActorRef,
   ExpirationContext,
   ExpirationEvent,

@@ -1,4 +1,4 @@
-import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, enqueueActions, fromPromise, setup } from 'xstate';
+import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, enqueueActions, setup } from 'xstate';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import { realises } from './requirements.js';
 
@@ -30,8 +30,9 @@ export type ExpirationContext = ExpirationInput;
 /**
  * Events an expiration accepts.
  *
- * `close` comes from the expiration's own executor task when it starts to run;
- * `settle` ends that task and `settled` is the promise it resolves.
+ * `close` comes from the expiration's own executor task when it starts to run
+ * (`settle` ends that task and `settled` is the promise it resolves);
+ * `settled` comes when the close has settled.
  */
 export type ExpirationEvent =
   | { type: 'stop' }
@@ -39,7 +40,8 @@ export type ExpirationEvent =
   | { type: 'expire' }
   | { type: 'delete' }
   | { type: 'dispose' }
-  | CloseEvent;
+  | CloseEvent
+  | { type: 'settled' };
 
 /** The executor has started the close task: the entity may close now. */
 export interface CloseEvent {
@@ -71,33 +73,16 @@ function report(context: Pick<ExpirationContext, 'id' | 'onCloseError'>, error: 
   }
 }
 
-/** What the close actor (`runClose`) runs with. */
-export interface CloseInput extends Pick<ExpirationContext, 'id' | 'close' | 'onCloseError'> {
-  /** Ends the executor task that started this close. */
-  settle: () => void;
-}
+/** Why a close signal aborted; shared, so that aborting allocates no Error. */
+const SETTLED = Object.freeze(new Error('xstate-expire: the close has settled'));
+const DISPOSED = Object.freeze(new Error('xstate-expire: the manager was disposed while closing'));
 
 /**
- * Runs the user's close with a signal scoped to it (requirement 3).
- *
- * The signal aborts when the close settles, and earlier when this actor is
- * stopped (the manager was disposed). Failures are reported, never thrown, so
- * the close settles the executor task whatever happens.
+ * The signal scope of each running close, by expiration actor. It lives here,
+ * not in context: it is a resource handle, and the statechart's `closing` state
+ * says when it exists.
  */
-const runClose = fromPromise<void, CloseInput>(async ({ input, signal: stopped }) => {
-  const scope = new AbortController();
-  const abort = (): void => scope.abort(stopped.reason);
-  stopped.addEventListener('abort', abort, { once: true });
-  try {
-    await input.close(scope.signal);
-  } catch (error) {
-    report(input, error);
-  } finally {
-    stopped.removeEventListener('abort', abort);
-    scope.abort(new Error(`close of "${input.id}" has settled`));
-    input.settle();
-  }
-});
+const closeScopes = new WeakMap<AnyActorRef, AbortController>();
 
 /**
  * One entity's expiration, as a statechart.
@@ -114,7 +99,6 @@ export const expirationMachine = setup({
     input: {} as ExpirationInput,
     events: {} as ExpirationEvent,
   },
-  actors: { runClose },
   delays: { deadline: untilDeadline },
   guards: {
     deadlineReached: ({ context }) => context.clock.now() >= context.deadline,
@@ -140,6 +124,33 @@ export const expirationMachine = setup({
         report(context, error);
       }
     },
+    /**
+     * Runs the user's close with a signal scoped to it (R3), on the next
+     * microtask: after the manager has been told (`notifyClosing`), so the entity
+     * has left the manager when the close is called. The signal aborts when the
+     * close settles (then `settled` ends `closing`), or earlier on dispose. A
+     * failure is reported, never thrown; the executor task always ends.
+     */
+    runClose: ({ context, event, self }) => {
+      const scope = new AbortController();
+      closeScopes.set(self, scope);
+      const { settle } = event as CloseEvent;
+      void (async () => {
+        try {
+          await Promise.resolve();
+          await context.close(scope.signal);
+        } catch (error) {
+          report(context, error);
+        } finally {
+          scope.abort(SETTLED);
+          closeScopes.delete(self);
+          settle();
+          // Disposed meanwhile: the entity is already closed and stopped.
+          if (self.getSnapshot().status === 'active') self.send({ type: 'settled' });
+        }
+      })();
+    },
+    abortClose: ({ self }) => closeScopes.get(self)?.abort(DISPOSED),
     // The manager listens; an expiration embedded on its own has no parent to tell.
     notifyClosing: enqueueActions(({ context, event, self, enqueue }) => {
       if (!self._parent) return;
@@ -230,27 +241,16 @@ export const expirationMachine = setup({
         },
         closing: {
           description: 'The close runs with a signal scoped to it.',
-          entry: 'notifyClosing',
-          invoke: {
-            id: 'close',
-            src: 'runClose',
-            /** The close, its error handler, and the `settle` of the executor task that started it. */
-            input: ({ context, event }) => ({
-              id: context.id,
-              close: context.close,
-              onCloseError: context.onCloseError,
-              /** Ends the executor task. */
-              settle: (event as CloseEvent).settle,
-            }),
-            onDone: {
+          entry: ['notifyClosing', 'runClose'],
+          on: {
+            settled: {
               target: '#expiration.closed',
               description: 'The close settled: its signal aborts.',
               meta: realises('R3', 'R4'),
             },
-          },
-          on: {
             dispose: {
               target: '#expiration.closed',
+              actions: 'abortClose',
               description: 'The manager is disposed while closing: abort the close signal.',
               meta: realises('R3', 'go:dispose'),
             },

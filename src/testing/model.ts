@@ -10,8 +10,8 @@ import type { Requirement, TransitionMeta } from '../machines/requirements.js';
 
 /** The delayed event of `active`, as XState names it: `xstate.after.<delay>.<state id>`. */
 export const DEADLINE_EVENT = 'xstate.after.deadline.expiration.active';
-/** The event of the invoked close settling. */
-export const CLOSE_SETTLED_EVENT = 'xstate.done.actor.close';
+/** The event of the running close settling. */
+export const CLOSE_SETTLED_EVENT = 'settled';
 
 /**
  * What a test can make happen to one entity, as the model names it.
@@ -118,7 +118,7 @@ const machineEvents: Record<ModelEventName, ExpirationEvent> = {
   deadline: { type: DEADLINE_EVENT, reached: true } as unknown as ExpirationEvent,
   rearm: { type: DEADLINE_EVENT, reached: false } as unknown as ExpirationEvent,
   runClose: { type: 'close', settle: () => {}, settled: Promise.resolve() },
-  settleClose: { type: CLOSE_SETTLED_EVENT } as unknown as ExpirationEvent,
+  settleClose: { type: CLOSE_SETTLED_EVENT },
 };
 
 const modelEventOf = new Map<ExpirationEvent, ModelEventName>(

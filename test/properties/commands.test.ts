@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { type AnyActorRef, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { type ExpireManager, createExpireManager } from '../../src/index.js';
-import { countingClock } from '../helpers.js';
+import { countingClock, flush } from '../helpers.js';
 import { NUM_RUNS, SEED, announce } from './settings.js';
 
 /** Runs queued tasks only when told to, synchronously: the test decides when closes happen. */
@@ -65,10 +65,10 @@ function advance(model: Model, ms: number): void {
   }
 }
 
-class NewCommand implements fc.Command<Model, Real> {
+class NewCommand implements fc.AsyncCommand<Model, Real> {
   constructor(readonly id: string, readonly ttl: number) {}
   check = () => true;
-  run(model: Model, real: Real): void {
+  async run(model: Model, real: Real): Promise<void> {
     const close = () => void real.closes.set(this.id, (real.closes.get(this.id) ?? 0) + 1);
     if (model.disposed) {
       expect(() => real.manager.new(this.id, model.now + this.ttl, close)).toThrow(TypeError);
@@ -81,10 +81,10 @@ class NewCommand implements fc.Command<Model, Real> {
   toString = () => `new(${this.id}, +${this.ttl})`;
 }
 
-class CallCommand implements fc.Command<Model, Real> {
+class CallCommand implements fc.AsyncCommand<Model, Real> {
   constructor(readonly call: 'stop' | 'start' | 'expire' | 'delete', readonly id: string) {}
   check = () => true;
-  run(model: Model, real: Real): void {
+  async run(model: Model, real: Real): Promise<void> {
     const entry = model.entries.get(this.id);
     const returned = real.manager[this.call](this.id);
     if (this.call === 'stop' || this.call === 'delete') expect(returned).toBe(entry !== undefined);
@@ -104,10 +104,10 @@ class CallCommand implements fc.Command<Model, Real> {
   toString = () => `${this.call}(${this.id})`;
 }
 
-class AdvanceCommand implements fc.Command<Model, Real> {
+class AdvanceCommand implements fc.AsyncCommand<Model, Real> {
   constructor(readonly ms: number) {}
   check = () => true;
-  run(model: Model, real: Real): void {
+  async run(model: Model, real: Real): Promise<void> {
     real.clock.increment(this.ms);
     if (!model.disposed) advance(model, this.ms);
     checkAgainst(model, real);
@@ -115,10 +115,11 @@ class AdvanceCommand implements fc.Command<Model, Real> {
   toString = () => `advance(${this.ms})`;
 }
 
-class RunExecutorCommand implements fc.Command<Model, Real> {
+class RunExecutorCommand implements fc.AsyncCommand<Model, Real> {
   check = () => true;
-  run(model: Model, real: Real): void {
+  async run(model: Model, real: Real): Promise<void> {
     real.executor.runAll();
+    await flush(); // each close is called on the microtask after its task starts
     for (const [key, entry] of model.entries) {
       if (entry.state !== 'expired') continue;
       model.entries.delete(key);
@@ -129,9 +130,9 @@ class RunExecutorCommand implements fc.Command<Model, Real> {
   toString = () => 'runExecutor()';
 }
 
-class DisposeCommand implements fc.Command<Model, Real> {
+class DisposeCommand implements fc.AsyncCommand<Model, Real> {
   check = () => true;
-  run(model: Model, real: Real): void {
+  async run(model: Model, real: Real): Promise<void> {
     void real.manager.dispose();
     model.disposed = true;
     model.entries.clear();
@@ -155,10 +156,10 @@ const command = fc.oneof(
 );
 
 describe('property: the facade against a reference model', () => {
-  it('agrees with the reference after every command; nothing is left after dispose', () => {
+  it('agrees with the reference after every command; nothing is left after dispose', async () => {
     announce('commands', SEED, NUM_RUNS);
-    fc.assert(
-      fc.property(fc.commands([command], { maxCommands: 60, size: 'medium' }), (cmds) => {
+    await fc.assert(
+      fc.asyncProperty(fc.commands([command], { maxCommands: 60, size: 'medium' }), async (cmds) => {
         const { clock: counted, inner, pending } = countingClock();
         const actors: AnyActorRef[] = [];
         const real: Real = {
@@ -171,9 +172,10 @@ describe('property: the facade against a reference model', () => {
           closes: new Map(),
         };
         const model: Model = { now: 0, disposed: false, entries: new Map(), closes: new Map() };
-        fc.modelRun(() => ({ model, real }), cmds);
+        await fc.asyncModelRun(() => ({ model, real }), cmds);
         void real.manager.dispose();
         real.executor.runAll();
+        await flush();
         expect(pending.size).toBe(0);
         expect(actors.filter((a) => a.getSnapshot().status === 'active')).toEqual([]);
       }),
