@@ -9,6 +9,7 @@ export { SerialExecutor } from './manager/serial-executor.js';
 export { createExpireProtocol, ExpireProtocol } from './manager/protocol.js';
 export type { Renewal } from './manager/protocol.js';
 export { realClock } from './manager/clock.js';
+export { createTimerQueue } from './manager/timer-queue.js';
 export { inspectSanitizers, sanitizeContext, sanitizeEvent } from './inspect.js';
 export type { InspectSanitizers } from './inspect.js';
 export { indexScheduler } from './manager/indexed-scheduler.js';

@@ -2,7 +2,7 @@ import { type Actor, type ActorOptions, createActor } from 'xstate';
 import type { LiveExpirationState } from '../machines/expiration.js';
 import { type ManagerEvent, type ManagerLogic, managerLogic } from './manager-logic.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
-import { realClock } from './clock.js';
+import { createTimerQueue } from './timer-queue.js';
 import { indexScheduler } from './indexed-scheduler.js';
 import {
   assertClock,
@@ -18,7 +18,8 @@ import {
 export interface ExpireManagerOptions {
   /**
    * The clock for timers and deadlines. XState's `SimulatedClock` fits as it is.
-   * Default: `Date.now()` and Node's timers, unref'd so they never keep the process alive.
+   * Default: real time (`Date.now()`), every timer in one heap behind a single
+   * unref'd native timer, so pending expirations never keep the process alive.
    */
   clock?: ExpireClock;
   /** Receives a close that threw or rejected. Default: `console.error` with the id. */
@@ -56,7 +57,7 @@ export class ExpireManager implements AsyncDisposable {
 
   /** Prefer {@link createExpireManager}, which validates the options. */
   constructor(options: ExpireManagerOptions = {}) {
-    const clock = options.clock ?? realClock;
+    const clock = options.clock ?? createTimerQueue();
     this.#actor = createActor(managerLogic, {
       clock,
       inspect: options.inspect,

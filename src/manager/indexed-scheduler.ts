@@ -16,24 +16,29 @@ export function indexScheduler(system: ActorSystem<any>): void {
   const { scheduler } = system;
   const schedule = scheduler.schedule.bind(scheduler);
   const cancel = scheduler.cancel.bind(scheduler);
-  const idsByActor = new WeakMap<AnyActorRef, Set<string>>();
+  // Most actors have one pending delayed event: keep it as a string, a Set only beyond one.
+  const idsByActor = new WeakMap<AnyActorRef, string | Set<string>>();
 
   scheduler.schedule = (source, target, event, delay, id) => {
     // XState's own default id, chosen here so the index knows it.
     id ??= Math.random().toString(36).slice(2);
     schedule(source, target, event, delay, id);
-    let ids = idsByActor.get(source);
-    if (!ids) idsByActor.set(source, (ids = new Set()));
-    ids.add(id);
+    const ids = idsByActor.get(source);
+    if (ids === undefined || ids === id) idsByActor.set(source, id);
+    else if (typeof ids === 'string') idsByActor.set(source, new Set([ids, id]));
+    else ids.add(id);
   };
   scheduler.cancel = (source, id) => {
-    idsByActor.get(source)?.delete(id);
+    const ids = idsByActor.get(source);
+    if (ids === id) idsByActor.delete(source);
+    else if (typeof ids === 'object') ids.delete(id);
     cancel(source, id);
   };
   scheduler.cancelAll = (source) => {
     const ids = idsByActor.get(source);
-    if (!ids) return;
+    if (ids === undefined) return;
     idsByActor.delete(source);
-    for (const id of ids) cancel(source, id);
+    if (typeof ids === 'string') cancel(source, ids);
+    else for (const id of ids) cancel(source, id);
   };
 }
