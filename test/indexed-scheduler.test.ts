@@ -1,46 +1,58 @@
-import { createActor, createMachine, SimulatedClock } from 'xstate';
+import { type AnyActorRef, createActor, createMachine, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { indexScheduler } from '../src/index.js';
+import { countingClock } from './helpers.js';
 
 describe('indexScheduler', () => {
   const machine = createMachine({
     initial: 'waiting',
     states: {
       waiting: { after: { 100: 'late', 50: 'early' }, on: { STOP: 'done' } },
-      early: {},
+      early: { after: { 10: 'later' } },
+      later: {},
       late: {},
       done: { type: 'final' },
     },
   });
 
-  it('keeps delayed transitions working and cancels them when the actor stops', () => {
-    const clock = new SimulatedClock();
+  function system() {
+    const { clock, inner, pending } = countingClock(new SimulatedClock());
     const parent = createActor(createMachine({}), { clock });
     indexScheduler(parent.system);
     parent.start();
-    const a = createActor(machine, { parent, clock });
-    const b = createActor(machine, { parent, clock });
-    a.start();
-    b.start();
-    a.send({ type: 'STOP' }); // final: stopping cancels only a's timers
-    expect(parent.system.getSnapshot()._scheduledEvents).toSatisfy(
-      (events: Record<string, { source: unknown }>) => Object.values(events).every((e) => e.source === b),
-    );
-    clock.increment(50);
+    const child = () => createActor(machine, { parent: parent as AnyActorRef, clock }).start();
+    return { inner, pending, child };
+  }
+
+  it('runs delayed transitions, one after another, on the system clock', () => {
+    const { inner, pending, child } = system();
+    const a = child();
+    expect(pending.size).toBe(2);
+    inner.increment(50);
+    expect(a.getSnapshot().value).toBe('early'); // leaving 'waiting' cancelled the 100 ms one
+    expect(pending.size).toBe(1);
+    inner.increment(10);
+    expect(a.getSnapshot().value).toBe('later');
+    expect(pending.size).toBe(0);
+  });
+
+  it('cancels only the stopping actor’s delayed events', () => {
+    const { inner, pending, child } = system();
+    const a = child();
+    const b = child();
+    a.send({ type: 'STOP' }); // final: the actor stops
+    expect(pending.size).toBe(2);
+    inner.increment(50);
     expect(b.getSnapshot().value).toBe('early');
     expect(a.getSnapshot().value).toBe('done');
-    expect(Object.keys(parent.system.getSnapshot()._scheduledEvents)).toHaveLength(0);
   });
 
   it('cancelAll cancels every pending event of that actor', () => {
-    const clock = new SimulatedClock();
-    const root = createActor(machine, { clock });
-    indexScheduler(root.system);
-    root.start();
-    expect(Object.keys(root.system.getSnapshot()._scheduledEvents)).toHaveLength(2);
-    root.system.scheduler.cancelAll(root);
-    expect(Object.keys(root.system.getSnapshot()._scheduledEvents)).toHaveLength(0);
-    clock.increment(1000);
-    expect(root.getSnapshot().value).toBe('waiting');
+    const { inner, pending, child } = system();
+    const a = child();
+    a.system.scheduler.cancelAll(a);
+    expect(pending.size).toBe(0);
+    inner.increment(1000);
+    expect(a.getSnapshot().value).toBe('waiting');
   });
 });

@@ -17,7 +17,13 @@ export interface ExpirationInput {
   /** Called once, with a signal scoped to that close, when the entity expires. */
   close: CloseFn;
   /** Serializes the close with the entity's other work. */
-  executor: Executor;
+  executor?: Executor | undefined;
+  /**
+   * Picks the executor when the close is queued, for an entity created without
+   * one (the manager's per-id serial executors). With neither, the close is
+   * queued on a microtask.
+   */
+  executorFor?: ((id: string) => Executor) | undefined;
   /** The clock the actor system's timers run on; `now()` drives the deadline math. */
   clock: ExpireClock;
   /** Receives a close's failure, and an executor's refusal to run the close. */
@@ -73,6 +79,9 @@ function report(context: Pick<ExpirationContext, 'id' | 'onCloseError'>, error: 
   }
 }
 
+/** Runs a task on the next microtask: for an expiration embedded without an executor. */
+const microtaskExecutor: Executor = { asyncExec: async (task) => void (await task()) };
+
 /** Why a close signal aborted; shared, so that aborting allocates no Error. */
 const SETTLED = Object.freeze(new Error('xstate-expire: the close has settled'));
 const DISPOSED = Object.freeze(new Error('xstate-expire: the manager was disposed while closing'));
@@ -119,7 +128,8 @@ export const expirationMachine = setup({
         return settled;
       };
       try {
-        context.executor.asyncExec(task).catch((error: unknown) => report(context, error));
+        const executor = context.executor ?? context.executorFor?.(context.id) ?? microtaskExecutor;
+        executor.asyncExec(task).catch((error: unknown) => report(context, error));
       } catch (error) {
         report(context, error);
       }

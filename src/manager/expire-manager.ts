@@ -63,7 +63,7 @@ export class ExpireManager implements AsyncDisposable {
       inspect: options.inspect,
       input: { clock, onCloseError: options.onCloseError ?? defaultOnCloseError },
     });
-    indexScheduler(this.#actor.system);
+    indexScheduler(this.#actor.system, clock);
     this.#actor.start();
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.dispose();

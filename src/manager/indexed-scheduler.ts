@@ -1,44 +1,68 @@
-import type { ActorSystem, AnyActorRef } from 'xstate';
+import type { ActorSystem, AnyActorRef, EventObject } from 'xstate';
+
+/** One pending delayed event: its id and the clock's timer handle. */
+interface Pending {
+  id: string;
+  handle: unknown;
+}
 
 /**
- * Makes stopping an actor O(its own delayed events) instead of O(all delayed
- * events in the system).
+ * Replaces an actor system's scheduler with one built for many actors, each
+ * with few delayed events:
  *
- * XState's scheduler cancels a stopping actor's delayed events by scanning every
- * scheduled event of the system (`cancelAll`). Every expiration that ends is a
- * stopping actor and every active one has a pending deadline, so with N live
- * expirations each delete, replace or close cost O(N) and disposing N cost
- * O(N²). This keeps an index of scheduled ids per actor and cancels only those;
- * `schedule` and `cancel` keep their own behaviour.
+ * - stopping an actor cancels its own delayed events in O(those events); XState's
+ *   scheduler scans every scheduled event of the system (`cancelAll`), so with N
+ *   live expirations each delete, replace or close cost O(N) and disposing N
+ *   cost O(N²);
+ * - a pending event costs one small record kept with its actor, instead of a
+ *   string-keyed entry in the system snapshot.
+ *
+ * Delayed events are not persisted in the system snapshot: the manager holds
+ * live references and is not persistable anyway.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function indexScheduler(system: ActorSystem<any>): void {
-  const { scheduler } = system;
-  const schedule = scheduler.schedule.bind(scheduler);
-  const cancel = scheduler.cancel.bind(scheduler);
-  // Most actors have one pending delayed event: keep it as a string, a Set only beyond one.
-  const idsByActor = new WeakMap<AnyActorRef, string | Set<string>>();
+export function indexScheduler(system: ActorSystem<any>, clock: ActorSystem<any>['_clock'] = system._clock): void {
+  // Most actors have one pending event: keep it bare, a Map only beyond one.
+  const pendingByActor = new WeakMap<AnyActorRef, Pending | Map<string, unknown>>();
+  // XState relays with the source so that inspectors see who sent a delayed event.
+  const relay = (system as { _relay?: (s: AnyActorRef, t: AnyActorRef, e: EventObject) => void })._relay;
 
-  scheduler.schedule = (source, target, event, delay, id) => {
-    // XState's own default id, chosen here so the index knows it.
-    id ??= Math.random().toString(36).slice(2);
-    schedule(source, target, event, delay, id);
-    const ids = idsByActor.get(source);
-    if (ids === undefined || ids === id) idsByActor.set(source, id);
-    else if (typeof ids === 'string') idsByActor.set(source, new Set([ids, id]));
-    else ids.add(id);
+  const take = (source: AnyActorRef, id: string): unknown => {
+    const pending = pendingByActor.get(source);
+    if (pending === undefined) return undefined;
+    if (pending instanceof Map) {
+      const handle = pending.get(id);
+      pending.delete(id);
+      return handle;
+    }
+    if (pending.id !== id) return undefined;
+    pendingByActor.delete(source);
+    return pending.handle;
+  };
+
+  const { scheduler } = system;
+  scheduler.schedule = (source, target, event, delay, id = Math.random().toString(36).slice(2)) => {
+    const previous = take(source, id);
+    if (previous !== undefined) clock.clearTimeout(previous);
+    const handle = clock.setTimeout(() => {
+      take(source, id);
+      if (relay) relay(source, target, event);
+      else target.send(event);
+    }, delay);
+    const pending = pendingByActor.get(source);
+    if (pending === undefined) pendingByActor.set(source, { id, handle });
+    else if (pending instanceof Map) pending.set(id, handle);
+    else pendingByActor.set(source, new Map([[pending.id, pending.handle], [id, handle]]));
   };
   scheduler.cancel = (source, id) => {
-    const ids = idsByActor.get(source);
-    if (ids === id) idsByActor.delete(source);
-    else if (typeof ids === 'object') ids.delete(id);
-    cancel(source, id);
+    const handle = take(source, id);
+    if (handle !== undefined) clock.clearTimeout(handle);
   };
   scheduler.cancelAll = (source) => {
-    const ids = idsByActor.get(source);
-    if (ids === undefined) return;
-    idsByActor.delete(source);
-    if (typeof ids === 'string') cancel(source, ids);
-    else for (const id of ids) cancel(source, id);
+    const pending = pendingByActor.get(source);
+    if (pending === undefined) return;
+    pendingByActor.delete(source);
+    if (pending instanceof Map) for (const handle of pending.values()) clock.clearTimeout(handle);
+    else clock.clearTimeout(pending.handle);
   };
 }

@@ -21,8 +21,10 @@ export interface ManagerContext extends ManagerInput {
   expirations: Map<string, ExpirationActorRef>;
   /** Closes in flight, with the promise that settles with each: the entity left `expirations` when its close started. */
   closing: Map<AnyActorRef, Promise<void>>;
-  /** The default per-id executors, for entities created without one. */
+  /** The default per-id executors, for entities created without one, made when one expires. */
   executors: Map<string, SerialExecutor>;
+  /** Hands out those executors; one function shared by every entity. */
+  executorFor: (id: string) => Executor;
   /** A small, O(1) view for inspectors and logs: how many, and the first few ids. */
   toJSON(): { size: number; ids: string[]; closing: number };
 }
@@ -76,12 +78,20 @@ export type ManagerActorRef = ActorRefFrom<ManagerLogic>;
 export const managerLogic: ManagerLogic = {
   // Names the actor in inspectors (which read `logic.config.id`).
   config: { id: 'expireManager' },
-  getInitialSnapshot: (_scope, input) => ({
-    status: 'active',
-    output: undefined,
-    error: undefined,
-    context: { ...input, expirations: new Map(), closing: new Map(), executors: new Map(), toJSON: summary },
-  }),
+  getInitialSnapshot: (_scope, input) => {
+    const executors = new Map<string, SerialExecutor>();
+    const executorFor = (id: string): Executor => {
+      let executor = executors.get(id);
+      if (!executor) executors.set(id, (executor = new SerialExecutor()));
+      return executor;
+    };
+    return {
+      status: 'active',
+      output: undefined,
+      error: undefined,
+      context: { ...input, expirations: new Map(), closing: new Map(), executors, executorFor, toJSON: summary },
+    };
+  },
 
   transition: (snapshot, event, { self }) => {
     if (snapshot.status !== 'active') return snapshot;
@@ -98,7 +108,8 @@ export const managerLogic: ManagerLogic = {
             id: event.id,
             deadline: event.deadline,
             close: event.close,
-            executor: event.executor ?? defaultExecutor(context, event.id),
+            executor: event.executor,
+            executorFor: context.executorFor,
             clock: context.clock,
             onCloseError: context.onCloseError,
           },
@@ -154,17 +165,3 @@ export const managerLogic: ManagerLogic = {
  * logic, not a statechart: see {@link managerLogic}.
  */
 export const managerMachine = managerLogic;
-
-/**
- * The manager's serial executor for `id`, created on first use: most entities
- * are refreshed or deleted long before they expire and never need one.
- */
-function defaultExecutor(context: ManagerContext, id: string): Executor {
-  return {
-    asyncExec: (task) => {
-      let executor = context.executors.get(id);
-      if (!executor) context.executors.set(id, (executor = new SerialExecutor()));
-      return executor.asyncExec(task) as Promise<void>;
-    },
-  };
-}
