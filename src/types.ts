@@ -29,9 +29,10 @@ export interface Executor {
  * Closes an expired entity.
  *
  * `signal` is scoped to this one close: it aborts when the close settles and
- * when the manager is disposed while the close runs (requirement 3).
+ * when the manager is disposed while the close runs (requirement 3). A returned
+ * promise is awaited; its value is ignored.
  */
-export type CloseFn = (signal: AbortSignal) => void | Promise<void>;
+export type CloseFn = (signal: AbortSignal) => void | PromiseLike<unknown> | unknown;
 
 /** Receives the error of a close that threw or rejected, with the entity's id. */
 export type CloseErrorHandler = (id: string, error: unknown) => void;
