@@ -1,4 +1,4 @@
-import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, enqueueActions, setup } from 'xstate';
+import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, assign, enqueueActions, setup } from 'xstate';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import { realises } from './requirements.js';
 
@@ -30,8 +30,14 @@ export interface ExpirationInput {
   onCloseError: CloseErrorHandler;
 }
 
-/** The context of an expiration: its input, kept as is. The deadline never changes. */
-export type ExpirationContext = ExpirationInput;
+/**
+ * The context of an expiration: its input, and which renewal it is on. Only a
+ * renewal (`new` for a live id) changes the deadline.
+ */
+export interface ExpirationContext extends ExpirationInput {
+  /** Counts renewals, so that a close queued before one is told apart as stale. */
+  generation: number;
+}
 
 /**
  * Events an expiration accepts.
@@ -46,8 +52,17 @@ export type ExpirationEvent =
   | { type: 'expire' }
   | { type: 'delete' }
   | { type: 'dispose' }
+  | RenewEvent
   | CloseEvent
   | { type: 'settled' };
+
+/** `new` for an id that is still live: the same actor takes the new deadline and close. */
+export interface RenewEvent {
+  type: 'renew';
+  deadline: number;
+  close: CloseFn;
+  executor?: Executor | undefined;
+}
 
 /** The executor has started the close task: the entity may close now. */
 export interface CloseEvent {
@@ -115,13 +130,16 @@ export const expirationMachine = setup({
   actions: {
     /**
      * Queues the close on the entity's executor. When the task runs, an entity
-     * that has ended since (deleted, replaced by `new`, disposed) is not closed:
-     * a close queued but not started never runs for a stale expiration. An
-     * alive entity is still `expired.queued`, the only way into `closing`.
+     * that has ended or been renewed since is not closed: a close queued but not
+     * started never runs for a stale expiration. Otherwise the entity is still
+     * `expired.queued`, the only way into `closing`.
      */
     queueClose: ({ context, self }) => {
+      const { generation } = context;
       const task = (): Promise<void> | undefined => {
-        if (self.getSnapshot().status !== 'active') return undefined;
+        // Ended (deleted, disposed) or renewed since: this close is stale (Go: `tt != t`).
+        const now = self.getSnapshot();
+        if (now.status !== 'active' || now.context.generation !== generation) return undefined;
         let settle!: () => void;
         const settled = new Promise<void>((resolve) => (settle = resolve));
         self.send({ type: 'close', settle, settled });
@@ -161,6 +179,10 @@ export const expirationMachine = setup({
       })();
     },
     abortClose: ({ self }) => closeScopes.get(self)?.abort(DISPOSED),
+    renew: assign(({ context, event }) => {
+      const { deadline, close, executor } = event as RenewEvent;
+      return { deadline, close, executor, generation: context.generation + 1 };
+    }),
     // The manager listens; an expiration embedded on its own has no parent to tell.
     notifyClosing: enqueueActions(({ context, event, self, enqueue }) => {
       if (!self._parent) return;
@@ -179,8 +201,8 @@ export const expirationMachine = setup({
 }).createMachine({
   id: 'expiration',
   description: 'Expires an entity at its deadline unless it is being updated.',
-  /** The input, as is: the deadline is absolute and never changes. */
-  context: ({ input }) => input,
+  /** The input, on its first generation. The deadline is absolute. */
+  context: ({ input }) => ({ ...input, generation: 0 }),
   initial: 'active',
   states: {
     active: {
@@ -207,7 +229,14 @@ export const expirationMachine = setup({
           description: 'An update starts: pause, keeping the deadline.',
           meta: realises('R1.1'),
         },
-        delete: { target: 'deleted', description: 'Deleted or replaced without closing.', meta: realises('go:delete', 'go:replace', 'go:id-change') },
+        renew: {
+          target: 'active',
+          reenter: true,
+          actions: 'renew',
+          description: 'New for this id: the new deadline and close replace the old ones.',
+          meta: realises('go:replace'),
+        },
+        delete: { target: 'deleted', description: 'Deleted without closing (also when the id changed).', meta: realises('go:delete', 'go:id-change') },
         dispose: { target: 'deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
       },
     },
@@ -224,7 +253,13 @@ export const expirationMachine = setup({
           description: 'An error after a successful update: close gracefully now.',
           meta: realises('R2'),
         },
-        delete: { target: 'deleted', description: 'Deleted or replaced without closing.', meta: realises('go:delete', 'go:replace', 'go:id-change') },
+        renew: {
+          target: 'active',
+          actions: 'renew',
+          description: 'The update succeeded (New): the new deadline and close replace the old ones.',
+          meta: realises('go:replace'),
+        },
+        delete: { target: 'deleted', description: 'Deleted without closing (also when the id changed).', meta: realises('go:delete', 'go:id-change') },
         dispose: { target: 'deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
       },
     },
@@ -241,10 +276,16 @@ export const expirationMachine = setup({
               description: 'The executor runs the close task.',
               meta: realises('R3', 'R4'),
             },
+            renew: {
+              target: '#expiration.active',
+              actions: 'renew',
+              description: 'Updated before the close started: the queued close never runs.',
+              meta: realises('go:replace', 'R4'),
+            },
             delete: {
               target: '#expiration.deleted',
-              description: 'Deleted or replaced before the close started: it never runs.',
-              meta: realises('go:delete', 'go:replace', 'R4'),
+              description: 'Deleted before the close started: it never runs.',
+              meta: realises('go:delete', 'R4'),
             },
             dispose: { target: '#expiration.deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
           },

@@ -99,8 +99,12 @@ export const managerLogic: ManagerLogic = {
     const { expirations } = context;
     switch (event.type) {
       case 'new': {
-        // The replaced expiration is deleted: it never closes, even if its close is queued.
-        expirations.get(event.id)?.send({ type: 'delete' });
+        // A live id is renewed in place: its old close never runs, even if queued.
+        const live = expirations.get(event.id);
+        if (live) {
+          live.send({ type: 'renew', deadline: event.deadline, close: event.close, executor: event.executor });
+          break;
+        }
         const child = createActor(expirationMachine, {
           parent: self,
           id: event.id,

@@ -17,12 +17,14 @@ export const CLOSE_SETTLED_EVENT = 'settled';
  * What a test can make happen to one entity, as the model names it.
  *
  * - `stop`, `start`, `expire`, `delete`, `dispose`: the API calls.
+ * - `renew`: `new` for the live id (a successful update), with a new deadline.
  * - `deadline`: the clock reaches the deadline.
  * - `rearm`: a timer wakes before a far deadline (delays beyond 2^31−1 ms) and re-arms.
  * - `runClose`: the executor runs the queued close task.
  * - `settleClose`: the running close settles.
  */
 export type ModelEventName =
+  | 'renew'
   | 'stop'
   | 'start'
   | 'expire'
@@ -35,6 +37,7 @@ export type ModelEventName =
 
 /** Every model event, in a fixed order. */
 export const modelEventNames: readonly ModelEventName[] = [
+  'renew',
   'stop',
   'start',
   'expire',
@@ -110,6 +113,7 @@ export const expirationModel = expirationMachine.provide({
 });
 
 const machineEvents: Record<ModelEventName, ExpirationEvent> = {
+  renew: { type: 'renew', deadline: 0, close: () => {} },
   stop: { type: 'stop' },
   start: { type: 'start' },
   expire: { type: 'expire' },
@@ -181,11 +185,15 @@ export interface ModelPathOptions {
 
 const serializeState = (snapshot: ExpirationSnapshot): string => `${JSON.stringify(snapshot.value)}:${snapshot.status}`;
 
-/** Whether `event` takes a transition from `snapshot`. */
+/**
+ * Whether `event` takes a transition from `snapshot`. An ignored event returns
+ * the same snapshot and no actions; a self-transition (a re-arm) may return the
+ * same snapshot, but with actions (cancel and re-schedule the timer).
+ */
 function accepts(snapshot: ExpirationSnapshot, event: ModelEventName): boolean {
   if (snapshot.status !== 'active') return false;
-  const [next] = transition(expirationModel, snapshot, machineEvents[event]);
-  return modelState(next) !== modelState(snapshot) || (event === 'rearm' && modelState(snapshot) === 'active');
+  const [next, actions] = transition(expirationModel, snapshot, machineEvents[event]);
+  return next !== snapshot || actions.length > 0;
 }
 
 /** Applies `event`, then every automatic event it enables; returns each event applied with the snapshot after it. */
@@ -228,7 +236,7 @@ export function walkModel(events: readonly ModelEventName[], options: Pick<Model
     for (const [micro, before, after] of applied) {
       const from = modelState(before);
       const to = modelState(after);
-      const t = transitionTaken(transitions, from, to, machineEvents[micro].type, after.status, micro);
+      const t = accepts(before, micro) ? transitionTaken(transitions, from, to, machineEvents[micro].type) : undefined;
       if (t) taken.push(t);
       if (from !== 'expired.closing' && to === 'expired.closing') {
         closes++;
@@ -258,11 +266,7 @@ function transitionTaken(
   from: ModelState,
   to: ModelState,
   eventType: string,
-  status: string,
-  event: ModelEventName,
 ): ModelTransition | undefined {
-  const unchanged = from === to && !(event === 'rearm' && from === 'active');
-  if (unchanged && status === 'active') return undefined;
   const source = stateNodeId(from);
   const target = stateNodeId(to);
   const within = (id: string, node: string): boolean => id === node || id.startsWith(`${node}.`);
@@ -306,7 +310,11 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
       const name = modelEventOf.get(step.event as ExpirationEvent);
       return name ? [name] : []; // the first step is xstate.init
     });
-    for (const event of events) add([...prefix, event]);
+    for (const event of events) {
+      // `new` for an id the manager no longer holds starts a new expiration: not this one's `renew`.
+      if (event === 'renew' && (path.state.status === 'done' || !isLive(modelState(path.state)))) continue;
+      add([...prefix, event]);
+    }
   }
 
   const all = [...sequences].map((s) => (s === '' ? [] : (s.split(' ') as ModelEventName[])));

@@ -19,13 +19,16 @@ export class GatedExecutor {
   }
 }
 
-/** Far enough that any path of re-arms stays before it (each re-arm is one maximal timer). */
-export const DEADLINE = 20 * MAX_TIMER_DELAY;
+/** Far enough that any path of re-arms stays before the deadline (each re-arm is one maximal timer). */
+export const HORIZON = 20 * MAX_TIMER_DELAY;
 
 interface World {
   clock: SimulatedClock;
   manager: ExpireManager;
   executor: GatedExecutor;
+  /** The current deadline: set by `new`, moved by each renewal. */
+  deadline: number;
+  close: (signal: AbortSignal) => Promise<void>;
   signals: AbortSignal[];
   settles: Array<() => void>;
   errors: unknown[];
@@ -37,24 +40,32 @@ export const managerAdapter: ModelAdapter<World> = {
     const clock = new SimulatedClock();
     const errors: unknown[] = [];
     const manager = createExpireManager({ clock, onCloseError: (_id, error) => errors.push(error) });
-    const world: World = { clock, manager, executor: new GatedExecutor(), signals: [], settles: [], errors };
-    manager.new(
-      'e',
-      DEADLINE,
-      (signal) => {
+    const world: World = {
+      clock,
+      manager,
+      executor: new GatedExecutor(),
+      deadline: HORIZON,
+      close: (signal) => {
         world.signals.push(signal);
         const running = deferred();
         world.settles.push(running.resolve);
         return running.promise;
       },
-      { executor: world.executor },
-    );
+      signals: [],
+      settles: [],
+      errors,
+    };
+    manager.new('e', world.deadline, world.close, { executor: world.executor });
     return world;
   },
 
   async perform(world, event) {
     const { clock, manager } = world;
     switch (event) {
+      case 'renew':
+        world.deadline = clock.now() + HORIZON;
+        manager.new('e', world.deadline, world.close, { executor: world.executor });
+        break;
       case 'stop':
         return manager.stop('e');
       case 'delete':
@@ -69,12 +80,12 @@ export const managerAdapter: ModelAdapter<World> = {
       case 'deadline': {
         // An active expiration is not one tick early: still active at DEADLINE - 1 ...
         if (manager.state('e') === 'active') {
-          clock.set(DEADLINE - 1);
+          clock.set(world.deadline - 1);
           await flush();
           if (manager.state('e') !== 'active') throw new Error(`expired before its deadline, at ${clock.now()}`);
         }
         // ... and expired at DEADLINE exactly. (Paused or expired, the model ignores the deadline.)
-        clock.set(Math.max(clock.now(), DEADLINE));
+        clock.set(Math.max(clock.now(), world.deadline));
         break;
       }
       case 'rearm':

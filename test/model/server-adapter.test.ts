@@ -42,6 +42,8 @@ interface World {
   registry: Registry;
   /** A register in flight (the model's `stop`): settle `registry.backend` to finish it. */
   updating: Promise<void> | undefined;
+  /** The deadline of the last successful register. */
+  deadline: number;
 }
 
 const adapter: ModelAdapter<World> = {
@@ -51,7 +53,7 @@ const adapter: ModelAdapter<World> = {
     const registry = new Registry(createExpireProtocol(manager), () => clock.now());
     registry.backend.resolve({ id: 'e' });
     await registry.register('e');
-    return { clock, manager, registry, updating: undefined };
+    return { clock, manager, registry, updating: undefined, deadline: TTL };
   },
 
   async perform(world, event: ModelEventName) {
@@ -63,6 +65,15 @@ const adapter: ModelAdapter<World> = {
       world.updating = undefined;
     };
     switch (event) {
+      case 'renew': // a refresh that succeeds: the one in flight, or a new one
+        world.deadline = clock.now() + TTL;
+        if (world.updating) await settleUpdate({ id: 'e' });
+        else {
+          registry.backend = deferred();
+          registry.backend.resolve({ id: 'e' });
+          await registry.register('e');
+        }
+        break;
       case 'stop': // a refresh starts and waits on the backend
         registry.backend = deferred();
         world.updating = registry.register('e');
@@ -82,7 +93,7 @@ const adapter: ModelAdapter<World> = {
         await world.manager.dispose();
         break;
       case 'deadline':
-        clock.set(TTL);
+        clock.set(Math.max(clock.now(), world.deadline));
         break;
     }
     await flush();
@@ -106,7 +117,7 @@ describe('the model against a user integration (docs/testing.md)', () => {
   it('every path holds on the registry', async () => {
     const paths = generateModelPaths({
       depth: 5,
-      events: ['stop', 'start', 'expire', 'delete', 'dispose', 'deadline'],
+      events: ['renew', 'stop', 'start', 'expire', 'delete', 'dispose', 'deadline'],
       automatic: ['runClose', 'settleClose'],
     });
     expect(paths.length).toBeGreaterThan(20);
