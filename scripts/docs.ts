@@ -89,8 +89,8 @@ flowchart LR
   manager --> e2["expiration actor 'b'"]
   e1 -- "expired: queue the close" --> executor["the entity's Executor"]
   executor -- "task runs: close" --> e1
-  e1 -- "expiration.closing / expiration.ended" --> manager
-  e1 -- "invoke runClose: close(signal)" --> user["your close"]
+  e1 -- "expiration.closing / expiration.closed" --> manager
+  e1 -- "closing: close(signal), then settled" --> user["your close"]
 \`\`\`
 
 The manager keeps its children in a Map (O(1) to create or remove one) while they live in

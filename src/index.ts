@@ -12,7 +12,7 @@ export { realClock } from './manager/clock.js';
 export { createTimerQueue } from './manager/timer-queue.js';
 export { inspectSanitizers, sanitizeContext, sanitizeEvent } from './inspect.js';
 export type { InspectSanitizers } from './inspect.js';
-export { indexScheduler } from './manager/indexed-scheduler.js';
+export { installScheduler } from './manager/scheduler.js';
 export { expirationMachine, MAX_TIMER_DELAY } from './machines/expiration.js';
 export type {
   CloseEvent,

@@ -1,8 +1,9 @@
 import type { ExpireClock } from '../types.js';
 
 /**
- * The default clock: `Date.now()` and Node's timers, unref'd so that pending
- * expirations never keep the process alive (like Go's timers).
+ * A clock with one native Node timer per pending timer, unref'd so that pending
+ * expirations never keep the process alive (like Go's timers). The manager's
+ * default is {@link createTimerQueue}, which keeps them all behind one.
  */
 export const realClock: ExpireClock = {
   now: () => Date.now(),

@@ -3,7 +3,7 @@ import type { LiveExpirationState } from '../machines/expiration.js';
 import { type ManagerEvent, type ManagerLogic, managerLogic } from './manager-logic.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import { createTimerQueue } from './timer-queue.js';
-import { indexScheduler } from './indexed-scheduler.js';
+import { installScheduler } from './scheduler.js';
 import {
   assertClock,
   assertClose,
@@ -63,7 +63,7 @@ export class ExpireManager implements AsyncDisposable {
       inspect: options.inspect,
       input: { clock, onCloseError: options.onCloseError ?? defaultOnCloseError },
     });
-    indexScheduler(this.#actor.system, clock);
+    installScheduler(this.#actor.system, clock);
     this.#actor.start();
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.dispose();

@@ -21,7 +21,7 @@ interface Pending {
  * live references and is not persistable anyway.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function indexScheduler(system: ActorSystem<any>, clock: ActorSystem<any>['_clock'] = system._clock): void {
+export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<any>['_clock'] = system._clock): void {
   // Most actors have one pending event: keep it bare, a Map only beyond one.
   const pendingByActor = new WeakMap<AnyActorRef, Pending | Map<string, unknown>>();
   // XState relays with the source so that inspectors see who sent a delayed event.

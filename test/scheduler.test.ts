@@ -1,9 +1,9 @@
 import { type AnyActorRef, createActor, createMachine, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { indexScheduler } from '../src/index.js';
+import { installScheduler } from '../src/index.js';
 import { countingClock } from './helpers.js';
 
-describe('indexScheduler', () => {
+describe('installScheduler', () => {
   const machine = createMachine({
     initial: 'waiting',
     states: {
@@ -18,7 +18,7 @@ describe('indexScheduler', () => {
   function system() {
     const { clock, inner, pending } = countingClock(new SimulatedClock());
     const parent = createActor(createMachine({}), { clock });
-    indexScheduler(parent.system);
+    installScheduler(parent.system);
     parent.start();
     const child = () => createActor(machine, { parent: parent as AnyActorRef, clock }).start();
     return { inner, pending, child };
