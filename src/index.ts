@@ -22,6 +22,7 @@ export type {
   ExpirationInput,
   ExpirationMachine,
   ExpirationNotice,
+  ExpirationOutput,
   ExpirationSnapshot,
   ExpirationState,
   LiveExpirationState,

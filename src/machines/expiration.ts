@@ -74,12 +74,18 @@ export interface CloseEvent {
 }
 
 /**
- * Events an expiration sends to the manager that spawned it; `ref` is the
- * sender, so a notice from a replaced expiration is told apart from its successor.
+ * The event an expiration sends to the manager that spawned it when its close
+ * starts; `ref` is the sender. When it ends (closed or deleted), XState's own
+ * done event tells the manager, with {@link ExpirationOutput}.
  */
-export type ExpirationNotice =
-  | { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> }
-  | { type: 'expiration.closed'; id: string; ref: AnyActorRef };
+export type ExpirationNotice = { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> };
+
+/** What an expiration ends with: which entity, and whether it closed or was deleted. */
+export interface ExpirationOutput {
+  id: string;
+  ref: AnyActorRef;
+  closed: boolean;
+}
 
 /** Milliseconds from now to the saved deadline, clamped to what a timer can hold. */
 const untilDeadline = ({ context }: { context: ExpirationContext }): number =>
@@ -193,16 +199,18 @@ export const expirationMachine = setup({
         settled: (event as Extract<ExpirationEvent, { type: 'close' }>).settled,
       } satisfies ExpirationNotice);
     }),
-    notifyClosed: enqueueActions(({ context, self, enqueue }) => {
-      if (!self._parent) return;
-      enqueue.sendParent({ type: 'expiration.closed', id: context.id, ref: self } satisfies ExpirationNotice);
-    }),
   },
 }).createMachine({
   id: 'expiration',
   description: 'Expires an entity at its deadline unless it is being updated.',
   /** The input, on its first generation. The deadline is absolute. */
   context: ({ input }) => ({ ...input, generation: 0 }),
+  /** Tells the manager, in XState's done event, which entity ended and how. */
+  output: ({ context, self }): ExpirationOutput => ({
+    id: context.id,
+    ref: self,
+    closed: self.getSnapshot().value === 'closed',
+  }),
   initial: 'active',
   states: {
     active: {
@@ -312,7 +320,6 @@ export const expirationMachine = setup({
     closed: {
       description: 'Closed once. Final: never closed or expired again (R4).',
       type: 'final',
-      entry: 'notifyClosed',
     },
     deleted: {
       // Only the manager deletes (delete, replace, dispose), so it needs no notice.

@@ -1,5 +1,5 @@
 import { type ActorLogic, type ActorRefFrom, type ActorSystem, type AnyActorRef, createActor } from 'xstate';
-import { type ExpirationActorRef, type ExpirationNotice, expirationMachine } from '../machines/expiration.js';
+import { type ExpirationActorRef, type ExpirationNotice, type ExpirationOutput, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import { SerialExecutor } from './serial-executor.js';
 
@@ -140,15 +140,16 @@ export const managerLogic: ManagerLogic = {
           context.closing.set(event.ref, event.settled);
         }
         break;
-      case 'expiration.closed':
-        context.closing.delete(event.ref);
+      default: {
+        // A child reached a final state (XState's done event, with its output).
+        const done: { type: string } = event;
+        const ended = isDone(done) ? done.output : undefined;
+        if (!ended?.closed) return snapshot;
+        context.closing.delete(ended.ref);
         // The default executor outlives a replaced entity, so its close and the
         // successor's work stay serialized; it goes with the id's last entity.
-        if (!expirations.has(event.id)) context.executors.delete(event.id);
-        break;
-      default:
-        // Nothing to do (e.g. the done event of a child): the snapshot stays as it is.
-        return snapshot;
+        if (!expirations.has(ended.id)) context.executors.delete(ended.id);
+      }
       case 'dispose':
       case 'xstate.stop' as string:
         for (const ref of expirations.values()) ref.send({ type: 'dispose' });
@@ -163,6 +164,10 @@ export const managerLogic: ManagerLogic = {
   // Live actor refs and functions cannot be persisted; a snapshot is only for inspection.
   getPersistedSnapshot: (snapshot) => snapshot,
 };
+
+/** Whether `event` is the done event of an expiration (`xstate.done.actor.<id>`). */
+const isDone = (event: { type: string }): event is { type: string; output: ExpirationOutput } =>
+  event.type.startsWith('xstate.done.actor.');
 
 /**
  * The manager's actor logic under the name the machines go by. It is custom
