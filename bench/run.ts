@@ -29,29 +29,19 @@ interface Subject {
 }
 type Name = 'hand-rolled' | 'xstate-expire' | 'ttlcache';
 
+/** The hand-rolled manager and the library share the Go API: one adapter for both. */
+const goApi = (m: Pick<HandRolledManager, 'new' | 'stop' | 'dispose'>): Subject => ({
+  create: (id, deadline, close) => m.new(id, deadline, close),
+  cycle: (id, deadline, close) => {
+    m.stop(id);
+    m.new(id, deadline, close);
+  },
+  dispose: () => m.dispose(),
+});
+
 const subjects: Record<Name, () => Subject> = {
-  'hand-rolled': () => {
-    const m = new HandRolledManager();
-    return {
-      create: (id, deadline, close) => m.new(id, deadline, close),
-      cycle: (id, deadline, close) => {
-        m.stop(id);
-        m.new(id, deadline, close);
-      },
-      dispose: () => m.dispose(),
-    };
-  },
-  'xstate-expire': () => {
-    const m = createExpireManager({ onCloseError: (id, e) => console.error(id, e) });
-    return {
-      create: (id, deadline, close) => m.new(id, deadline, close),
-      cycle: (id, deadline, close) => {
-        m.stop(id);
-        m.new(id, deadline, close);
-      },
-      dispose: () => m.dispose(),
-    };
-  },
+  'hand-rolled': () => goApi(new HandRolledManager()),
+  'xstate-expire': () => goApi(createExpireManager({ onCloseError: (id, e) => console.error(id, e) })),
   // TTL plus dispose: it cannot pause, so its update cycle is a refresh (set with a new TTL).
   ttlcache: () => {
     const scope = new AbortController();

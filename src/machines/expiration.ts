@@ -114,6 +114,16 @@ const DISPOSED = Object.freeze(new Error('xstate-expire: the manager was dispose
  */
 const closeScopes = new WeakMap<AnyActorRef, AbortController>();
 
+/** How a live expiration (active or paused) ends without closing. */
+const endsWithoutClose = {
+  delete: {
+    target: '#expiration.deleted',
+    description: 'Deleted without closing (also when the id changed).',
+    meta: realises('go:delete', 'go:id-change'),
+  },
+  dispose: { target: '#expiration.deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+};
+
 /**
  * One entity's expiration, as a statechart.
  *
@@ -244,8 +254,7 @@ export const expirationMachine = setup({
           description: 'New for this id: the new deadline and close replace the old ones.',
           meta: realises('go:replace'),
         },
-        delete: { target: 'deleted', description: 'Deleted without closing (also when the id changed).', meta: realises('go:delete', 'go:id-change') },
-        dispose: { target: 'deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+        ...endsWithoutClose,
       },
     },
     paused: {
@@ -267,8 +276,7 @@ export const expirationMachine = setup({
           description: 'The update succeeded (New): the new deadline and close replace the old ones.',
           meta: realises('go:replace'),
         },
-        delete: { target: 'deleted', description: 'Deleted without closing (also when the id changed).', meta: realises('go:delete', 'go:id-change') },
-        dispose: { target: 'deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+        ...endsWithoutClose,
       },
     },
     expired: {
