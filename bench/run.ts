@@ -282,6 +282,9 @@ ${naiveLine}
 
 ${targetLines.join('\n')}
 
+Where the remaining gaps come from, with profile evidence, and what would close them:
+[design.md](design.md#where-the-time-goes-and-what-would-close-the-gap).
+
 ## What is measured
 
 - **hand-rolled**: \`bench/hand-rolled.ts\`, the Go algorithm over a \`Map\` of native timers

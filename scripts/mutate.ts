@@ -1,6 +1,7 @@
 /**
  * `npm run mutate`: breaks one transition or rule at a time and checks that the
  * test suite fails for each. A mutation that survives is a gap in the tests.
+ * It edits src/ in place and restores it: leave the tree alone while it runs.
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -105,8 +106,12 @@ const mutations: Mutation[] = [
   }
 ];
 
+// `npm run mutate -- M3 M7` runs only the mutations whose names start so.
+const only = process.argv.slice(2);
+const chosen = mutations.filter(({ name }) => only.length === 0 || only.some((prefix) => name.startsWith(prefix)));
+
 let survived = 0;
-for (const { name, file, from, to } of mutations) {
+for (const { name, file, from, to } of chosen) {
   const original = readFileSync(file, 'utf8');
   if (!original.includes(from)) throw new Error(`${name}: the code it mutates has changed (${file})`);
   writeFileSync(file, original.replace(from, to));
@@ -115,7 +120,8 @@ for (const { name, file, from, to } of mutations) {
     survived++;
     console.log(`SURVIVED  ${name}`);
   } catch (error) {
-    const output = String((error as { stdout?: Buffer }).stdout ?? '');
+    const { stdout = '', stderr = '' } = error as { stdout?: Buffer | string; stderr?: Buffer | string };
+    const output = `${stdout}${stderr}`;
     const failing = output.split('\n').filter((line) => line.includes('FAIL'));
     const files = [...new Set(failing.flatMap((line) => line.match(/test\/[\w./-]+\.test\.ts/g) ?? []))];
     console.log(`caught    ${name}  (${files.join(', ')})`);
@@ -123,5 +129,5 @@ for (const { name, file, from, to } of mutations) {
     writeFileSync(file, original);
   }
 }
-console.log(`${mutations.length - survived}/${mutations.length} mutations caught`);
+console.log(`${chosen.length - survived}/${chosen.length} mutations caught`);
 process.exit(survived ? 1 : 0);
