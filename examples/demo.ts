@@ -60,7 +60,7 @@ say('R3: lease-c closes slowly; its close signal is scoped to that close');
 manager.new('lease-c', Date.now() + 100, close('lease-c', (signal) =>
   new Promise<void>((resolve) => {
     signal.addEventListener('abort', () => {
-      say(`   lease-c: close signal aborted (${(signal.reason as Error)?.name ?? 'aborted'}), cleaning up`);
+      say(`   lease-c: close signal aborted (${(signal.reason as Error)?.message}), cleaning up`);
       resolve();
     });
   }),
