@@ -26,6 +26,7 @@ export type {
   ExpirationSnapshot,
   ExpirationState,
   LiveExpirationState,
+  RenewEvent,
 } from './machines/expiration.js';
 export { requirements } from './machines/requirements.js';
 export type { Requirement, TransitionMeta } from './machines/requirements.js';

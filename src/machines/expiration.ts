@@ -59,8 +59,11 @@ export type ExpirationEvent =
 /** `new` for an id that is still live: the same actor takes the new deadline and close. */
 export interface RenewEvent {
   type: 'renew';
+  /** The new absolute deadline. */
   deadline: number;
+  /** The close for the renewed entity. */
   close: CloseFn;
+  /** Its executor; `undefined` for the manager's default. */
   executor?: Executor | undefined;
 }
 
