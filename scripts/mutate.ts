@@ -104,6 +104,12 @@ const mutations: Mutation[] = [
     "from": "    abortClose: ({ self }) => closeScopes.get(self)?.abort(DISPOSED),",
     "to": "    abortClose: () => {},"
   }
+  {
+    "name": "M15 the manager never forgets a settled close",
+    "file": "src/manager/manager-logic.ts",
+    "from": "        context.closing.delete(ended.ref);\n",
+    "to": ""
+  }
 ];
 
 // `npm run mutate -- M3 M7` runs only the mutations whose names start so.

@@ -451,3 +451,20 @@ describe('dispose', () => {
     expect(closes).toHaveLength(0);
   });
 });
+
+describe('the manager’s own bookkeeping', () => {
+  it('forgets a close once it settles, and the id’s default executor with its last entity', async () => {
+    const { clock, manager, close } = managerOnSimulatedClock();
+    const running = deferred();
+    manager.new('a', 10, close('a', () => running.promise));
+    clock.increment(10);
+    await flush();
+    const context = manager.actor.getSnapshot().context;
+    expect(context.closing.size).toBe(1);
+    expect(context.executors.size).toBe(1);
+    running.resolve();
+    await flush();
+    expect(manager.actor.getSnapshot().context.closing.size).toBe(0);
+    expect(manager.actor.getSnapshot().context.executors.size).toBe(0);
+  });
+});

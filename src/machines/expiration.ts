@@ -218,11 +218,14 @@ export const expirationMachine = setup({
   description: 'Expires an entity at its deadline unless it is being updated.',
   /** The input, on its first generation. The deadline is absolute. */
   context: ({ input }) => ({ ...input, generation: 0 }),
-  /** Tells the manager, in XState's done event, which entity ended and how. */
-  output: ({ context, self }): ExpirationOutput => ({
+  /**
+   * Tells the manager, in XState's done event, which entity ended and how: the
+   * final state reached gives its own output (`closed` or not).
+   */
+  output: ({ context, event, self }): ExpirationOutput => ({
     id: context.id,
     ref: self,
-    closed: self.getSnapshot().value === 'closed',
+    closed: (event as { output?: { closed?: boolean } }).output?.closed === true,
   }),
   initial: 'active',
   states: {
@@ -331,11 +334,13 @@ export const expirationMachine = setup({
     closed: {
       description: 'Closed once. Final: never closed or expired again (R4).',
       type: 'final',
+      output: { closed: true },
     },
     deleted: {
       // Only the manager deletes (delete, replace, dispose), so it needs no notice.
       description: 'Deleted without closing. Final (R4).',
       type: 'final',
+      output: { closed: false },
     },
   },
 });

@@ -140,6 +140,13 @@ export const managerLogic: ManagerLogic = {
           context.closing.set(event.ref, event.settled);
         }
         break;
+      case 'dispose':
+      case 'xstate.stop' as string:
+        for (const ref of expirations.values()) ref.send({ type: 'dispose' });
+        for (const ref of context.closing.keys()) ref.send({ type: 'dispose' });
+        expirations.clear();
+        context.executors.clear();
+        return { ...snapshot, status: 'done' };
       default: {
         // A child reached a final state (XState's done event, with its output).
         const done: { type: string } = event;
@@ -149,14 +156,8 @@ export const managerLogic: ManagerLogic = {
         // The default executor outlives a replaced entity, so its close and the
         // successor's work stay serialized; it goes with the id's last entity.
         if (!expirations.has(ended.id)) context.executors.delete(ended.id);
+        break;
       }
-      case 'dispose':
-      case 'xstate.stop' as string:
-        for (const ref of expirations.values()) ref.send({ type: 'dispose' });
-        for (const ref of context.closing.keys()) ref.send({ type: 'dispose' });
-        expirations.clear();
-        context.executors.clear();
-        return { ...snapshot, status: 'done' };
     }
     return { ...snapshot };
   },
