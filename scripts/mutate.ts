@@ -103,7 +103,7 @@ const mutations: Mutation[] = [
     "file": "src/machines/expiration.ts",
     "from": "    abortClose: ({ self }) => closeScopes.get(self)?.abort(DISPOSED),",
     "to": "    abortClose: () => {},"
-  }
+  },
   {
     "name": "M15 the manager never forgets a settled close",
     "file": "src/manager/manager-logic.ts",
