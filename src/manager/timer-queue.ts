@@ -1,7 +1,6 @@
+import { MAX_TIMER_DELAY } from '../machines/expiration.js';
 import type { ExpireClock } from '../types.js';
 
-/** Node's timers hold at most a signed 32-bit delay. */
-const MAX_NATIVE_DELAY = 2 ** 31 - 1;
 /** How long one native timer callback may run due timers before yielding. */
 const SLICE_MS = 1;
 
@@ -81,7 +80,7 @@ export function createTimerQueue(now: () => number = Date.now): ExpireClock {
     // the next ref'd handle. Only timers not yet due are unref'd.
     nativeIsImmediate = delay <= 0;
     if (nativeIsImmediate) native = setImmediate(fire);
-    else (native = setTimeout(fire, Math.min(MAX_NATIVE_DELAY, delay))).unref?.();
+    else (native = setTimeout(fire, Math.min(MAX_TIMER_DELAY, delay))).unref?.();
   };
 
   const disarm = (): void => {

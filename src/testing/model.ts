@@ -137,8 +137,14 @@ export function modelState(snapshot: ExpirationSnapshot): ModelState {
 
 const stateNodeId = (state: ModelState): string => `expiration.${state}`;
 
-/** Every transition of the statechart, read from `toDirectedGraph`. */
+let transitionsOfMachine: ModelTransition[] | undefined;
+
+/** Every transition of the statechart, read from `toDirectedGraph` (once: the machine does not change). */
 export function modelTransitions(): ModelTransition[] {
+  return (transitionsOfMachine ??= readTransitions());
+}
+
+function readTransitions(): ModelTransition[] {
   const result: ModelTransition[] = [];
   const walk = (node: ReturnType<typeof toDirectedGraph>): void => {
     for (const edge of node.edges) {
