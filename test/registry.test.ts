@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { SimulatedClock } from 'xstate';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RegistryServerOptions, createRegistryServer } from '../examples/registry/server.js';
+import { MAX_TTL_MS, type RegistryServerOptions, createRegistryServer } from '../examples/registry/server.js';
 import { flush } from './helpers.js';
 
 const running: Array<() => Promise<void>> = [];
@@ -34,7 +34,7 @@ async function start(options: RegistryServerOptions = {}) {
     clock.increment(ms);
     await flush();
   };
-  return { clock, registry, store: registry.store, errors, call, advance };
+  return { base, clock, registry, store: registry.store, errors, call, advance };
 }
 
 describe('lease registry over HTTP', () => {
@@ -130,6 +130,7 @@ describe('lease registry over HTTP', () => {
     ['a non-finite ttlMs', '{"ttlMs": 1e999}', 'ttlMs'],
     ['a string ttlMs', { ttlMs: '100' }, 'ttlMs'],
     ['an array body', [1], 'JSON object'],
+    ['a ttlMs above MAX_TTL_MS', { ttlMs: MAX_TTL_MS + 1 }, `at most ${MAX_TTL_MS}`],
   ])('%s → 400 with a JSON error, and nothing changes', async (_name, body, message) => {
     const { call, store, registry } = await start();
     await call('PUT', '/leases/kept', { ttlMs: 1000 });
@@ -146,5 +147,61 @@ describe('lease registry over HTTP', () => {
     expect((await call('GET', '/nope')).status).toBe(404);
     expect((await call('POST', '/leases/x', {})).status).toBe(405);
     expect((await call('GET', '/leases/unknown')).status).toBe(404);
+  });
+
+  it('a refresh without data keeps the stored data; an explicit null clears it', async () => {
+    const { call } = await start();
+    await call('PUT', '/leases/p1', { ttlMs: 1000, data: { room: '4.12' } });
+    const refreshed = await call('PUT', '/leases/p1', { ttlMs: 1000 });
+    expect(refreshed).toMatchObject({ status: 200, body: { data: { room: '4.12' } } });
+    expect((await call('GET', '/leases/p1')).body.data).toEqual({ room: '4.12' });
+    expect((await call('PUT', '/leases/p1', { ttlMs: 1000, data: null })).body.data).toBeNull();
+    expect((await call('GET', '/leases/p1')).body.data).toBeNull();
+  });
+
+  it('a re-registration after expiry without data starts with null data', async () => {
+    const { call, advance } = await start();
+    await call('PUT', '/leases/p1', { ttlMs: 1000, data: 'old' });
+    await advance(1000);
+    expect(await call('PUT', '/leases/p1', { ttlMs: 1000 })).toMatchObject({ status: 201, body: { data: null } });
+  });
+
+  it('ttlMs of exactly MAX_TTL_MS is accepted', async () => {
+    const { call } = await start();
+    expect(await call('PUT', '/leases/p1', { ttlMs: MAX_TTL_MS })).toMatchObject({
+      status: 201,
+      body: { expiresAt: MAX_TTL_MS },
+    });
+  });
+
+  it.each(['GET', 'PUT', 'DELETE'])(
+    'a malformed percent-escape in an id → 400 for %s, and nothing changes',
+    async (method) => {
+      const { call, store, registry } = await start();
+      await call('PUT', '/leases/kept', { ttlMs: 1000 });
+      for (const path of ['/leases/%', '/leases/%zz', '/leases/%E0%A4%A']) {
+        const res = await call(method, path, method === 'PUT' ? { ttlMs: 1000 } : undefined);
+        expect(res.status, path).toBe(400);
+        expect(res.body.error, path).toContain('percent-encoding');
+      }
+      expect(store.size).toBe(1);
+      expect(registry.manager.size).toBe(1);
+      expect(store.unregistered.size).toBe(0);
+    },
+  );
+
+  it('every 405 carries an Allow header with the methods of its path', async () => {
+    const { base } = await start();
+    for (const [method, path, allow] of [
+      ['POST', '/leases', 'GET'],
+      ['DELETE', '/leases', 'GET'],
+      ['POST', '/leases/x', 'GET, PUT, DELETE'],
+      ['PATCH', '/leases/x', 'GET, PUT, DELETE'],
+    ]) {
+      const res = await fetch(`${base}${path}`, { method });
+      expect(res.status, `${method} ${path}`).toBe(405);
+      expect(res.headers.get('allow'), `${method} ${path}`).toBe(allow);
+      expect(((await res.json()) as { error: string }).error).toContain(allow);
+    }
   });
 });

@@ -17,7 +17,7 @@ server.listen(port, '127.0.0.1', () => {
 try:
   curl -i -X PUT ${base}/leases/printer-1 -d '{"ttlMs": 10000, "data": {"room": "4.12"}}'
   curl -s ${base}/leases                      # live leases, their state and deadline
-  curl -i -X PUT ${base}/leases/printer-1 -d '{"ttlMs": 10000}'   # refresh: 200
+  curl -i -X PUT ${base}/leases/printer-1 -d '{"ttlMs": 10000}'   # refresh: 200, data kept
   curl -i -X PUT '${base}/leases/printer-1?fail=register' -d '{"ttlMs": 10000}'  # 503, old deadline kept
   curl -i -X DELETE ${base}/leases/printer-1  # 204; again: 404
 Leases not refreshed within their ttlMs are unregistered by their expiry. Ctrl-C stops.`);

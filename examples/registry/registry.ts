@@ -50,15 +50,20 @@ export class LeaseRegistry {
     return this.#clock ? this.#clock.now() : Date.now();
   }
 
-  /** Registers or refreshes a lease; `created` tells which. A failed store call keeps the old deadline. */
+  /**
+   * Registers or refreshes a lease; `created` tells which. `data` `undefined` keeps a
+   * refreshed lease's data (`null` for a new one). A failed store call keeps the old deadline.
+   */
   register(id: string, ttlMs: number, data: unknown, fail?: boolean): Promise<{ created: boolean; lease: Lease }> {
     return this.protocol.update(id, async () => {
       const created = !this.manager.has(id);
-      await this.store.register({ id, data, registeredAt: this.now() }, fail);
+      // Only a live lease's data is kept: a store entry left by a failed expiry close is stale.
+      const kept = data !== undefined ? data : created ? null : (this.store.get(id)?.data ?? null);
+      await this.store.register({ id, data: kept, registeredAt: this.now() }, fail);
       const expiresAt = this.now() + ttlMs;
       this.#deadlines.set(id, expiresAt);
       return {
-        value: { created, lease: { id, data, state: 'active' as const, expiresAt } },
+        value: { created, lease: { id, data: kept, state: 'active' as const, expiresAt } },
         expiresAt,
         close: async () => {
           this.#deadlines.delete(id);

@@ -1,20 +1,39 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { LeaseRegistry, type RegistryOptions } from './registry.js';
 
+/**
+ * The largest `ttlMs` a lease may ask for: 24 h. A lease is meant to be refreshed
+ * often; a bound also keeps deadlines far below timer overflow (2^31 - 1 ms).
+ */
+export const MAX_TTL_MS = 86_400_000;
+
 /** A 4xx answer: the request is wrong and nothing changed. */
 class BadRequest extends Error {
   constructor(
     message: string,
     readonly status = 400,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
-const send = (res: ServerResponse, status: number, body?: unknown) => {
-  res.writeHead(status, body === undefined ? {} : { 'content-type': 'application/json' });
+/** A 405: RFC 9110 requires it to list the path's methods in `Allow`. */
+const methodNotAllowed = (allow: string) => new BadRequest(`method not allowed: use ${allow}`, 405, { allow });
+
+const send = (res: ServerResponse, status: number, body?: unknown, headers: Record<string, string> = {}) => {
+  res.writeHead(status, body === undefined ? headers : { ...headers, 'content-type': 'application/json' });
   res.end(body === undefined ? undefined : JSON.stringify(body));
 };
+
+function decodeId(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    // A URIError is the client's malformed escape, not a store failure (503).
+    throw new BadRequest(`lease id ${JSON.stringify(segment)} is not valid percent-encoding`);
+  }
+}
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
   let text = '';
@@ -29,6 +48,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** `data` is `undefined` when the body has none: a refresh then keeps the stored data. */
 function parseRegistration(body: unknown): { ttlMs: number; data: unknown } {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new BadRequest('body must be a JSON object: { "ttlMs": number, "data"?: any }');
@@ -37,7 +57,8 @@ function parseRegistration(body: unknown): { ttlMs: number; data: unknown } {
   if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) {
     throw new BadRequest('ttlMs must be a finite number of milliseconds, 0 or more');
   }
-  return { ttlMs, data: data ?? null };
+  if (ttlMs > MAX_TTL_MS) throw new BadRequest(`ttlMs must be at most ${MAX_TTL_MS} (24 h)`);
+  return { ttlMs, data };
 }
 
 /** Options of {@link createRegistryServer}. */
@@ -48,10 +69,11 @@ export interface RegistryServerOptions extends RegistryOptions {
 
 /**
  * The lease registry over HTTP:
- * `PUT /leases/:id` `{ ttlMs, data? }` → 201 created / 200 refreshed;
+ * `PUT /leases/:id` `{ ttlMs, data? }` → 201 created / 200 refreshed (no `data` keeps the stored data),
+ * 400 when `ttlMs` is not in 0..{@link MAX_TTL_MS};
  * `DELETE /leases/:id` → 204, 404 when unknown or expired;
  * `GET /leases`, `GET /leases/:id` (404 when unknown or expired).
- * A store failure answers 503 and keeps the lease with its deadline.
+ * A store failure answers 503 and keeps the lease with its deadline; a 405 lists the allowed methods in `Allow`.
  */
 export function createRegistryServer(options: RegistryServerOptions = {}): { server: Server; registry: LeaseRegistry } {
   const registry = new LeaseRegistry(options);
@@ -63,9 +85,9 @@ export function createRegistryServer(options: RegistryServerOptions = {}): { ser
       const fail = url.searchParams.get('fail');
       const match = /^\/leases(?:\/([^/]+))?$/.exec(url.pathname);
       if (!match) throw new BadRequest('not found: try /leases', 404);
-      const id = match[1] === undefined ? undefined : decodeURIComponent(match[1]);
+      const id = match[1] === undefined ? undefined : decodeId(match[1]);
       if (id === undefined) {
-        if (req.method !== 'GET') throw new BadRequest('method not allowed', 405);
+        if (req.method !== 'GET') throw methodNotAllowed('GET');
         return send(res, 200, registry.list());
       }
       if (id === '') throw new BadRequest('a lease needs a non-empty id');
@@ -84,10 +106,10 @@ export function createRegistryServer(options: RegistryServerOptions = {}): { ser
           return closed ? send(res, 204) : send(res, 404, { error: `no live lease ${id}: unknown or already expired` });
         }
         default:
-          throw new BadRequest('method not allowed', 405);
+          throw methodNotAllowed('GET, PUT, DELETE');
       }
     } catch (error) {
-      if (error instanceof BadRequest) return send(res, error.status, { error: error.message });
+      if (error instanceof BadRequest) return send(res, error.status, { error: error.message }, error.headers);
       // A store failure: the lease keeps its old deadline (R1.2) or stays registered.
       return send(res, 503, { error: (error as Error).message });
     }
