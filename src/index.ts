@@ -4,12 +4,16 @@
  * @packageDocumentation
  */
 export { createExpireManager, ExpireManager } from './manager/expire-manager.js';
-export type { ExpireManagerOptions, NewExpirationOptions } from './manager/expire-manager.js';
+export type { DisposeOptions, ExpireManagerOptions, NewExpirationOptions } from './manager/expire-manager.js';
 export { SerialExecutor } from './manager/serial-executor.js';
 export { createExpireProtocol, ExpireProtocol } from './manager/protocol.js';
 export type { Renewal } from './manager/protocol.js';
 export { realClock } from './manager/clock.js';
-export { createTimerQueue } from './manager/timer-queue.js';
+export { TimerHeap, createTimerQueue } from './manager/timer-heap.js';
+export type { HeapNode } from './manager/timer-heap.js';
+export { compileMachine, UnsupportedMachineError } from './machines/compile.js';
+export type { TableLeaf, TableOp, TableTransition, TransitionTable, TableGuard, TableDelay, TableAssignment } from './machines/compile.js';
+export { CLOSE_SETTLED, MANAGER_DISPOSED } from './machines/effects.js';
 export { inspectSanitizers, sanitizeContext, sanitizeEvent } from './inspect.js';
 export type { InspectSanitizers } from './inspect.js';
 export { installScheduler } from './manager/scheduler.js';

@@ -1,6 +1,18 @@
-import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, assign, enqueueActions, setup } from 'xstate';
-import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, assign, setup } from 'xstate';
+import type { CloseFn, Executor } from '../types.js';
+import {
+  type CloseEvent,
+  type ExpirationContext,
+  type RefusedEvent,
+  abortClose,
+  actorTarget,
+  notifyClosing,
+  queueClose,
+  runClose,
+} from './effects.js';
 import { realises } from './requirements.js';
+
+export type { CloseEvent, ExpirationContext, ExpirationNotice, RefusedEvent } from './effects.js';
 
 /**
  * Node's timers hold a signed 32-bit delay; a longer one fires at once. Longer
@@ -8,43 +20,15 @@ import { realises } from './requirements.js';
  */
 export const MAX_TIMER_DELAY = 2 ** 31 - 1;
 
-/** What one expiration is created with. */
-export interface ExpirationInput {
-  /** The entity's id, as the manager knows it. */
-  id: string;
-  /** Absolute time on `clock` at which the entity expires. */
-  deadline: number;
-  /** Called once, with a signal scoped to that close, when the entity expires. */
-  close: CloseFn;
-  /** Serializes the close with the entity's other work. */
-  executor?: Executor | undefined;
-  /**
-   * Picks the executor when the close is queued, for an entity created without
-   * one (the manager's per-id serial executors). With neither, the close is
-   * queued on a microtask.
-   */
-  executorFor?: ((id: string) => Executor) | undefined;
-  /** The clock the actor system's timers run on; `now()` drives the deadline math. */
-  clock: ExpireClock;
-  /** Receives a close's failure, and an executor's refusal to run the close. */
-  onCloseError: CloseErrorHandler;
-}
-
-/**
- * The context of an expiration: its input, and which renewal it is on. Only a
- * renewal (`new` for a live id) changes the deadline.
- */
-export interface ExpirationContext extends ExpirationInput {
-  /** Counts renewals, so that a close queued before one is told apart as stale. */
-  generation: number;
-}
+/** What one expiration is created with: its context, on the first generation. */
+export type ExpirationInput = Omit<ExpirationContext, 'generation'>;
 
 /**
  * Events an expiration accepts.
  *
- * `close` comes from the expiration's own executor task when it starts to run
- * (`settle` ends that task and `settled` is the promise it resolves);
- * `settled` comes when the close has settled.
+ * `close` comes from the expiration's own executor task when it starts to run;
+ * `settled` when the close has settled; `refused` when the executor refused the
+ * task. `shutdown` is `dispose({ close: true })`: close now, whatever the state.
  */
 export type ExpirationEvent =
   | { type: 'stop' }
@@ -52,11 +36,13 @@ export type ExpirationEvent =
   | { type: 'expire' }
   | { type: 'delete' }
   | { type: 'dispose' }
+  | { type: 'shutdown' }
   | RenewEvent
   | CloseEvent
+  | RefusedEvent
   | { type: 'settled' };
 
-/** `new` for an id that is still live: the same actor takes the new deadline and close. */
+/** `new` for an id that is still live: the same entity takes the new deadline and close. */
 export interface RenewEvent {
   type: 'renew';
   /** The new absolute deadline. */
@@ -66,22 +52,6 @@ export interface RenewEvent {
   /** Its executor; `undefined` for the manager's default. */
   executor?: Executor | undefined;
 }
-
-/** The executor has started the close task: the entity may close now. */
-export interface CloseEvent {
-  type: 'close';
-  /** Ends the executor task; called when the close settles. */
-  settle: () => void;
-  /** Settles when `settle` is called. */
-  settled: Promise<void>;
-}
-
-/**
- * The event an expiration sends to the manager that spawned it when its close
- * starts; `ref` is the sender. When it ends (closed or deleted), XState's own
- * done event tells the manager, with {@link ExpirationOutput}.
- */
-export type ExpirationNotice = { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> };
 
 /** What an expiration ends with: which entity, and whether it closed or was deleted. */
 export interface ExpirationOutput {
@@ -94,29 +64,6 @@ export interface ExpirationOutput {
 const untilDeadline = ({ context }: { context: ExpirationContext }): number =>
   Math.min(MAX_TIMER_DELAY, Math.max(0, context.deadline - context.clock.now()));
 
-/** Reports without ever throwing into XState: a throwing handler falls back to the console. */
-function report(context: Pick<ExpirationContext, 'id' | 'onCloseError'>, error: unknown): void {
-  try {
-    context.onCloseError(context.id, error);
-  } catch (handlerError) {
-    console.error(`xstate-expire: onCloseError threw while reporting "${context.id}":`, handlerError, error);
-  }
-}
-
-/** Runs a task on the next microtask: for an expiration embedded without an executor. */
-const microtaskExecutor: Executor = { asyncExec: async (task) => void (await task()) };
-
-/** Why a close signal aborted; shared, so that aborting allocates no Error. */
-const SETTLED = Object.freeze(new Error('xstate-expire: the close has settled'));
-const DISPOSED = Object.freeze(new Error('xstate-expire: the manager was disposed while closing'));
-
-/**
- * The signal scope of each running close, by expiration actor. It lives here,
- * not in context: it is a resource handle, and the statechart's `closing` state
- * says when it exists.
- */
-const closeScopes = new WeakMap<AnyActorRef, AbortController>();
-
 /** How a live expiration (active or paused) ends without closing. */
 const endsWithoutClose = {
   delete: {
@@ -125,6 +72,11 @@ const endsWithoutClose = {
     meta: realises('go:delete', 'go:id-change'),
   },
   dispose: { target: '#expiration.deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+  shutdown: {
+    target: '#expiration.expired',
+    description: 'dispose({ close: true }): close now, after any running update.',
+    meta: realises('dispose:close'),
+  },
 };
 
 /**
@@ -145,72 +97,23 @@ export const expirationMachine = setup({
   delays: { deadline: untilDeadline },
   guards: {
     deadlineReached: ({ context }) => context.clock.now() >= context.deadline,
+    // A refusal reported late, after a renewal, is about a close that will never run.
+    sameGeneration: ({ context, event }) => (event as RefusedEvent).generation === context.generation,
   },
+  // Every effect is shared with the manager's record engine (see effects.ts), so
+  // an entity behaves the same whether it rests as a record or runs as an actor.
   actions: {
-    /**
-     * Queues the close on the entity's executor. When the task runs, an entity
-     * that has ended or been renewed since is not closed: a close queued but not
-     * started never runs for a stale expiration. Otherwise the entity is still
-     * `expired.queued`, the only way into `closing`.
-     */
-    queueClose: ({ context, self }) => {
-      const { generation } = context;
-      const task = (): Promise<void> | undefined => {
-        // Ended (deleted, disposed) or renewed since: this close is stale (Go: `tt != t`).
-        const now = self.getSnapshot();
-        if (now.status !== 'active' || now.context.generation !== generation) return undefined;
-        let settle!: () => void;
-        const settled = new Promise<void>((resolve) => (settle = resolve));
-        self.send({ type: 'close', settle, settled });
-        return settled;
-      };
-      try {
-        const executor = context.executor ?? context.executorFor?.(context.id) ?? microtaskExecutor;
-        executor.asyncExec(task).catch((error: unknown) => report(context, error));
-      } catch (error) {
-        report(context, error);
-      }
-    },
-    /**
-     * Runs the user's close with a signal scoped to it (R3), on the next
-     * microtask: after the manager has been told (`notifyClosing`), so the entity
-     * has left the manager when the close is called. The signal aborts when the
-     * close settles (then `settled` ends `closing`), or earlier on dispose. A
-     * failure is reported, never thrown; the executor task always ends.
-     */
-    runClose: ({ context, event, self }) => {
-      const scope = new AbortController();
-      closeScopes.set(self, scope);
-      const { settle } = event as CloseEvent;
-      void (async () => {
-        try {
-          await Promise.resolve();
-          await context.close(scope.signal);
-        } catch (error) {
-          report(context, error);
-        } finally {
-          scope.abort(SETTLED);
-          closeScopes.delete(self);
-          settle();
-          // Disposed meanwhile: the entity is already closed and stopped.
-          if (self.getSnapshot().status === 'active') self.send({ type: 'settled' });
-        }
-      })();
-    },
-    abortClose: ({ self }) => closeScopes.get(self)?.abort(DISPOSED),
+    /** Queues the close on the entity's executor; a stale task returns at once. */
+    queueClose: ({ context, self }) => queueClose(actorTarget(self, context)),
+    /** Runs the close with a signal scoped to it (R3), one microtask later. */
+    runClose: ({ context, event, self }) => runClose(actorTarget(self, context), event as CloseEvent),
+    /** Aborts the running close's signal. */
+    abortClose: ({ context, self }) => abortClose(actorTarget(self, context)),
+    /** Tells the parent (the manager) that the close starts: the entity leaves it. */
+    notifyClosing: ({ context, event, self }) => notifyClosing(actorTarget(self, context), event as CloseEvent),
     renew: assign(({ context, event }) => {
       const { deadline, close, executor } = event as RenewEvent;
       return { deadline, close, executor, generation: context.generation + 1 };
-    }),
-    // The manager listens; an expiration embedded on its own has no parent to tell.
-    notifyClosing: enqueueActions(({ context, event, self, enqueue }) => {
-      if (!self._parent) return;
-      enqueue.sendParent({
-        type: 'expiration.closing',
-        id: context.id,
-        ref: self,
-        settled: (event as Extract<ExpirationEvent, { type: 'close' }>).settled,
-      } satisfies ExpirationNotice);
     }),
   },
 }).createMachine({
@@ -310,6 +213,12 @@ export const expirationMachine = setup({
               meta: realises('go:delete', 'R4'),
             },
             dispose: { target: '#expiration.deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+            refused: {
+              guard: 'sameGeneration',
+              target: '#expiration.deleted',
+              description: 'The executor refused the close: reported, then dropped without closing.',
+              meta: realises('executor:refused'),
+            },
           },
         },
         closing: {

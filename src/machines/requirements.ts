@@ -14,6 +14,8 @@ export const requirements = {
   'go:replace': 'New for an existing id replaces the expiration; the old one never closes.',
   'go:id-change': 'An update that returns a new id deletes the old expiration and creates one for the new id.',
   'go:dispose': "Disposing the manager (cancelling the Go manager's context) ends every expiration.",
+  'dispose:close': 'dispose({ close: true }) closes every live expiration once (a paused one after its update), then disposes.',
+  'executor:refused': 'An executor that refuses the close is reported, and the entity leaves the manager without closing.',
 } as const;
 
 /** A requirement the statechart realises; see {@link requirements}. */

@@ -1,8 +1,9 @@
 import { type Actor, type ActorOptions, createActor } from 'xstate';
-import type { LiveExpirationState } from '../machines/expiration.js';
-import { type ManagerEvent, type ManagerLogic, managerLogic } from './manager-logic.js';
+import type { ExpirationActorRef, LiveExpirationState } from '../machines/expiration.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
-import { createTimerQueue } from './timer-queue.js';
+import type { ExpireEngine, RoutedCall } from './engine.js';
+import { type ManagerLogic, managerLogic } from './manager-logic.js';
+import { TimerHeap, createTimerQueue } from './timer-heap.js';
 import { installScheduler } from './scheduler.js';
 import {
   assertClock,
@@ -24,7 +25,11 @@ export interface ExpireManagerOptions {
   clock?: ExpireClock;
   /** Receives a close that threw or rejected. Default: `console.error` with the id. */
   onCloseError?: CloseErrorHandler;
-  /** Handed to XState's `createActor`: sees the manager and every expiration actor. */
+  /**
+   * Handed to XState's `createActor`: sees the manager, its calls, and every
+   * entity as a live actor under its id (with an inspector, every entity is
+   * materialized as it is created, at the cost of a live actor each).
+   */
   inspect?: ActorOptions<ManagerLogic>['inspect'];
   /** Aborting it disposes the manager, like cancelling the Go manager's context. */
   signal?: AbortSignal;
@@ -43,28 +48,54 @@ const defaultOnCloseError: CloseErrorHandler = (id, error) => {
   console.error(`xstate-expire: close of "${id}" failed:`, error);
 };
 
+/** Options of {@link ExpireManager.dispose}. */
+export interface DisposeOptions {
+  /**
+   * Close every live entity first, each once, with its signal: active and
+   * expired ones now, a paused one after its running update (on its executor).
+   * Resolves once every close has settled, then disposes. `new` throws
+   * meanwhile. Default `false`: drop what is pending and abort running closes.
+   */
+  close?: boolean;
+}
+
+/** Below this, a deadline on the real clock is a TTL by mistake: it would be before September 2001. */
+const EARLIEST_REAL_DEADLINE = 1e12;
+
 /**
  * Expires entities on a deadline unless they are being updated: the API of Go's
- * `expire.Manager` over a manager actor and one statechart actor per entity.
+ * `expire.Manager` over a manager actor whose entities are virtual actors of
+ * the expiration statechart.
  *
- * Every method translates into an event for the manager actor or reads a
- * snapshot; the behaviour lives in the machines.
+ * Every method is a route by id to an entity, or a read; the behaviour lives
+ * in the statechart, compiled to the table that drives the entities at rest.
  */
 export class ExpireManager implements AsyncDisposable {
   readonly #actor: Actor<ManagerLogic>;
+  readonly #engine: ExpireEngine;
   readonly #signal: AbortSignal | undefined;
+  /** Calls go through the manager actor, so that an inspector sees them. */
+  readonly #inspected: boolean;
+  /** A TTL passed as a deadline is caught on the real clock only. */
+  readonly #realClock: boolean;
   readonly #onAbort = (): void => void this.dispose();
+  #disposal: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
 
   /** Prefer {@link createExpireManager}, which validates the options. */
   constructor(options: ExpireManagerOptions = {}) {
-    const clock = options.clock ?? createTimerQueue();
+    const base = options.clock;
+    const clock = base === undefined ? createTimerQueue() : base instanceof TimerHeap ? base : new TimerHeap(base);
+    this.#realClock = base === undefined;
+    this.#inspected = options.inspect !== undefined;
     this.#actor = createActor(managerLogic, {
       clock,
       inspect: options.inspect,
-      input: { clock, onCloseError: options.onCloseError ?? defaultOnCloseError },
+      input: { clock, onCloseError: options.onCloseError ?? defaultOnCloseError, materializeAll: this.#inspected },
     });
     installScheduler(this.#actor.system, clock);
     this.#actor.start();
+    this.#engine = this.#actor.getSnapshot().context.engine;
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.dispose();
     else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
@@ -77,28 +108,38 @@ export class ExpireManager implements AsyncDisposable {
 
   /** How many live expirations there are (active, paused, or expired with the close not yet started). */
   get size(): number {
-    return this.#context.expirations.size;
+    return this.#engine.size;
   }
 
-  /** `true` once {@link ExpireManager.dispose} has run (or the signal aborted). */
+  /** `true` once {@link ExpireManager.dispose} has been called (or the signal aborted). */
   get disposed(): boolean {
-    return this.#actor.getSnapshot().status !== 'active';
+    return this.#disposal !== undefined || this.#closing !== undefined;
   }
 
   /**
    * Creates or replaces the expiration for `id` (Go: `New`). At `expiresAt` the
    * close is queued on the executor and, unless replaced or deleted by then, run once.
    *
-   * @param expiresAt absolute time on the manager's clock (epoch ms on the real clock), or a Date.
-   * @throws TypeError on bad input, or when the manager is disposed; nothing changes then.
+   * @param expiresAt absolute time on the manager's clock (epoch ms on the real clock: `Date.now() + ttl`), or a Date.
+   * @throws TypeError on bad input, or when the manager is disposed or disposing; nothing changes then.
    */
   new(id: string, expiresAt: number | Date, close: CloseFn, options: NewExpirationOptions = {}): void {
     assertId('new', id);
     const deadline = toDeadline(expiresAt);
+    if (this.#realClock && deadline < EARLIEST_REAL_DEADLINE) {
+      throw new TypeError(
+        `ExpireManager.new: expiresAt ${deadline} is not a deadline on the real clock (epoch ms); ` +
+          `deadlines are absolute: pass Date.now() + ttl`,
+      );
+    }
     assertClose(close);
     assertExecutor(options?.executor);
-    if (this.disposed) throw new TypeError(`ExpireManager.new: the manager is disposed (id "${id}")`);
-    this.#send({ type: 'new', id, deadline, close, executor: options?.executor });
+    if (this.disposed) {
+      throw new TypeError(`ExpireManager.new: the manager is ${this.#disposal ? 'disposed' : 'closing'} (id "${id}")`);
+    }
+    const executor = options?.executor;
+    if (this.#inspected) this.#actor.send({ type: 'new', id, deadline, close, executor });
+    else this.#engine.new(id, deadline, close, executor);
   }
 
   /**
@@ -132,28 +173,43 @@ export class ExpireManager implements AsyncDisposable {
   /** Whether a live expiration exists for `id`. */
   has(id: string): boolean {
     assertId('has', id);
-    return this.#context.expirations.has(id);
+    return this.#engine.has(id);
   }
 
   /** The top-level state of the live expiration for `id`, or `undefined` when there is none. */
   state(id: string): LiveExpirationState | undefined {
     assertId('state', id);
-    const value = this.#context.expirations.get(id)?.getSnapshot().value;
-    if (value === undefined) return undefined;
-    return (typeof value === 'string' ? value : Object.keys(value)[0]) as LiveExpirationState;
+    return this.#engine.state(id);
   }
 
   /**
-   * Deletes every expiration, aborts the signal of every running close and stops
-   * every actor and timer. Resolves once the closes that were running have settled.
-   * Calling it again is harmless.
+   * A live XState actor of the entity `id`, or `undefined` when it has no live
+   * expiration. The first call materializes it from its current state, with
+   * its pending deadline; later calls return the same actor, and from then on
+   * its events go through it, so `subscribe`, `getSnapshot` and inspection see
+   * every step until it closes or is deleted. It is a child of {@link ExpireManager.actor}.
+   * Send it nothing yourself: call the manager.
    */
-  async dispose(): Promise<void> {
+  actorOf(id: string): ExpirationActorRef | undefined {
+    assertId('actorOf', id);
+    return this.#engine.actorOf(id);
+  }
+
+  /**
+   * Ends the manager. By default (Go's cancelled context): deletes every
+   * expiration, aborts the signal of every running close and clears every
+   * timer. With `{ close: true }`: first closes every live entity once (see
+   * {@link DisposeOptions.close}). Every call resolves once every close that
+   * was running has settled; a plain call during `{ close: true }` stops
+   * waiting for the closes not yet started and aborts the running ones.
+   */
+  dispose(options: DisposeOptions = {}): Promise<void> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    if (this.disposed) return;
-    const running = [...this.#context.closing.values()];
-    this.#send({ type: 'dispose' });
-    await Promise.all(running);
+    if (options?.close === true && this.#disposal === undefined) {
+      this.#closing ??= this.#engine.shutdown().then(() => this.#disposeNow());
+      return this.#closing;
+    }
+    return this.#disposeNow();
   }
 
   /** `await using manager = createExpireManager()` disposes it at the end of the scope. */
@@ -161,19 +217,21 @@ export class ExpireManager implements AsyncDisposable {
     return this.dispose();
   }
 
-  get #context() {
-    return this.#actor.getSnapshot().context;
-  }
-
-  #send(event: ManagerEvent): void {
-    this.#actor.send(event);
+  #disposeNow(): Promise<void> {
+    if (this.#disposal === undefined) {
+      this.#disposal = this.#engine.dispose();
+      this.#actor.send({ type: 'dispose' });
+    }
+    return this.#disposal;
   }
 
   /** Routes a call by id; reports whether the id had a live expiration before the call. */
-  #route(type: 'stop' | 'start' | 'expire' | 'delete', id: string): boolean {
+  #route(type: RoutedCall, id: string): boolean {
     assertId(type, id);
-    if (this.disposed || !this.#context.expirations.has(id)) return false;
-    this.#send({ type, id });
+    if (this.#disposal !== undefined) return false;
+    if (!this.#inspected) return this.#engine.route(type, id);
+    if (!this.#engine.has(id)) return false;
+    this.#actor.send({ type, id });
     return true;
   }
 }

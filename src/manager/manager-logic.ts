@@ -1,48 +1,34 @@
-import { type ActorLogic, type ActorRefFrom, type ActorSystem, type AnyActorRef, createActor } from 'xstate';
-import { type ExpirationActorRef, type ExpirationNotice, type ExpirationOutput, expirationMachine } from '../machines/expiration.js';
-import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
-import { SerialExecutor } from './serial-executor.js';
+import type { ActorLogic, ActorRefFrom, ActorSystem } from 'xstate';
+import { compileMachine } from '../machines/compile.js';
+import { type ExpirationNotice, type ExpirationOutput, expirationMachine } from '../machines/expiration.js';
+import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
+import { ExpireEngine } from './engine.js';
+import type { TimerHeap } from './timer-heap.js';
 
 /** What the manager actor is created with. */
 export interface ManagerInput {
-  /** The clock of the actor system; `now()` is handed to every expiration. */
-  clock: ExpireClock;
+  /** The timer heap of the manager: its records' timers, and its actor system's clock. */
+  clock: TimerHeap;
   /** Receives every close failure, with the entity's id. */
   onCloseError: CloseErrorHandler;
+  /** Materialize every entity as a live actor as it is created (set when inspecting). */
+  materializeAll?: boolean;
 }
 
-/**
- * The manager's registries. They are mutated in place so that creating and
- * removing an entity stays O(1): a fresh copy per event would make N creations
- * quadratic, the very trap of `spawnChild` with many children.
- */
-export interface ManagerContext extends ManagerInput {
-  /** Live expirations (active, paused, or expired with the close queued), by id. */
-  expirations: Map<string, ExpirationActorRef>;
-  /** Closes in flight, with the promise that settles with each: the entity left `expirations` when its close started. */
-  closing: Map<AnyActorRef, Promise<void>>;
-  /** The default per-id executors, for entities created without one, made when one expires. */
-  executors: Map<string, SerialExecutor>;
-  /** Hands out those executors; one function shared by every entity. */
-  executorFor: (id: string) => Executor;
-  /** A small, O(1) view for inspectors and logs: how many, and the first few ids. */
+/** The manager's context: the engine that holds its entities, and a small view of it. */
+export interface ManagerContext {
+  /** The entities: records driven by the compiled statechart, or live actors. */
+  engine: ExpireEngine;
+  /** A small, O(1) view for inspectors and logs: how many, the first few ids, closes in flight. */
   toJSON(): { size: number; ids: string[]; closing: number };
 }
 
 const SHOWN_IDS = 20;
 
-function summary(this: ManagerContext) {
-  const ids: string[] = [];
-  for (const id of this.expirations.keys()) {
-    if (ids.push(id) >= SHOWN_IDS) break;
-  }
-  return { size: this.expirations.size, ids, closing: this.closing.size };
-}
-
 /** Calls routed to one entity by id. */
 export type RoutedEvent = { type: 'stop' | 'start' | 'expire' | 'delete'; id: string };
 
-/** Events the manager accepts: the facade's calls and its children's notices. */
+/** Events the manager accepts: the facade's calls and its materialized children's notices. */
 export type ManagerEvent =
   | { type: 'new'; id: string; deadline: number; close: CloseFn; executor?: Executor | undefined }
   | RoutedEvent
@@ -64,114 +50,77 @@ export type ManagerLogic = ActorLogic<ManagerSnapshot, ManagerEvent, ManagerInpu
 export type ManagerActorRef = ActorRefFrom<ManagerLogic>;
 
 /**
- * The parent of every expiration: it spawns one expiration actor per id, routes
- * calls to it, and forgets it when its close starts or it is deleted.
+ * The parent of every entity: it holds them in an {@link ExpireEngine} and
+ * routes calls to them by id. Each entity is a virtual actor: a compact record
+ * driven by the table compiled from `expirationMachine`, materialized as a live
+ * child actor of this one when someone asks for it (`actorOf`) or inspects.
  *
  * It is custom actor logic rather than a state machine: it owns no behaviour of
- * its own, only a registry and a route, and every decision about an entity is
- * the entity's statechart's. Children are created with
- * `createActor(expirationMachine, { parent })` and kept in a Map, so creating
- * or removing one is O(1) (`spawnChild` copies the parent's children on every
- * call), while they still live in the manager's actor system: one clock, one
- * inspector.
+ * its own, only a registry and a route; every decision about an entity is the
+ * entity's statechart's. Events sent to it take the same route as the facade's
+ * calls (which go to the engine directly, without a macrostep per call).
  */
 export const managerLogic: ManagerLogic = {
   // Names the actor in inspectors (which read `logic.config.id`).
   config: { id: 'expireManager' },
-  getInitialSnapshot: (_scope, input) => {
-    const executors = new Map<string, SerialExecutor>();
-    const executorFor = (id: string): Executor => {
-      let executor = executors.get(id);
-      if (!executor) executors.set(id, (executor = new SerialExecutor()));
-      return executor;
-    };
+  getInitialSnapshot: ({ self }, input) => {
+    const engine = new ExpireEngine({
+      table: compileMachine(expirationMachine),
+      heap: input.clock,
+      onCloseError: input.onCloseError,
+      parent: self,
+      materializeAll: input.materializeAll === true,
+    });
     return {
       status: 'active',
       output: undefined,
       error: undefined,
-      context: { ...input, expirations: new Map(), closing: new Map(), executors, executorFor, toJSON: summary },
+      context: {
+        engine,
+        toJSON: () => ({ size: engine.size, ids: engine.ids(SHOWN_IDS), closing: engine.closingCount }),
+      },
     };
   },
 
-  transition: (snapshot, event, { self }) => {
+  transition: (snapshot, event) => {
     if (snapshot.status !== 'active') return snapshot;
-    const context = snapshot.context;
-    const { expirations } = context;
+    const { engine } = snapshot.context;
     switch (event.type) {
-      case 'new': {
-        // A live id is renewed in place: its old close never runs, even if queued.
-        const live = expirations.get(event.id);
-        if (live) {
-          live.send({ type: 'renew', deadline: event.deadline, close: event.close, executor: event.executor });
-          break;
-        }
-        const child = createActor(expirationMachine, {
-          parent: self,
-          id: event.id,
-          input: {
-            id: event.id,
-            deadline: event.deadline,
-            close: event.close,
-            executor: event.executor,
-            executorFor: context.executorFor,
-            clock: context.clock,
-            onCloseError: context.onCloseError,
-          },
-        });
-        expirations.set(event.id, child);
-        child.start();
+      case 'new':
+        engine.new(event.id, event.deadline, event.close, event.executor);
         break;
-      }
       case 'stop':
       case 'start':
       case 'expire':
-        expirations.get(event.id)?.send({ type: event.type });
-        break;
       case 'delete':
-        expirations.get(event.id)?.send({ type: 'delete' });
-        expirations.delete(event.id);
-        // A queued close that was cancelled may still pass through it: harmless.
-        context.executors.delete(event.id);
+        engine.route(event.type, event.id);
         break;
       case 'expiration.closing':
-        // A close starts: the entity leaves the manager before the close is called.
-        if (expirations.get(event.id) === event.ref) {
-          expirations.delete(event.id);
-          context.closing.set(event.ref, event.settled);
-        }
+        engine.actorClosing(event.ref, event.settled);
         break;
       case 'dispose':
       case 'xstate.stop' as string:
-        for (const ref of expirations.values()) ref.send({ type: 'dispose' });
-        for (const ref of context.closing.keys()) ref.send({ type: 'dispose' });
-        expirations.clear();
-        context.executors.clear();
+        void engine.dispose();
         return { ...snapshot, status: 'done' };
       default: {
-        // A child reached a final state (XState's done event, with its output).
-        const done: { type: string } = event;
-        const ended = isDone(done) ? done.output : undefined;
-        if (!ended?.closed) return snapshot;
-        context.closing.delete(ended.ref);
-        // The default executor outlives a replaced entity, so its close and the
-        // successor's work stay serialized; it goes with the id's last entity.
-        if (!expirations.has(ended.id)) context.executors.delete(ended.id);
-        break;
+        // A materialized child reached a final state (XState's done event, with its output).
+        const done = event as { type: string; output?: ExpirationOutput };
+        if (done.type.startsWith('xstate.done.actor.') && done.output) engine.actorEnded(done.output.ref);
+        return snapshot;
       }
     }
     return { ...snapshot };
   },
 
-  // Live actor refs and functions cannot be persisted; a snapshot is only for inspection.
+  // Live records and functions cannot be persisted; a snapshot is only for inspection.
   getPersistedSnapshot: (snapshot) => snapshot,
 };
-
-/** Whether `event` is the done event of an expiration (`xstate.done.actor.<id>`). */
-const isDone = (event: { type: string }): event is { type: string; output: ExpirationOutput } =>
-  event.type.startsWith('xstate.done.actor.');
 
 /**
  * The manager's actor logic under the name the machines go by. It is custom
  * logic, not a statechart: see {@link managerLogic}.
  */
 export const managerMachine = managerLogic;
+
+/** The manager's clock type, re-exported for embedding. */
+export type { TimerHeap };

@@ -17,10 +17,12 @@ export const CLOSE_SETTLED_EVENT = 'settled';
  * What a test can make happen to one entity, as the model names it.
  *
  * - `stop`, `start`, `expire`, `delete`, `dispose`: the API calls.
+ * - `shutdown`: `dispose({ close: true })`; the manager refuses `new` from then on.
  * - `renew`: `new` for the live id (a successful update), with a new deadline.
  * - `deadline`: the clock reaches the deadline.
  * - `rearm`: a timer wakes before a far deadline (delays beyond 2^31−1 ms) and re-arms.
  * - `runClose`: the executor runs the queued close task.
+ * - `refuse`: the executor refuses the queued close task (it throws or rejects).
  * - `settleClose`: the running close settles.
  */
 export type ModelEventName =
@@ -30,9 +32,11 @@ export type ModelEventName =
   | 'expire'
   | 'delete'
   | 'dispose'
+  | 'shutdown'
   | 'deadline'
   | 'rearm'
   | 'runClose'
+  | 'refuse'
   | 'settleClose';
 
 /** Every model event, in a fixed order. */
@@ -43,9 +47,11 @@ export const modelEventNames: readonly ModelEventName[] = [
   'expire',
   'delete',
   'dispose',
+  'shutdown',
   'deadline',
   'rearm',
   'runClose',
+  'refuse',
   'settleClose',
 ];
 
@@ -109,7 +115,11 @@ const dummyInput: ExpirationInput = {
  * timer event says whether the deadline was reached (`deadline`) or not (`rearm`).
  */
 export const expirationModel = expirationMachine.provide({
-  guards: { deadlineReached: ({ event }) => (event as { reached?: boolean }).reached !== false },
+  guards: {
+    deadlineReached: ({ event }) => (event as { reached?: boolean }).reached !== false,
+    // The model's `refuse` is about the close queued now, never a stale one.
+    sameGeneration: () => true,
+  },
 });
 
 const machineEvents: Record<ModelEventName, ExpirationEvent> = {
@@ -119,9 +129,11 @@ const machineEvents: Record<ModelEventName, ExpirationEvent> = {
   expire: { type: 'expire' },
   delete: { type: 'delete' },
   dispose: { type: 'dispose' },
+  shutdown: { type: 'shutdown' },
   deadline: { type: DEADLINE_EVENT, reached: true } as unknown as ExpirationEvent,
   rearm: { type: DEADLINE_EVENT, reached: false } as unknown as ExpirationEvent,
   runClose: { type: 'close', settle: () => {}, settled: Promise.resolve() },
+  refuse: { type: 'refused', generation: 0 },
   settleClose: { type: CLOSE_SETTLED_EVENT },
 };
 
@@ -299,7 +311,7 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
 
   // 1. Every sequence of accepted events up to `depth`.
   const extend = (snapshot: ExpirationSnapshot, path: ModelEventName[]): void => {
-    const enabled = path.length < depth ? events.filter((e) => accepts(snapshot, e)) : [];
+    const enabled = path.length < depth ? events.filter((e) => possible(path, e) && accepts(snapshot, e)) : [];
     if (enabled.length === 0) return add(path);
     for (const event of enabled) extend(applyStep(snapshot, event, automatic).next, [...path, event]);
   };
@@ -319,6 +331,7 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
     for (const event of events) {
       // `new` for an id the manager no longer holds starts a new expiration: not this one's `renew`.
       if (event === 'renew' && (path.state.status === 'done' || !isLive(modelState(path.state)))) continue;
+      if (!possible(prefix, event)) continue;
       add([...prefix, event]);
     }
   }
@@ -327,6 +340,11 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
   const keys = all.map((path) => `${path.join(' ')} `);
   const maximal = all.filter((_, i) => !keys.some((other, j) => j !== i && other.startsWith(keys[i]!)));
   return maximal.map((path) => walkModel(path, { automatic }));
+}
+
+/** Whether a user can make `event` happen after `path`: once the manager closes everything, it refuses `new`. */
+function possible(path: readonly ModelEventName[], event: ModelEventName): boolean {
+  return event !== 'renew' || !path.includes('shutdown');
 }
 
 /** Coverage of a set of paths over the statechart. */

@@ -3,19 +3,34 @@ import { type ExpireManager, MAX_TIMER_DELAY, SerialExecutor, createExpireManage
 import type { ModelAdapter } from '../../src/testing/index.js';
 import { deferred, flush } from '../helpers.js';
 
-/** A serial executor that holds every task until the test opens its gate. */
+/** Thrown by {@link GatedExecutor.refuse}: the report the model's `refuse` expects. */
+export const REFUSED = new Error('executor refused the task');
+
+/**
+ * A serial executor that holds every task until the test opens its gate, or
+ * refuses the task at the head of its queue.
+ */
 export class GatedExecutor {
   readonly #serial = new SerialExecutor();
-  readonly #gate = deferred();
+  readonly #waiting: Array<{ run: () => void; refuse: () => void }> = [];
+  #open = false;
   asyncExec(task: () => unknown): Promise<void> {
-    return this.#serial.asyncExec(async () => {
-      await this.#gate.promise;
-      await task();
+    if (this.#open) return this.#serial.asyncExec(task) as Promise<void>;
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.push({
+        run: () => void this.#serial.asyncExec(task).then(() => resolve(), reject),
+        refuse: () => reject(REFUSED),
+      });
     });
   }
-  /** Lets the queued tasks run, one at a time, from now on. */
+  /** Lets the queued tasks run, one at a time, and every later one. */
   open(): void {
-    this.#gate.resolve();
+    this.#open = true;
+    for (let next = this.#waiting.shift(); next; next = this.#waiting.shift()) next.run();
+  }
+  /** Refuses every task still waiting: stale ones (of an older generation) must change nothing. */
+  refuse(): void {
+    for (let next = this.#waiting.shift(); next; next = this.#waiting.shift()) next.refuse();
   }
 }
 
@@ -77,6 +92,12 @@ export const managerAdapter: ModelAdapter<World> = {
       case 'dispose':
         void manager.dispose();
         break;
+      case 'shutdown':
+        void manager.dispose({ close: true });
+        break;
+      case 'refuse':
+        world.executor.refuse();
+        break;
       case 'deadline': {
         // An active expiration is not one tick early: still active at DEADLINE - 1 ...
         if (manager.state('e') === 'active') {
@@ -103,7 +124,8 @@ export const managerAdapter: ModelAdapter<World> = {
   },
 
   observe({ manager, signals, errors }) {
-    if (errors.length) throw new Error(`close errors: ${errors.join(', ')}`);
+    const unexpected = errors.filter((error) => error !== REFUSED);
+    if (unexpected.length) throw new Error(`close errors: ${unexpected.join(', ')}`);
     return {
       live: manager.has('e'),
       state: manager.state('e'),

@@ -1,0 +1,197 @@
+import type { AnyActorRef } from 'xstate';
+import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+
+/**
+ * The context of an expiration: what it was created with, and which renewal it
+ * is on. Only a renewal (`new` for a live id) changes the deadline.
+ */
+export interface ExpirationContext {
+  /** The entity's id, as the manager knows it. */
+  id: string;
+  /** Absolute time on `clock` at which the entity expires. */
+  deadline: number;
+  /** Called once, with a signal scoped to that close, when the entity expires. */
+  close: CloseFn;
+  /** Serializes the close with the entity's other work. */
+  executor?: Executor | undefined;
+  /**
+   * Picks the executor when the close is queued, for an entity created without
+   * one (the manager's per-id serial executors). With neither, the close is
+   * queued on a microtask.
+   */
+  executorFor?: ((id: string) => Executor) | undefined;
+  /** The clock of the timers; `now()` drives the deadline math. */
+  clock: ExpireClock;
+  /** Receives a close's failure, and an executor's refusal to run the close. */
+  onCloseError: CloseErrorHandler;
+  /** Counts renewals, so that a close queued before one is told apart as stale. */
+  generation: number;
+}
+
+/**
+ * The executor has started the close task: the entity may close now.
+ * `settle` ends that task; `settled` is the promise it resolves.
+ */
+export interface CloseEvent {
+  type: 'close';
+  /** Ends the executor task; called when the close settles. */
+  settle: () => void;
+  /** Settles when `settle` is called. */
+  settled: Promise<void>;
+}
+
+/** The executor refused to run the close of `generation`: the entity is dropped. */
+export interface RefusedEvent {
+  type: 'refused';
+  /** The generation whose close was refused; a refusal for an older one is stale. */
+  generation: number;
+}
+
+/** The events the effects send back to their entity. */
+export type EffectEvent = CloseEvent | RefusedEvent | { type: 'settled' };
+
+/**
+ * What the close effects act on: an entity, whether it rests as a record of the
+ * manager's engine or runs as a live XState actor. One implementation of each
+ * effect serves both, so the two engines cannot drift apart.
+ */
+export interface EffectTarget {
+  /** The entity's current context. */
+  readonly context: ExpirationContext;
+  /** Delivers an event to the entity (later, if it is in the middle of a step). */
+  send(event: EffectEvent): void;
+  /** Whether the entity has neither ended nor been renewed since `generation`. */
+  isCurrent(generation: number): boolean;
+  /** The signal scope of the running close, while one runs. */
+  scope: AbortController | undefined;
+  /** Tells whoever holds the entity that its close starts now; `settled` settles with it. */
+  notifyClosing(settled: Promise<void>): void;
+}
+
+/** Why a close signal aborted: the close itself settled. Compare `signal.reason` with it. */
+export const CLOSE_SETTLED: Error = Object.freeze(
+  Object.assign(new Error('xstate-expire: the close has settled'), { name: 'CloseSettled' }),
+);
+/** Why a close signal aborted: the manager was disposed while the close ran. */
+export const MANAGER_DISPOSED: Error = Object.freeze(
+  Object.assign(new Error('xstate-expire: the manager was disposed while closing'), { name: 'ManagerDisposed' }),
+);
+
+/** Reports without ever throwing into the engine: a throwing handler falls back to the console. */
+export function report(context: Pick<ExpirationContext, 'id' | 'onCloseError'>, error: unknown): void {
+  try {
+    context.onCloseError(context.id, error);
+  } catch (handlerError) {
+    console.error(`xstate-expire: onCloseError threw while reporting "${context.id}":`, handlerError, error);
+  }
+}
+
+/** Runs a task on the next microtask: for an expiration embedded without an executor. */
+const microtaskExecutor: Executor = { asyncExec: async (task) => void (await task()) };
+
+const SETTLED_EVENT: EffectEvent = Object.freeze({ type: 'settled' });
+
+/**
+ * Queues the close on the entity's executor. When the task runs, an entity
+ * that has ended or been renewed since is not closed (Go: `tt != t`): the task
+ * returns at once. Otherwise it sends `close` and holds the executor until the
+ * close settles. An executor that refuses the task (throws or rejects) is
+ * reported, and the entity is told (`refused`).
+ */
+export function queueClose(target: EffectTarget): void {
+  const context = target.context;
+  const { generation } = context;
+  const task = (): Promise<void> | undefined => {
+    if (!target.isCurrent(generation)) return undefined;
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    target.send({ type: 'close', settle, settled });
+    return settled;
+  };
+  const refused = (error: unknown): void => {
+    report(context, error);
+    target.send({ type: 'refused', generation });
+  };
+  let queued: unknown;
+  try {
+    const executor = context.executor ?? context.executorFor?.(context.id) ?? microtaskExecutor;
+    queued = executor.asyncExec(task);
+  } catch (error) {
+    return refused(error);
+  }
+  // An executor may return anything; only a rejected promise is a refusal.
+  if (typeof (queued as PromiseLike<unknown> | null)?.then === 'function') {
+    (queued as PromiseLike<unknown>).then(undefined, refused);
+  }
+}
+
+/**
+ * Runs the user's close with a signal scoped to it (R3), on the next
+ * microtask: after the holder has been told (`notifyClosing`), so the entity
+ * has left the manager when the close is called. The signal aborts when the
+ * close settles (then `settled` ends `closing`), or earlier on dispose. A
+ * failure is reported, never thrown; the executor task always ends.
+ */
+export function runClose(target: EffectTarget, event: CloseEvent): void {
+  const context = target.context;
+  const scope = new AbortController();
+  target.scope = scope;
+  void (async () => {
+    try {
+      await Promise.resolve();
+      await context.close(scope.signal);
+    } catch (error) {
+      report(context, error);
+    } finally {
+      scope.abort(CLOSE_SETTLED);
+      if (target.scope === scope) target.scope = undefined;
+      event.settle();
+      target.send(SETTLED_EVENT);
+    }
+  })();
+}
+
+/** Aborts the running close's signal: the manager is disposed while it runs. */
+export function abortClose(target: EffectTarget): void {
+  target.scope?.abort(MANAGER_DISPOSED);
+}
+
+/** Tells the holder that the close starts, with the promise that settles with it. */
+export function notifyClosing(target: EffectTarget, event: CloseEvent): void {
+  target.notifyClosing(event.settled);
+}
+
+/** The notice an expiration actor sends its parent when its close starts. */
+export type ExpirationNotice = { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> };
+
+/** The signal scopes of closes run by live actors (a record keeps its own). */
+export const actorScopes = new WeakMap<AnyActorRef, AbortController>();
+
+/**
+ * An expiration actor as an {@link EffectTarget}. `context` is the one the
+ * action was resolved with: the actor's snapshot is committed only after its step.
+ */
+export function actorTarget(self: AnyActorRef, context: ExpirationContext): EffectTarget {
+  return {
+    context,
+    send: (event) => {
+      // Ended meanwhile (disposed, stopped): it takes no more events.
+      if (self.getSnapshot().status === 'active') self.send(event);
+    },
+    isCurrent: (generation) => {
+      const now = self.getSnapshot();
+      return now.status === 'active' && now.context.generation === generation;
+    },
+    get scope() {
+      return actorScopes.get(self);
+    },
+    set scope(scope) {
+      if (scope) actorScopes.set(self, scope);
+      else actorScopes.delete(self);
+    },
+    notifyClosing: (settled) => {
+      // An expiration embedded on its own has no parent to tell.
+      self._parent?.send({ type: 'expiration.closing', id: context.id, ref: self, settled } satisfies ExpirationNotice);
+    },
+  };
+}

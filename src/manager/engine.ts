@@ -1,0 +1,420 @@
+import { type AnyActorRef, createActor } from 'xstate';
+import { type TableLeaf, type TableOp, type TableTransition, type TransitionTable } from '../machines/compile.js';
+import {
+  type CloseEvent,
+  type EffectTarget,
+  abortClose,
+  notifyClosing,
+  queueClose,
+  runClose,
+} from '../machines/effects.js';
+import type {
+  ExpirationActorRef,
+  ExpirationContext,
+  ExpirationEvent,
+  ExpirationMachine,
+  LiveExpirationState,
+} from '../machines/expiration.js';
+import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
+import { EntityRecord, type RecordHost, recordClass } from './record.js';
+import { SerialExecutor } from './serial-executor.js';
+import type { TimerHeap } from './timer-heap.js';
+
+/** The effects a record can run, by the names the machine gives its actions. */
+const effects: Record<string, (target: EffectTarget, event: CloseEvent) => void> = {
+  queueClose,
+  runClose,
+  abortClose,
+  notifyClosing,
+};
+
+/** What an engine is built from. */
+export interface EngineOptions {
+  /** The compiled expiration statechart. */
+  table: TransitionTable;
+  /** The manager's timer heap: the records' timers, and the clock of its actors. */
+  heap: TimerHeap;
+  /** Receives every close failure, with the entity's id. */
+  onCloseError: CloseErrorHandler;
+  /** The manager actor: the parent of every materialized actor. */
+  parent: AnyActorRef;
+  /** Materialize every entity as it is created (for an inspector). */
+  materializeAll: boolean;
+}
+
+/** Routed calls: events with no payload, shared. */
+const EVENTS = {
+  stop: Object.freeze({ type: 'stop' }),
+  start: Object.freeze({ type: 'start' }),
+  expire: Object.freeze({ type: 'expire' }),
+  delete: Object.freeze({ type: 'delete' }),
+  dispose: Object.freeze({ type: 'dispose' }),
+  shutdown: Object.freeze({ type: 'shutdown' }),
+} as const;
+const INIT = Object.freeze({ type: 'xstate.init' });
+
+/** A call routed by id to an entity. */
+export type RoutedCall = 'stop' | 'start' | 'expire' | 'delete';
+
+/**
+ * The manager's entities as virtual actors: each rests as an
+ * {@link EntityRecord} driven by the table compiled from the expiration
+ * statechart, and runs as a live XState actor once someone asks for one
+ * ({@link ExpireEngine.actorOf}). Either way, every decision is the statechart's:
+ * the engine looks up the transition XState chose for (state, event) and runs
+ * its operations; it never decides by itself.
+ */
+export class ExpireEngine implements RecordHost {
+  readonly #table: TransitionTable;
+  readonly #leaves: readonly TableLeaf[];
+  readonly #heap: TimerHeap;
+  readonly #parent: AnyActorRef;
+  readonly #materializeAll: boolean;
+  readonly #Record: typeof EntityRecord;
+  /** Live entities (active, paused, or expired with the close not started), by id. */
+  readonly #live = new Map<string, EntityRecord>();
+  /** Closes in flight, with the promise each settles with. */
+  readonly #closing = new Map<EntityRecord, Promise<void>>();
+  /** Default per-id executors: each lives while a close of its id is queued or running. */
+  readonly #executors = new Map<string, SerialExecutor>();
+  /** Materialized actors, back to their records. */
+  readonly #records = new WeakMap<AnyActorRef, EntityRecord>();
+  /** The args of guards, delays and assigns: one object, refilled per call. */
+  readonly #args: { context: EntityRecord | undefined; event: unknown } = { context: undefined, event: undefined };
+  /** Events that effects sent during a step, run once it ends (an actor's mailbox, for records). */
+  readonly #mailbox: Array<EntityRecord | { type: string }> = [];
+  /** The delayed event of each leaf, shared. */
+  readonly #delayed: ReadonlyArray<{ type: string } | undefined>;
+  #stepping = false;
+  #draining: { resolve: () => void; promise: Promise<void> } | undefined;
+  #disposed = false;
+
+  /** Builds an engine; records get the shared parts of their context from it. */
+  constructor(options: EngineOptions) {
+    this.#table = options.table;
+    this.#leaves = options.table.leaves;
+    this.#heap = options.heap;
+    this.#parent = options.parent;
+    this.#materializeAll = options.materializeAll;
+    this.#delayed = this.#leaves.map((leaf) => (leaf.delayed ? Object.freeze({ type: leaf.delayed }) : undefined));
+    for (const leaf of this.#leaves) {
+      for (const transitions of leaf.on.values()) {
+        for (const { ops } of transitions) {
+          for (const op of ops) {
+            if (op.kind === 'effect' && !(op.name in effects)) {
+              throw new TypeError(`ExpireEngine: no record effect for the action "${op.name}" (state "${leaf.id}")`);
+            }
+          }
+        }
+      }
+    }
+    this.#Record = recordClass({
+      clock: options.heap,
+      onCloseError: options.onCloseError,
+      executorFor: (id) => this.#executorFor(id),
+      host: this,
+    });
+  }
+
+  /** How many live entities there are. */
+  get size(): number {
+    return this.#live.size;
+  }
+
+  /** How many closes are in flight. */
+  get closingCount(): number {
+    return this.#closing.size;
+  }
+
+  /** How many default per-id executors exist (one per id with a close queued or running). */
+  get executorCount(): number {
+    return this.#executors.size;
+  }
+
+  /** Whether `dispose({ close: true })` is closing everything. */
+  get draining(): boolean {
+    return this.#draining !== undefined;
+  }
+
+  /** The ids of the first `limit` live entities. */
+  ids(limit: number): string[] {
+    const ids: string[] = [];
+    for (const id of this.#live.keys()) if (ids.push(id) >= limit) break;
+    return ids;
+  }
+
+  /** Whether `id` has a live entity. */
+  has(id: string): boolean {
+    return this.#live.has(id);
+  }
+
+  /** The top-level state of the live entity `id`. */
+  state(id: string): LiveExpirationState | undefined {
+    const record = this.#live.get(id);
+    if (record === undefined) return undefined;
+    if (record.actor === undefined) return this.#leaves[record.state]!.top as LiveExpirationState;
+    const value = record.actor.getSnapshot().value;
+    return (typeof value === 'string' ? value : Object.keys(value)[0]) as LiveExpirationState;
+  }
+
+  /** Creates the entity `id`, or renews the live one in place (its old close never runs). */
+  new(id: string, deadline: number, close: CloseFn, executor: Executor | undefined): void {
+    const live = this.#live.get(id);
+    if (live !== undefined) {
+      this.#send(live, { type: 'renew', deadline, close, executor } satisfies ExpirationEvent);
+      return;
+    }
+    const record = new this.#Record(id, deadline, close, executor, this.#table.initial.target);
+    this.#live.set(id, record);
+    if (this.#materializeAll) {
+      this.#start(record, createActor(this.#machine, { parent: this.#parent, id, input: this.#input(record) }));
+      return;
+    }
+    this.#run(record, this.#table.initial.ops, INIT);
+  }
+
+  /** Routes a call to the live entity `id`; whether there was one. */
+  route(call: RoutedCall, id: string): boolean {
+    const record = this.#live.get(id);
+    if (record === undefined) return false;
+    // The manager forgets a deleted entity at once, whatever its state does.
+    if (call === 'delete') this.#live.delete(id);
+    this.#send(record, EVENTS[call]);
+    return true;
+  }
+
+  /**
+   * A live XState actor for the entity `id`, created from its current state
+   * with its pending deadline moved to it; the same actor on later calls.
+   * From then on the entity's events go through the actor.
+   */
+  actorOf(id: string): ExpirationActorRef | undefined {
+    const record = this.#live.get(id);
+    if (record === undefined) return undefined;
+    if (record.actor === undefined) this.#materialize(record);
+    return record.actor;
+  }
+
+  /**
+   * Closes every live entity once, whatever its state (a paused one after its
+   * update), and resolves when every close has settled.
+   */
+  shutdown(): Promise<void> {
+    if (this.#draining === undefined) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.#draining = { resolve, promise };
+      for (const record of [...this.#live.values()]) this.#send(record, EVENTS.shutdown);
+      this.#checkDrained();
+    }
+    return this.#draining.promise;
+  }
+
+  /**
+   * Ends every entity (`dispose`: live ones are deleted, running closes see
+   * their signal abort) and clears every timer. Resolves when the closes that
+   * were running have settled.
+   */
+  dispose(): Promise<void> {
+    if (this.#disposed) return Promise.resolve();
+    this.#disposed = true;
+    const running = [...this.#closing.values()];
+    // Dropped wholesale first: each record's own cancel is then free.
+    this.#heap.clear();
+    for (const record of [...this.#live.values(), ...this.#closing.keys()]) this.#send(record, EVENTS.dispose);
+    this.#live.clear();
+    this.#draining?.resolve();
+    return Promise.all(running).then(() => undefined);
+  }
+
+  /** From the manager actor: a materialized actor's close starts. */
+  actorClosing(ref: AnyActorRef, settled: Promise<void>): void {
+    const record = this.#records.get(ref);
+    if (record) this.closing(record, settled);
+  }
+
+  /** From the manager actor: a materialized actor reached a final state. */
+  actorEnded(ref: AnyActorRef): void {
+    const record = this.#records.get(ref);
+    if (record) this.#ended(record);
+  }
+
+  /** @internal The record's timer is due: its delayed event happens. */
+  due(record: EntityRecord): void {
+    const event = this.#delayed[record.state];
+    if (event !== undefined) this.deliver(record, event);
+  }
+
+  /** @internal An effect's event: now, or after the running step. */
+  deliver(record: EntityRecord, event: { type: string }): void {
+    if (this.#stepping) this.#mailbox.push(record, event);
+    else this.#send(record, event);
+  }
+
+  /** @internal */
+  isCurrent(record: EntityRecord, generation: number): boolean {
+    const actor = record.actor;
+    if (actor !== undefined) {
+      const snapshot = actor.getSnapshot();
+      return snapshot.status === 'active' && snapshot.context.generation === generation;
+    }
+    return !this.#leaves[record.state]!.final && record.generation === generation;
+  }
+
+  /** @internal The record's close starts: it is no longer live. */
+  closing(record: EntityRecord, settled: Promise<void>): void {
+    if (this.#live.get(record.id) === record) this.#live.delete(record.id);
+    this.#closing.set(record, settled);
+    this.#checkDrained();
+  }
+
+  get #machine(): ExpirationMachine {
+    return this.#table.machine as ExpirationMachine;
+  }
+
+  /** Sends `event` to the entity: through its actor, or one step of the table. */
+  #send(record: EntityRecord, event: { type: string } | ExpirationEvent): void {
+    if (record.actor !== undefined) {
+      if (record.actor.getSnapshot().status === 'active') record.actor.send(event as ExpirationEvent);
+      return;
+    }
+    const transitions = this.#leaves[record.state]!.on.get(event.type);
+    if (transitions === undefined) return;
+    const transition = this.#choose(transitions, record, event);
+    if (transition === undefined) return;
+    const outer = !this.#stepping;
+    this.#stepping = true;
+    try {
+      record.state = transition.target;
+      this.#run(record, transition.ops, event);
+      if (this.#leaves[transition.target]!.final) this.#ended(record);
+    } finally {
+      if (outer) this.#stepping = false;
+    }
+    if (outer) this.#drainMailbox();
+  }
+
+  /** The first candidate whose guard passes, as XState would choose. */
+  #choose(transitions: readonly TableTransition[], record: EntityRecord, event: unknown): TableTransition | undefined {
+    for (const transition of transitions) {
+      if (transition.guard === undefined) return transition;
+      const args = this.#args;
+      args.context = record;
+      args.event = event;
+      const passed = transition.guard.test(args, undefined);
+      args.context = args.event = undefined;
+      if (passed) return transition;
+    }
+    return undefined;
+  }
+
+  #run(record: EntityRecord, ops: readonly TableOp[], event: { type: string }): void {
+    for (const op of ops) {
+      switch (op.kind) {
+        case 'cancel':
+          this.#heap.disarm(record);
+          break;
+        case 'schedule': {
+          const delay = typeof op.delay === 'number' ? op.delay : op.delay(this.#argsOf(record, event), undefined);
+          this.#heap.arm(record, this.#heap.now() + delay);
+          break;
+        }
+        case 'assign': {
+          const { assignment } = op;
+          const args = this.#argsOf(record, event);
+          const partial: Record<string, unknown> =
+            typeof assignment === 'function' ? (assignment(args, undefined) as Record<string, unknown>) : {};
+          if (typeof assignment !== 'function') {
+            for (const key of Object.keys(assignment)) {
+              const value = assignment[key];
+              partial[key] = typeof value === 'function' ? value(args, undefined) : value;
+            }
+          }
+          Object.assign(record, partial);
+          break;
+        }
+        case 'effect':
+          effects[op.name]!(record, event as CloseEvent);
+          break;
+      }
+    }
+    this.#args.context = this.#args.event = undefined;
+  }
+
+  #argsOf(record: EntityRecord, event: unknown): { context: unknown; event: unknown } {
+    this.#args.context = record;
+    this.#args.event = event;
+    return this.#args;
+  }
+
+  #drainMailbox(): void {
+    const mailbox = this.#mailbox;
+    while (mailbox.length > 0) {
+      const record = mailbox.shift() as EntityRecord;
+      const event = mailbox.shift() as { type: string };
+      this.#send(record, event);
+    }
+  }
+
+  /** The entity reached a final state: it leaves the manager and the heap. */
+  #ended(record: EntityRecord): void {
+    this.#heap.remove(record);
+    if (this.#live.get(record.id) === record) this.#live.delete(record.id);
+    this.#closing.delete(record);
+    this.#checkDrained();
+  }
+
+  #checkDrained(): void {
+    if (this.#draining !== undefined && this.#live.size === 0 && this.#closing.size === 0) this.#draining.resolve();
+  }
+
+  /** The id's default executor: made when one of its closes is queued, dropped when it has none left. */
+  #executorFor(id: string): Executor {
+    let serial = this.#executors.get(id);
+    if (serial === undefined) this.#executors.set(id, (serial = new SerialExecutor()));
+    const executor = serial;
+    return {
+      asyncExec: (task) => {
+        const done = executor.asyncExec(task) as Promise<void>;
+        const forget = (): void => {
+          if (executor.pending === 0 && this.#executors.get(id) === executor) this.#executors.delete(id);
+        };
+        done.then(forget, forget);
+        return done;
+      },
+    };
+  }
+
+  /** The record's fields as a machine context, for an actor. */
+  #input(record: EntityRecord): ExpirationContext {
+    return {
+      id: record.id,
+      deadline: record.deadline,
+      close: record.close,
+      executor: record.executor,
+      executorFor: record.executorFor,
+      clock: record.clock,
+      onCloseError: record.onCloseError,
+      generation: record.generation,
+    };
+  }
+
+  #materialize(record: EntityRecord): void {
+    const leaf = this.#leaves[record.state]!;
+    const snapshot = this.#machine.resolveState({ value: leaf.value as never, context: this.#input(record) });
+    const actor = createActor(this.#machine, { parent: this.#parent, id: record.id, snapshot, input: undefined as never });
+    const pending = record.index >= 0 && record.due !== Infinity ? record.due : undefined;
+    this.#heap.remove(record);
+    this.#start(record, actor);
+    if (pending !== undefined && leaf.delayed !== undefined) {
+      const delay = Math.max(0, pending - this.#heap.now());
+      actor.system.scheduler.schedule(actor, actor, { type: leaf.delayed }, delay, leaf.delayed);
+    }
+  }
+
+  #start(record: EntityRecord, actor: ExpirationActorRef): void {
+    record.actor = actor;
+    this.#records.set(actor, record);
+    actor.start();
+  }
+}

@@ -1,0 +1,93 @@
+import type { CloseEvent, EffectEvent, EffectTarget, ExpirationContext } from '../machines/effects.js';
+import type { ExpirationActorRef } from '../machines/expiration.js';
+import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+import type { HeapNode } from './timer-heap.js';
+
+/** What a record asks of the engine that holds it. */
+export interface RecordHost {
+  /** Delivers an event from an effect or a timer (later, if a step is running). */
+  deliver(record: EntityRecord, event: { type: string }): void;
+  /** Whether the record has neither ended nor been renewed since `generation`. */
+  isCurrent(record: EntityRecord, generation: number): boolean;
+  /** The record's close starts: it leaves the live entities. */
+  closing(record: EntityRecord, settled: Promise<void>): void;
+  /** The record's timer is due. */
+  due(record: EntityRecord): void;
+}
+
+/**
+ * An entity at rest: its statechart state as a leaf index of the compiled
+ * table, its context as plain fields, and its place in the timer heap.
+ *
+ * It is its own context (`clock`, `onCloseError`, `executorFor` come from the
+ * engine's prototype, shared by all its records), its own heap node, and its
+ * own {@link EffectTarget}: no `Actor`, no snapshot, no closure per entity.
+ * Once an actor is materialized for it (`actor`), that actor holds the state.
+ */
+export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
+  /** Leaf index in the compiled table. */
+  state: number;
+  generation = 0;
+  /** The running close's signal scope, while closing. */
+  scope: AbortController | undefined = undefined;
+  /** The live actor that holds this entity's state, once materialized. */
+  actor: ExpirationActorRef | undefined = undefined;
+  key = Infinity;
+  due = Infinity;
+  seq = 0;
+  index = -1;
+
+  declare readonly clock: ExpireClock;
+  declare readonly onCloseError: CloseErrorHandler;
+  declare readonly executorFor: (id: string) => Executor;
+  declare readonly host: RecordHost;
+
+  constructor(
+    readonly id: string,
+    public deadline: number,
+    public close: CloseFn,
+    public executor: Executor | undefined,
+    state: number,
+  ) {
+    this.state = state;
+  }
+
+  /** The record is the context the machine's guards, delays and assigns read. */
+  get context(): ExpirationContext {
+    return this;
+  }
+
+  /** @internal */
+  fire(): void {
+    this.host.due(this);
+  }
+
+  /** @internal */
+  send(event: EffectEvent | CloseEvent): void {
+    this.host.deliver(this, event);
+  }
+
+  /** @internal */
+  isCurrent(generation: number): boolean {
+    return this.host.isCurrent(this, generation);
+  }
+
+  /** @internal */
+  notifyClosing(settled: Promise<void>): void {
+    this.host.closing(this, settled);
+  }
+}
+
+/** A record class whose prototype carries what every record of one engine shares. */
+export function recordClass(shared: {
+  clock: ExpireClock;
+  onCloseError: CloseErrorHandler;
+  executorFor: (id: string) => Executor;
+  host: RecordHost;
+}): typeof EntityRecord {
+  const Record = class extends EntityRecord {};
+  for (const [key, value] of Object.entries(shared)) {
+    Object.defineProperty(Record.prototype, key, { value, enumerable: false });
+  }
+  return Record;
+}
