@@ -17,6 +17,7 @@ export { CLOSE_SETTLED, MANAGER_DISPOSED } from './machines/effects.js';
 export { inspectSanitizers, sanitizeContext, sanitizeEvent } from './inspect.js';
 export type { InspectSanitizers } from './inspect.js';
 export { installScheduler } from './manager/scheduler.js';
+export type { InstalledScheduler } from './manager/scheduler.js';
 export { expirationMachine, MAX_TIMER_DELAY } from './machines/expiration.js';
 export type {
   CloseEvent,

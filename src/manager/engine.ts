@@ -18,6 +18,7 @@ import type {
 import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
 import { EntityRecord, type RecordHost, recordClass } from './record.js';
 import { SerialExecutor } from './serial-executor.js';
+import type { InstalledScheduler } from './scheduler.js';
 import type { TimerHeap } from './timer-heap.js';
 
 /** The effects a record can run, by the names the machine gives its actions. */
@@ -40,6 +41,8 @@ export interface EngineOptions {
   parent: AnyActorRef;
   /** Materialize every entity as it is created (for an inspector). */
   materializeAll: boolean;
+  /** The scheduler of the manager's actor system, where materialized actors' deadlines go. */
+  scheduler: InstalledScheduler;
 }
 
 /** Routed calls: events with no payload, shared. */
@@ -70,6 +73,7 @@ export class ExpireEngine implements RecordHost {
   readonly #heap: TimerHeap;
   readonly #parent: AnyActorRef;
   readonly #materializeAll: boolean;
+  readonly #scheduler: InstalledScheduler;
   readonly #Record: typeof EntityRecord;
   /** Live entities (active, paused, or expired with the close not started), by id. */
   readonly #live = new Map<string, EntityRecord>();
@@ -96,6 +100,7 @@ export class ExpireEngine implements RecordHost {
     this.#heap = options.heap;
     this.#parent = options.parent;
     this.#materializeAll = options.materializeAll;
+    this.#scheduler = options.scheduler;
     this.#delayed = this.#leaves.map((leaf) => (leaf.delayed ? Object.freeze({ type: leaf.delayed }) : undefined));
     for (const leaf of this.#leaves) {
       for (const transitions of leaf.on.values()) {
@@ -219,10 +224,12 @@ export class ExpireEngine implements RecordHost {
     if (this.#disposed) return Promise.resolve();
     this.#disposed = true;
     const running = [...this.#closing.values()];
-    // Dropped wholesale first: each record's own cancel is then free.
+    // Dropped wholesale, so that each record's own end costs nothing (see #ended).
     this.#heap.clear();
-    for (const record of [...this.#live.values(), ...this.#closing.keys()]) this.#send(record, EVENTS.dispose);
+    for (const record of this.#live.values()) this.#send(record, EVENTS.dispose);
+    for (const record of this.#closing.keys()) this.#send(record, EVENTS.dispose);
     this.#live.clear();
+    this.#closing.clear();
     this.#draining?.resolve();
     return Promise.all(running).then(() => undefined);
   }
@@ -358,6 +365,7 @@ export class ExpireEngine implements RecordHost {
 
   /** The entity reached a final state: it leaves the manager and the heap. */
   #ended(record: EntityRecord): void {
+    if (this.#disposed) return; // dispose drops them all at once
     this.#heap.remove(record);
     if (this.#live.get(record.id) === record) this.#live.delete(record.id);
     this.#closing.delete(record);
@@ -409,6 +417,8 @@ export class ExpireEngine implements RecordHost {
     if (pending !== undefined && leaf.delayed !== undefined) {
       const delay = Math.max(0, pending - this.#heap.now());
       actor.system.scheduler.schedule(actor, actor, { type: leaf.delayed }, delay, leaf.delayed);
+      // Among deadlines at the same time, it keeps the turn it had as a record.
+      this.#heap.keepTurn(this.#scheduler.handleOf(actor, leaf.delayed), record);
     }
   }
 

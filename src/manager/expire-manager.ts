@@ -4,7 +4,6 @@ import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types
 import type { ExpireEngine, RoutedCall } from './engine.js';
 import { type ManagerLogic, managerLogic } from './manager-logic.js';
 import { TimerHeap, createTimerQueue } from './timer-heap.js';
-import { installScheduler } from './scheduler.js';
 import {
   assertClock,
   assertClose,
@@ -93,7 +92,6 @@ export class ExpireManager implements AsyncDisposable {
       inspect: options.inspect,
       input: { clock, onCloseError: options.onCloseError ?? defaultOnCloseError, materializeAll: this.#inspected },
     });
-    installScheduler(this.#actor.system, clock);
     this.#actor.start();
     this.#engine = this.#actor.getSnapshot().context.engine;
     this.#signal = options.signal;

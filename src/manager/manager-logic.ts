@@ -3,6 +3,7 @@ import { compileMachine } from '../machines/compile.js';
 import { type ExpirationNotice, type ExpirationOutput, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
 import { ExpireEngine } from './engine.js';
+import { installScheduler } from './scheduler.js';
 import type { TimerHeap } from './timer-heap.js';
 
 /** What the manager actor is created with. */
@@ -63,8 +64,10 @@ export type ManagerActorRef = ActorRefFrom<ManagerLogic>;
 export const managerLogic: ManagerLogic = {
   // Names the actor in inspectors (which read `logic.config.id`).
   config: { id: 'expireManager' },
-  getInitialSnapshot: ({ self }, input) => {
+  getInitialSnapshot: ({ self, system }, input) => {
     const engine = new ExpireEngine({
+      // Materialized entities are actors of this system: their delayed events share the heap.
+      scheduler: installScheduler(system, input.clock),
       table: compileMachine(expirationMachine),
       heap: input.clock,
       onCloseError: input.onCloseError,

@@ -35,6 +35,7 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   key = Infinity;
   due = Infinity;
   seq = 0;
+  order = 0;
   index = -1;
 
   declare readonly clock: ExpireClock;

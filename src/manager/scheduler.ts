@@ -6,6 +6,12 @@ interface Pending {
   handle: unknown;
 }
 
+/** What {@link installScheduler} hands back. */
+export interface InstalledScheduler {
+  /** The clock's timer handle of the delayed event `id` that `source` has pending, if any. */
+  handleOf(source: AnyActorRef, id: string): unknown;
+}
+
 /**
  * Replaces an actor system's scheduler with one built for many actors, each
  * with few delayed events:
@@ -21,7 +27,7 @@ interface Pending {
  * live references and is not persistable anyway.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<any>['_clock'] = system._clock): void {
+export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<any>['_clock'] = system._clock): InstalledScheduler {
   // Most actors have one pending event: keep it bare, a Map only beyond one.
   const pendingByActor = new WeakMap<AnyActorRef, Pending | Map<string, unknown>>();
   // XState relays with the source so that inspectors see who sent a delayed event.
@@ -64,5 +70,12 @@ export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<an
     pendingByActor.delete(source);
     if (pending instanceof Map) for (const handle of pending.values()) clock.clearTimeout(handle);
     else clock.clearTimeout(pending.handle);
+  };
+  return {
+    handleOf: (source, id) => {
+      const pending = pendingByActor.get(source);
+      if (pending instanceof Map) return pending.get(id);
+      return pending?.id === id ? pending.handle : undefined;
+    },
   };
 }

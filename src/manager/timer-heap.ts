@@ -18,17 +18,23 @@ export interface HeapNode {
   due: number;
   /** Tie-break among equal keys: the order they were armed in. */
   seq: number;
+  /** When it was last armed, in arm order: its `seq` once it moves to `due`. */
+  order: number;
   /** Its index in the heap; -1 when not in it. */
   index: number;
   /** Runs when it is due; it has left the heap by then. */
   fire(): void;
 }
 
+/** The index of a node set aside during a wake-up (see `#fire`). */
+const DEFERRED = -2;
+
 /** A plain timer: what `setTimeout` returns. */
 class Timer implements HeapNode {
   key = 0;
   due = 0;
   seq = 0;
+  order = 0;
   index = -1;
   constructor(readonly fn: () => void) {}
   fire(): void {
@@ -73,6 +79,8 @@ export class TimerHeap implements ExpireClock {
   readonly #heap: HeapNode[] = [];
   #seq = 0;
   #handle: unknown = undefined;
+  /** Nodes armed during a wake-up, already due: they run in the next one. */
+  readonly #later: HeapNode[] = [];
   #armedFor = Infinity;
 
   /**
@@ -110,14 +118,17 @@ export class TimerHeap implements ExpireClock {
 
   /** Arms `node` for `due`: O(1) when it is already in the heap at or before that time. */
   arm(node: HeapNode, due: number): void {
+    node.order = this.#seq++;
     if (node.index >= 0 && this.#heap[node.index] === node) {
       node.due = due;
-      if (due >= node.key) return;
+      if (due > node.key) return;
       node.key = due;
+      node.seq = node.order;
       this.#up(node.index);
+      this.#down(node.index);
     } else {
       node.key = node.due = due;
-      node.seq = this.#seq++;
+      node.seq = node.order;
       node.index = this.#heap.length;
       this.#heap.push(node);
       this.#up(node.index);
@@ -133,9 +144,23 @@ export class TimerHeap implements ExpireClock {
   /** Takes `node` out of the heap now, in O(log n). */
   remove(node: HeapNode): void {
     const index = node.index;
+    if (index === DEFERRED) node.index = -1;
     if (index < 0 || this.#heap[index] !== node) return;
     this.#removeAt(index);
     if (index === 0) this.#aim();
+  }
+
+  /**
+   * Gives the timer `handle` the turn of `node` among timers due at the same
+   * time, as if armed when `node` was: a deadline moved from a record to its
+   * materialized actor keeps its place.
+   */
+  keepTurn(handle: unknown, node: HeapNode): void {
+    if (!(handle instanceof Timer) || handle.index < 0 || this.#heap[handle.index] !== handle) return;
+    handle.order = handle.seq = node.order;
+    this.#up(handle.index);
+    this.#down(handle.index);
+    this.#aim();
   }
 
   /** Empties the heap and cancels the clock's timer. */
@@ -216,6 +241,10 @@ export class TimerHeap implements ExpireClock {
     const time = this.now();
     const started = performance.now();
     const heap = this.#heap;
+    // Only what was armed before this wake-up runs in it: a node that re-arms
+    // itself as already due waits for the next one, so nothing can spin here.
+    const round = this.#seq;
+    const later = this.#later;
     try {
       for (let head = heap[0]; head !== undefined && head.key <= time; head = heap[0]) {
         if (head.due !== head.key) {
@@ -223,16 +252,29 @@ export class TimerHeap implements ExpireClock {
           if (head.due === Infinity) this.#removeAt(0);
           else {
             head.key = head.due;
-            head.seq = this.#seq++;
+            head.seq = head.order;
             this.#down(0);
           }
           continue;
         }
         this.#removeAt(0);
+        if (head.order >= round) {
+          head.index = DEFERRED;
+          later.push(head);
+          continue;
+        }
         head.fire();
         if (performance.now() - started > this.#sliceMs) break;
       }
     } finally {
+      for (const node of later) {
+        // Unless cleared or re-armed meanwhile, back in, as armed.
+        if (node.index !== DEFERRED) continue;
+        node.index = heap.length;
+        heap.push(node);
+        this.#up(node.index);
+      }
+      later.length = 0;
       // Re-aim even if a callback threw; the error surfaces as from a native timer.
       this.#aim();
     }

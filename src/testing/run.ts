@@ -1,5 +1,5 @@
 import type { LiveExpirationState } from '../machines/expiration.js';
-import type { Expectation, ModelEventName, ModelPath, ModelStep } from './model.js';
+import type { Expectation, ModelEventName, ModelPath, ModelState, ModelStep } from './model.js';
 
 /** What an adapter reports it can observe; leave out what your integration cannot see. */
 export interface Observation {
@@ -11,6 +11,12 @@ export interface Observation {
   state?: LiveExpirationState | undefined;
   /** Whether the last close's signal is aborted (`undefined` before any close). */
   closeSignalAborted?: boolean | undefined;
+  /**
+   * The full model state, when the integration can see it: from a live actor
+   * of the entity (`modelState(manager.actorOf(id).getSnapshot())`), which
+   * keeps showing `closed` or `deleted` after the manager forgot it.
+   */
+  modelState?: ModelState | undefined;
 }
 
 /**
@@ -66,6 +72,7 @@ function check(path: ModelPath, index: number, expect: Expectation, seen: Observ
   if (seen.live !== expect.live) mismatch('live', expect.live, seen.live);
   if (seen.closes !== expect.closes) mismatch('closes', expect.closes, seen.closes);
   if ('state' in seen && seen.state !== topLevel(expect)) mismatch('state', topLevel(expect), seen.state);
+  if ('modelState' in seen && seen.modelState !== expect.state) mismatch('model state', expect.state, seen.modelState);
   if ('closeSignalAborted' in seen && seen.closeSignalAborted !== expect.closeSignalAborted) {
     mismatch('close signal aborted', expect.closeSignalAborted, seen.closeSignalAborted);
   }

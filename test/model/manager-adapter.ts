@@ -1,6 +1,7 @@
 import { SimulatedClock } from 'xstate';
 import { type ExpireManager, MAX_TIMER_DELAY, SerialExecutor, createExpireManager } from '../../src/index.js';
-import type { ModelAdapter } from '../../src/testing/index.js';
+import { type ExpirationActorRef } from '../../src/index.js';
+import { type ModelAdapter, modelState } from '../../src/testing/index.js';
 import { deferred, flush } from '../helpers.js';
 
 /** Thrown by {@link GatedExecutor.refuse}: the report the model's `refuse` expects. */
@@ -47,10 +48,16 @@ interface World {
   signals: AbortSignal[];
   settles: Array<() => void>;
   errors: unknown[];
+  /** The entity as a live actor, on the actor engine. */
+  actor: ExpirationActorRef | undefined;
 }
 
-/** Drives the public facade: each model event is an API call, a clock move or an executor step. */
-export const managerAdapter: ModelAdapter<World> = {
+/**
+ * Drives the public facade: each model event is an API call, a clock move or an
+ * executor step. On the `actors` engine the entity is materialized right after
+ * `new` (`actorOf`), and its actor's full state is checked at every step too.
+ */
+export const managerAdapter = (engine: 'records' | 'actors'): ModelAdapter<World> => ({
   setup() {
     const clock = new SimulatedClock();
     const errors: unknown[] = [];
@@ -69,8 +76,10 @@ export const managerAdapter: ModelAdapter<World> = {
       signals: [],
       settles: [],
       errors,
+      actor: undefined,
     };
     manager.new('e', world.deadline, world.close, { executor: world.executor });
+    if (engine === 'actors') world.actor = manager.actorOf('e');
     return world;
   },
 
@@ -123,7 +132,7 @@ export const managerAdapter: ModelAdapter<World> = {
     return undefined;
   },
 
-  observe({ manager, signals, errors }) {
+  observe({ manager, signals, errors, actor }) {
     const unexpected = errors.filter((error) => error !== REFUSED);
     if (unexpected.length) throw new Error(`close errors: ${unexpected.join(', ')}`);
     return {
@@ -131,6 +140,7 @@ export const managerAdapter: ModelAdapter<World> = {
       state: manager.state('e'),
       closes: signals.length,
       closeSignalAborted: signals.at(-1)?.aborted,
+      ...(actor && { modelState: modelState(actor.getSnapshot()) }),
     };
   },
 
@@ -138,4 +148,4 @@ export const managerAdapter: ModelAdapter<World> = {
     settles.forEach((settle) => settle());
     await manager.dispose();
   },
-};
+});

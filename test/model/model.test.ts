@@ -16,8 +16,12 @@ const allRequirements = Object.keys(requirements) as Requirement[];
 const coverage = modelCoverage(paths, allRequirements);
 
 describe(`model-based tests: ${paths.length} paths from the statechart (depth ${DEPTH})`, () => {
-  it('every generated path holds on the public facade', async () => {
-    expect(await runModelPaths(paths, managerAdapter)).toBe(paths.length);
+  it('every generated path holds on the public facade, entities as records', async () => {
+    expect(await runModelPaths(paths, managerAdapter('records'))).toBe(paths.length);
+  });
+
+  it('every generated path holds on the public facade, entities as live actors (full state checked)', async () => {
+    expect(await runModelPaths(paths, managerAdapter('actors'))).toBe(paths.length);
   });
 
   it('reaches every state', () => {
