@@ -293,7 +293,11 @@ function checkNode(node: AnyStateNode, { actions, guards, delays }: { actions: I
       transition.actions.forEach(checkAction);
       const guard = transition.guard as unknown;
       if (guard === undefined) continue;
-      if (typeof guard === 'function') fail('inline guards');
+      if (typeof guard === 'function') {
+        // and(), or(), not(), stateIn() are functions that carry their `check`.
+        const { type } = guard as { type?: string; check?: unknown };
+        fail('check' in guard ? `guard combinators (${type ?? 'unknown'})` : 'inline guards');
+      }
       const { type: name, params } = (typeof guard === 'string' ? { type: guard } : guard) as { type: string; params?: unknown };
       if (name.startsWith('xstate.')) fail(`guard combinators (${name})`);
       if (params !== undefined) fail(`guard parameters (${name})`);
