@@ -57,7 +57,7 @@ const EVENTS = {
 const INIT = Object.freeze({ type: 'xstate.init' });
 
 /** A call routed by id to an entity. */
-export type RoutedCall = 'stop' | 'start' | 'expire' | 'delete';
+export type RoutedCall = 'stop' | 'start' | 'expire' | 'delete' | 'shutdown';
 
 /**
  * The manager's entities as virtual actors: each rests as an

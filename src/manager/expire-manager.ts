@@ -1,8 +1,8 @@
 import { type Actor, type ActorOptions, createActor } from 'xstate';
 import type { ExpirationActorRef, LiveExpirationState } from '../machines/expiration.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
-import type { ExpireEngine, RoutedCall } from './engine.js';
-import { type ManagerLogic, managerLogic } from './manager-logic.js';
+import type { ExpireEngine } from './engine.js';
+import { type ManagerLogic, type RoutedEvent, managerLogic } from './manager-logic.js';
 import { TimerHeap, createTimerQueue } from './timer-heap.js';
 import {
   assertClock,
@@ -77,6 +77,7 @@ export class ExpireManager implements AsyncDisposable {
   readonly #inspected: boolean;
   /** A TTL passed as a deadline is caught on the real clock only. */
   readonly #realClock: boolean;
+  readonly #onCloseError: CloseErrorHandler;
   readonly #onAbort = (): void => void this.dispose();
   #disposal: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -87,10 +88,11 @@ export class ExpireManager implements AsyncDisposable {
     const clock = base === undefined ? createTimerQueue() : base instanceof TimerHeap ? base : new TimerHeap(base);
     this.#realClock = base === undefined;
     this.#inspected = options.inspect !== undefined;
+    this.#onCloseError = options.onCloseError ?? defaultOnCloseError;
     this.#actor = createActor(managerLogic, {
       clock,
       inspect: options.inspect,
-      input: { clock, onCloseError: options.onCloseError ?? defaultOnCloseError, materializeAll: this.#inspected },
+      input: { clock, onCloseError: this.#onCloseError, materializeAll: this.#inspected },
     });
     this.#actor.start();
     this.#engine = this.#actor.getSnapshot().context.engine;
@@ -102,6 +104,11 @@ export class ExpireManager implements AsyncDisposable {
   /** The manager actor, for embedding, inspection and `subscribe`. */
   get actor(): Actor<ManagerLogic> {
     return this.#actor;
+  }
+
+  /** Where close failures are reported: the `onCloseError` option, or the console. */
+  get onCloseError(): CloseErrorHandler {
+    return this.#onCloseError;
   }
 
   /** How many live expirations there are (active, paused, or expired with the close not yet started). */
@@ -132,12 +139,16 @@ export class ExpireManager implements AsyncDisposable {
     }
     assertClose(close);
     assertExecutor(options?.executor);
-    if (this.disposed) {
-      throw new TypeError(`ExpireManager.new: the manager is ${this.#disposal ? 'disposed' : 'closing'} (id "${id}")`);
+    // While everything closes, only an update of a live entity is taken: it
+    // replaces the entity and closes at once, so the renewal is not leaked.
+    const closing = this.#closing !== undefined && this.#disposal === undefined;
+    if (this.#disposal !== undefined || (closing && !this.#engine.has(id))) {
+      throw new TypeError(`ExpireManager.new: the manager is ${closing ? 'closing' : 'disposed'} (id "${id}")`);
     }
     const executor = options?.executor;
     if (this.#inspected) this.#actor.send({ type: 'new', id, deadline, close, executor });
     else this.#engine.new(id, deadline, close, executor);
+    if (closing) this.#engine.route('shutdown', id);
   }
 
   /**
@@ -224,7 +235,7 @@ export class ExpireManager implements AsyncDisposable {
   }
 
   /** Routes a call by id; reports whether the id had a live expiration before the call. */
-  #route(type: RoutedCall, id: string): boolean {
+  #route(type: RoutedEvent['type'], id: string): boolean {
     assertId(type, id);
     if (this.#disposal !== undefined) return false;
     if (!this.#inspected) return this.#engine.route(type, id);

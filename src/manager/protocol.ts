@@ -1,7 +1,8 @@
+import { CLOSE_SETTLED, report } from '../machines/effects.js';
 import type { CloseFn, Executor } from '../types.js';
 import type { ExpireManager } from './expire-manager.js';
 import { SerialExecutor } from './serial-executor.js';
-import { assertId } from './validate.js';
+import { assertId, describe, toDeadline } from './validate.js';
 
 /** What a successful update hands back to (re)arm the expiration. */
 export interface Renewal<T = void> {
@@ -70,13 +71,26 @@ export class ExpireProtocol {
    * Wraps an update (Go: Stop → next → Start on failure → New):
    * pauses expiration, runs `update`; if it fails, resumes the same deadline and
    * rethrows (R1). On success, arms the renewal's expiration, retiring the old id
-   * when the update returned a new one. If arming fails after the update
-   * succeeded, the old expiration is force-expired so it closes gracefully (R2).
+   * when the update returned a new one.
+   *
+   * If arming fails after the update succeeded (a malformed renewal, an invalid
+   * `expiresAt`, the manager disposed meanwhile), nothing it opened is left
+   * without a close: the live expiration is force-expired, so it closes
+   * gracefully (R2); when none exists, or the renewal is for another id, the
+   * renewal's `close` is called once, with a signal, and the update rejects
+   * with the arming error.
+   *
+   * @throws TypeError for a bad id, and (as a rejection) when the manager is
+   *   disposed or closing: then `update` is not called.
    */
   update<T>(id: string, update: () => Renewal<T> | Promise<Renewal<T>>): Promise<T> {
     assertId('update', id, 'ExpireProtocol');
+    if (typeof update !== 'function') throw new TypeError('ExpireProtocol.update: update must be a function');
+    const refused = () => new TypeError(`ExpireProtocol.update: the manager is disposed; "${id}" was not updated`);
+    if (this.manager.disposed) return Promise.reject(refused());
     return this.run(id, async () => {
       const { manager } = this;
+      if (manager.disposed) throw refused();
       manager.stop(id);
       let renewal: Renewal<T>;
       try {
@@ -85,16 +99,34 @@ export class ExpireProtocol {
         manager.start(id);
         throw error;
       }
-      const next = renewal?.id ?? id;
+      let next = id;
       try {
+        assertRenewal(renewal);
+        next = renewal.id ?? id;
         manager.new(next, renewal.expiresAt, renewal.close, { executor: this.executor(next) });
       } catch (error) {
-        manager.expire(id);
+        // Force-expire what is live (R2); close what nothing else will.
+        const live = manager.has(id);
+        if (live) manager.expire(id);
+        const close = (renewal as Partial<Renewal<T>> | null)?.close;
+        if ((!live || next !== id) && typeof close === 'function') await this.#closeOnce(next, close);
         throw error;
       }
       if (next !== id) manager.delete(id);
       return renewal.value;
     });
+  }
+
+  /** Closes a renewal the manager could not take, as the manager would: once, with a signal, failures reported. */
+  async #closeOnce(id: string, close: CloseFn): Promise<void> {
+    const scope = new AbortController();
+    try {
+      await close(scope.signal);
+    } catch (error) {
+      report({ id, onCloseError: this.manager.onCloseError }, error);
+    } finally {
+      scope.abort(CLOSE_SETTLED);
+    }
   }
 
   /**
@@ -133,6 +165,24 @@ export class ExpireProtocol {
       this.manager.expire(id);
       return existed;
     });
+  }
+}
+
+/** Throws a TypeError naming the field, unless `renewal` is a well-formed {@link Renewal}. */
+function assertRenewal(renewal: unknown): asserts renewal is Renewal<unknown> {
+  const fail = (what: string): never => {
+    throw new TypeError(`ExpireProtocol.update: ${what}`);
+  };
+  if (typeof renewal !== 'object' || renewal === null) {
+    fail(`the update must resolve with a renewal { value, expiresAt, close, id? }, got ${describe(renewal)}`);
+  }
+  const { close, id, expiresAt } = renewal as Partial<Renewal<unknown>>;
+  if (typeof close !== 'function') fail(`renewal.close must be a function, got ${describe(close)}`);
+  if (id !== undefined && (typeof id !== 'string' || id === '')) fail(`renewal.id must be a non-empty string, got ${describe(id)}`);
+  try {
+    toDeadline(expiresAt);
+  } catch {
+    fail(`renewal.expiresAt must be a number of milliseconds or a valid Date, got ${describe(expiresAt)}`);
   }
 }
 

@@ -1,7 +1,14 @@
 import type { CloseFn, ExpireClock, Executor } from '../types.js';
 
-const describe = (value: unknown): string =>
-  value === null ? 'null' : typeof value === 'string' ? JSON.stringify(value) : typeof value;
+/** A short description of a bad value, for error messages. */
+export const describe = (value: unknown): string =>
+  value === null
+    ? 'null'
+    : typeof value === 'string' || typeof value === 'number'
+      ? String(typeof value === 'string' ? JSON.stringify(value) : value)
+      : value instanceof Date
+        ? 'an invalid Date'
+        : typeof value;
 
 /** Throws a TypeError unless `id` is a non-empty string. */
 export function assertId(method: string, id: unknown, owner = 'ExpireManager'): asserts id is string {
