@@ -16,7 +16,7 @@ import type {
   LiveExpirationState,
 } from '../machines/expiration.js';
 import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
-import { EntityRecord, type RecordHost, recordClass } from './record.js';
+import { EntityRecord, type RecordHost, type RecordShared } from './record.js';
 import { SerialExecutor } from './serial-executor.js';
 import type { InstalledScheduler } from './scheduler.js';
 import type { TimerHeap } from './timer-heap.js';
@@ -74,7 +74,7 @@ export class ExpireEngine implements RecordHost {
   readonly #parent: AnyActorRef;
   readonly #materializeAll: boolean;
   readonly #scheduler: InstalledScheduler;
-  readonly #Record: typeof EntityRecord;
+  readonly #shared: RecordShared;
   /** Live entities (active, paused, or expired with the close not started), by id. */
   readonly #live = new Map<string, EntityRecord>();
   /** Closes in flight, with the promise each settles with. */
@@ -113,12 +113,12 @@ export class ExpireEngine implements RecordHost {
         }
       }
     }
-    this.#Record = recordClass({
+    this.#shared = {
       clock: options.heap,
       onCloseError: options.onCloseError,
       executorFor: (id) => this.#executorFor(id),
       host: this,
-    });
+    };
   }
 
   /** How many live entities there are. */
@@ -169,7 +169,7 @@ export class ExpireEngine implements RecordHost {
       this.#send(live, { type: 'renew', deadline, close, executor } satisfies ExpirationEvent);
       return;
     }
-    const record = new this.#Record(id, deadline, close, executor, this.#table.initial.target);
+    const record = new EntityRecord(this.#shared, id, deadline, close, executor, this.#table.initial.target);
     this.#live.set(id, record);
     if (this.#materializeAll) {
       this.#start(record, createActor(this.#machine, { parent: this.#parent, id, input: this.#input(record) }));

@@ -15,14 +15,23 @@ export interface RecordHost {
   due(record: EntityRecord): void;
 }
 
+/** What every record of one engine shares: the parts of its context that are the manager's. */
+export interface RecordShared {
+  clock: ExpireClock;
+  onCloseError: CloseErrorHandler;
+  executorFor: (id: string) => Executor;
+  host: RecordHost;
+}
+
 /**
  * An entity at rest: its statechart state as a leaf index of the compiled
  * table, its context as plain fields, and its place in the timer heap.
  *
- * It is its own context (`clock`, `onCloseError`, `executorFor` come from the
- * engine's prototype, shared by all its records), its own heap node, and its
- * own {@link EffectTarget}: no `Actor`, no snapshot, no closure per entity.
- * Once an actor is materialized for it (`actor`), that actor holds the state.
+ * It is its own context (what the manager shares comes through `shared`), its
+ * own heap node, and its own {@link EffectTarget}: no `Actor`, no snapshot, no
+ * closure per entity. One class for every manager, so that the engine's
+ * property accesses stay monomorphic. Once an actor is materialized for it
+ * (`actor`), that actor holds the state.
  */
 export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   /** Leaf index in the compiled table. */
@@ -38,12 +47,8 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   order = 0;
   index = -1;
 
-  declare readonly clock: ExpireClock;
-  declare readonly onCloseError: CloseErrorHandler;
-  declare readonly executorFor: (id: string) => Executor;
-  declare readonly host: RecordHost;
-
   constructor(
+    readonly shared: RecordShared,
     readonly id: string,
     public deadline: number,
     public close: CloseFn,
@@ -53,6 +58,18 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
     this.state = state;
   }
 
+  get clock(): ExpireClock {
+    return this.shared.clock;
+  }
+
+  get onCloseError(): CloseErrorHandler {
+    return this.shared.onCloseError;
+  }
+
+  get executorFor(): (id: string) => Executor {
+    return this.shared.executorFor;
+  }
+
   /** The record is the context the machine's guards, delays and assigns read. */
   get context(): ExpirationContext {
     return this;
@@ -60,35 +77,21 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
 
   /** @internal */
   fire(): void {
-    this.host.due(this);
+    this.shared.host.due(this);
   }
 
   /** @internal */
   send(event: EffectEvent | CloseEvent): void {
-    this.host.deliver(this, event);
+    this.shared.host.deliver(this, event);
   }
 
   /** @internal */
   isCurrent(generation: number): boolean {
-    return this.host.isCurrent(this, generation);
+    return this.shared.host.isCurrent(this, generation);
   }
 
   /** @internal */
   notifyClosing(settled: Promise<void>): void {
-    this.host.closing(this, settled);
+    this.shared.host.closing(this, settled);
   }
-}
-
-/** A record class whose prototype carries what every record of one engine shares. */
-export function recordClass(shared: {
-  clock: ExpireClock;
-  onCloseError: CloseErrorHandler;
-  executorFor: (id: string) => Executor;
-  host: RecordHost;
-}): typeof EntityRecord {
-  const Record = class extends EntityRecord {};
-  for (const [key, value] of Object.entries(shared)) {
-    Object.defineProperty(Record.prototype, key, { value, enumerable: false });
-  }
-  return Record;
 }
