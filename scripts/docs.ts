@@ -2,14 +2,17 @@
  * `npm run docs` writes the generated docs from the machine definition;
  * `npm run docs:check` fails when they are stale (CI runs it).
  *
- * - docs/statechart.md: a Mermaid diagram of the expiration statechart, from `toDirectedGraph`.
+ * - docs/statechart.md: a Mermaid diagram of the expiration statechart, from `toDirectedGraph`,
+ *   and the transition table compiled from it (what entities at rest run on).
  * - docs/requirements.md: requirement → transitions → number of model paths.
+ * - docs/testing.md: the model summary line it quotes (between generated-section markers).
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { toDirectedGraph } from 'xstate/graph';
-import { type Requirement, expirationMachine, requirements } from '../src/index.js';
-import { generateModelPaths, modelTransitions } from '../src/testing/index.js';
+import { type Requirement, type TableOp, compileMachine, expirationMachine, requirements } from '../src/index.js';
+import { generateModelPaths, modelCoverage, modelTransitions } from '../src/testing/index.js';
+import { formatSummary, summarize } from '../test/model/summary.js';
 
 type Node = ReturnType<typeof toDirectedGraph>;
 type Edge = Node['edges'][number];
@@ -80,22 +83,61 @@ ${lines.join('\n')}
 | --- | --- |
 ${describe(graph).join('\n')}
 
-## The manager and its children
+## The compiled table
+
+Entities at rest are records, not actors: the manager runs them on this table, compiled
+from the machine above when the first manager starts (\`compileMachine\`). For every leaf
+state and event, XState itself was asked which candidate wins and what runs; an event a
+state does not list is ignored there (R4). Candidates are tried in order; the first whose
+guard passes is taken.
+
+| state | event | guard | → state | runs, in order |
+| --- | --- | --- | --- | --- |
+${tableRows().join('\n')}
+
+## The manager and its entities
 
 \`\`\`mermaid
 flowchart LR
-  facade["ExpireManager (facade)"] -- "events: new, stop, start, expire, delete, dispose" --> manager["manager actor (managerLogic)"]
-  manager -- "createActor(expirationMachine, { parent }) · routes by id" --> e1["expiration actor 'a'"]
-  manager --> e2["expiration actor 'b'"]
-  e1 -- "expired: queue the close" --> executor["the entity's Executor"]
-  executor -- "task runs: close" --> e1
-  e1 -- "expiration.closing / expiration.closed" --> manager
-  e1 -- "closing: close(signal), then settled" --> user["your close"]
+  facade["ExpireManager (facade)"] -- "new, stop, start, expire, delete: routed by id" --> engine["engine of the manager actor (managerLogic)"]
+  engine -- "at rest: one step of the table" --> r1["record 'a'"]
+  engine -- "actorOf('b') or inspect: createActor(expirationMachine, { parent, snapshot })" --> e2["expiration actor 'b'"]
+  r1 -- "deadline armed in" --> heap["one timer heap, one native timer"]
+  e2 -- "delayed events via the system scheduler" --> heap
+  r1 -- "expired: queue the close" --> executor["the entity's Executor"]
+  executor -- "task runs: close" --> r1
+  r1 -- "closing: close(signal), then settled" --> user["your close"]
 \`\`\`
 
-The manager keeps its children in a Map (O(1) to create or remove one) while they live in
-its actor system: one clock for every delayed transition, one inspector for every actor.
+Each entity is an actor by address: it rests as a compact record driven by the table, and
+becomes a live child actor of the manager (same id, same clock, same inspector) when someone
+asks for one. See [design.md](design.md).
 `;
+}
+
+/** The delay of a schedule op: the machine's named delay, or its milliseconds. */
+const delayName = (op: Extract<TableOp, { kind: 'schedule' }>): string => op.name ?? `${String(op.delay)} ms`;
+
+const opText = (op: TableOp): string =>
+  op.kind === 'cancel'
+    ? 'cancel the deadline'
+    : op.kind === 'schedule'
+      ? `arm the deadline (delay \`${delayName(op)}\`)`
+      : op.kind === 'assign'
+        ? `assign \`${op.name}\``
+        : `\`${op.name}\``;
+
+function tableRows(): string[] {
+  const table = compileMachine(expirationMachine);
+  const event = (type: string) => (type.startsWith('xstate.after.') ? 'after deadline' : type);
+  return table.leaves.flatMap((leaf) =>
+    [...leaf.on].flatMap(([type, candidates]) =>
+      candidates.map(
+        (t) =>
+          `| \`${leaf.path}\` | ${event(type)} | ${t.guard ? `\`${t.guard.name}\`` : ''} | \`${table.leaves[t.target]!.path}\` | ${t.ops.map(opText).join(', ')} |`,
+      ),
+    ),
+  );
 }
 
 export function requirementsDoc(): string {
@@ -121,16 +163,39 @@ ${rows.join('\n')}
 `;
 }
 
-const docs = { 'statechart.md': statechartDoc, 'requirements.md': requirementsDoc };
+/** The line docs/testing.md quotes: what `npm run test:model` ends with. */
+export function modelSummaryLine(): string {
+  const paths = generateModelPaths();
+  const all = Object.keys(requirements) as Requirement[];
+  return formatSummary(summarize(paths, modelCoverage(paths, all), all.length));
+}
+
+/** Replaces the generated section of `current` (between its markers) with `body`. */
+function section(name: string, body: string) {
+  const start = `<!-- generated: ${name} (npm run docs) -->`;
+  const end = `<!-- end: ${name} -->`;
+  return (current: string): string => {
+    const from = current.indexOf(start);
+    const to = current.indexOf(end);
+    if (from < 0 || to < from) throw new Error(`missing the markers of the generated section "${name}"`);
+    return `${current.slice(0, from + start.length)}\n${body}\n${current.slice(to)}`;
+  };
+}
+
+const docs: Record<string, (current: string) => string> = {
+  'statechart.md': statechartDoc,
+  'requirements.md': requirementsDoc,
+  'testing.md': section('model summary', `\`\`\`\n${modelSummaryLine()}\n\`\`\``),
+};
 const check = process.argv.includes('--check');
 let stale = 0;
 for (const [file, generate] of Object.entries(docs)) {
   const path = fileURLToPath(new URL(file, root));
-  const fresh = generate();
   let current = '';
   try {
     current = readFileSync(path, 'utf8');
   } catch {}
+  const fresh = generate(current);
   if (check) {
     if (current !== fresh) {
       console.error(`docs/${file} is stale: run npm run docs`);

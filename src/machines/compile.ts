@@ -22,13 +22,14 @@ export type TableAssignment =
  * transition actions, entry actions).
  *
  * - `cancel`: the pending delayed event is cancelled (leaving the state of an `after`).
- * - `schedule`: the delayed event is armed, `delay` ms from now (entering such a state).
+ * - `schedule`: the delayed event is armed, `delay` ms from now (entering such a state);
+ *   `name` is the machine's name for a named delay.
  * - `assign`: the context is updated by the machine's own `assign` action.
  * - `effect`: a named custom action runs; the engine binds it by name.
  */
 export type TableOp =
   | { kind: 'cancel'; event: string }
-  | { kind: 'schedule'; event: string; delay: number | TableDelay }
+  | { kind: 'schedule'; event: string; delay: number | TableDelay; name: string | undefined }
   | { kind: 'assign'; name: string; assignment: TableAssignment }
   | { kind: 'effect'; name: string };
 
@@ -151,7 +152,7 @@ function compile(machine: AnyStateMachine): TransitionTable {
       if (type === 'xstate.raise' && isAfterEvent(p.event?.type) && p.id === p.event!.type && typeof p.delay === 'number') {
         const named = delayNames[p.delay - SENTINEL];
         const delay = named === undefined ? p.delay : (delays[named] as TableDelay);
-        return { kind: 'schedule', event: p.id!, delay };
+        return { kind: 'schedule', event: p.id!, delay, name: named };
       }
       const implementation = actions[type] as { type?: string; assignment?: TableAssignment } | undefined;
       if (implementation === undefined) throw new UnsupportedMachineError(`the inline or built-in action "${type}"`, state);

@@ -8,7 +8,7 @@ import {
   runModelPaths,
 } from '../../src/testing/index.js';
 import { managerAdapter } from './manager-adapter.js';
-import type {} from './summary.js';
+import { summarize } from './summary.js';
 
 const DEPTH = 6; // the default of generateModelPaths, which docs/requirements.md counts too
 const paths = generateModelPaths({ depth: DEPTH });
@@ -47,13 +47,6 @@ describe(`model-based tests: ${paths.length} paths from the statechart (depth ${
     for (const sequence of ['stop > start > stop > start > deadline', 'rearm > rearm > stop > expire > runClose']) {
       expect(names.some((n) => n.startsWith(sequence))).toBe(true);
     }
-    task.meta.modelSummary = {
-      states: coverage.states.covered.length,
-      transitions: coverage.transitions.covered.length,
-      allTransitions: modelTransitions().length,
-      paths: paths.length,
-      traced: allRequirements.length - coverage.requirements.missing.length,
-      requirements: allRequirements.length,
-    };
+    task.meta.modelSummary = summarize(paths, coverage, allRequirements.length);
   });
 });

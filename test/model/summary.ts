@@ -1,4 +1,5 @@
 import type { Reporter, TestModule } from 'vitest/node';
+import type { ModelCoverage, ModelPath } from '../../src/testing/index.js';
 
 /** The figures of the model suite, attached to a test's meta by the suite. */
 export interface ModelSummary {
@@ -15,6 +16,20 @@ declare module 'vitest' {
     modelSummary?: ModelSummary;
   }
 }
+
+/** The figures of a model run: what `paths` cover of the statechart. */
+export const summarize = (
+  paths: readonly ModelPath[],
+  coverage: ModelCoverage,
+  requirements: number,
+): ModelSummary => ({
+  states: coverage.states.covered.length,
+  transitions: coverage.transitions.covered.length,
+  allTransitions: coverage.transitions.covered.length + coverage.transitions.missing.length,
+  paths: paths.length,
+  traced: requirements - coverage.requirements.missing.length,
+  requirements,
+});
 
 /** The one line `npm run test:model` ends with. */
 export const formatSummary = (s: ModelSummary): string =>
