@@ -1,7 +1,7 @@
 /** The lease registry example, over real HTTP on 127.0.0.1, with an injected clock for time. */
 import type { AddressInfo } from 'node:net';
 import { SimulatedClock } from 'xstate';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { MAX_TTL_MS, type RegistryServerOptions, createRegistryServer } from '../examples/registry/server.js';
 import { flush } from './helpers.js';
 
@@ -204,4 +204,35 @@ describe('lease registry over HTTP', () => {
       expect(((await res.json()) as { error: string }).error).toContain(allow);
     }
   });
+});
+
+describe('the registry example process', () => {
+  it('on SIGTERM unregisters every live lease once, then exits', async () => {
+    const { spawn } = await import('node:child_process');
+    const { createServer } = await import('node:net');
+    // A free port on 127.0.0.1 for the example.
+    const port = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, '127.0.0.1', () => {
+        const { port: free } = probe.address() as AddressInfo;
+        probe.close(() => resolve(free));
+      });
+    });
+    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/registry/main.ts'], {
+      cwd: new URL('..', import.meta.url),
+      env: { ...process.env, PORT: String(port) },
+    });
+    let out = '';
+    child.stdout.on('data', (chunk) => (out += chunk));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await vi.waitFor(() => expect(out).toContain('lease registry on'), { timeout: 10_000 });
+    const base = `http://127.0.0.1:${port}`;
+    for (const id of ['a', 'b', 'c']) {
+      const res = await fetch(`${base}/leases/${id}`, { method: 'PUT', body: JSON.stringify({ ttlMs: 60_000 }) });
+      expect(res.status).toBe(201);
+    }
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(out).toContain('SIGTERM: unregistering 3 leases');
+    expect(out).toContain('stopped; 0 leases left in the store');
+  }, 20_000);
 });

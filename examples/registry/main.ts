@@ -20,10 +20,18 @@ try:
   curl -i -X PUT ${base}/leases/printer-1 -d '{"ttlMs": 10000}'   # refresh: 200, data kept
   curl -i -X PUT '${base}/leases/printer-1?fail=register' -d '{"ttlMs": 10000}'  # 503, old deadline kept
   curl -i -X DELETE ${base}/leases/printer-1  # 204; again: 404
-Leases not refreshed within their ttlMs are unregistered by their expiry. Ctrl-C stops.`);
+Leases not refreshed within their ttlMs are unregistered by their expiry.
+Ctrl-C or SIGTERM unregisters every lease, then stops.`);
 });
 
-process.once('SIGINT', async () => {
+// A graceful shutdown: take no more requests, unregister every live lease once
+// (a refresh in flight finishes first), then exit.
+const shutdown = async (signal: string) => {
+  console.log(`${signal}: unregistering ${registry.manager.size} leases`);
   server.close();
-  await registry.dispose();
-});
+  server.closeIdleConnections();
+  await registry.dispose({ close: true });
+  console.log(`stopped; ${registry.store.size} leases left in the store`);
+};
+process.once('SIGINT', (signal) => void shutdown(signal));
+process.once('SIGTERM', (signal) => void shutdown(signal));

@@ -1,4 +1,5 @@
 import {
+  type DisposeOptions,
   type ExpireClock,
   type ExpireManager,
   type ExpireProtocol,
@@ -94,7 +95,8 @@ export class LeaseRegistry {
     return [...this.#deadlines.keys()].flatMap((id) => this.get(id) ?? []);
   }
 
-  dispose(): Promise<void> {
-    return this.manager.dispose();
+  /** Ends the registry; `{ close: true }` unregisters every live lease first (a graceful shutdown). */
+  dispose(options?: DisposeOptions): Promise<void> {
+    return this.manager.dispose(options);
   }
 }
