@@ -14,6 +14,10 @@ export type { HeapNode } from './manager/timer-heap.js';
 export { compileMachine, UnsupportedMachineError } from './machines/compile.js';
 export type { TableLeaf, TableOp, TableTransition, TransitionTable, TableGuard, TableDelay, TableAssignment } from './machines/compile.js';
 export { CLOSE_SETTLED, MANAGER_DISPOSED } from './machines/effects.js';
+export type { EffectEvent, EffectTarget } from './machines/effects.js';
+export { ExpireEngine } from './manager/engine.js';
+export type { EngineOptions, RoutedCall } from './manager/engine.js';
+export type { EntityRecord, RecordHost, RecordShared } from './manager/record.js';
 export { inspectSanitizers, sanitizeContext, sanitizeEvent } from './inspect.js';
 export type { InspectSanitizers } from './inspect.js';
 export { installScheduler } from './manager/scheduler.js';
@@ -31,6 +35,7 @@ export type {
   ExpirationSnapshot,
   ExpirationState,
   LiveExpirationState,
+  RefusedEvent,
   RenewEvent,
 } from './machines/expiration.js';
 export { requirements } from './machines/requirements.js';

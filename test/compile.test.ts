@@ -8,7 +8,7 @@ describe('compileMachine', () => {
   const target = (path: string, event: string, candidate = 0) =>
     table.leaves[leaf(path).on.get(event)![candidate]!.target]!.path;
   const ops = (path: string, event: string, candidate = 0) =>
-    leaf(path).on.get(event)![candidate]!.ops.map((op) => ('name' in op ? `${op.kind}:${op.name}` : op.kind));
+    leaf(path).on.get(event)![candidate]!.ops.map((op) => (op.kind === 'assign' || op.kind === 'effect' ? `${op.kind}:${op.name}` : op.kind));
 
   it('has a row per leaf state, in document order, with its value, top state and final flag', () => {
     expect(table.leaves.map((l) => [l.path, l.value, l.top, l.final])).toEqual([

@@ -84,6 +84,8 @@ export interface TransitionTable {
 /** A machine feature the table interpreter does not support. */
 export class UnsupportedMachineError extends TypeError {
   /**
+   * Names what is not supported, and where.
+   *
    * @param feature what is not supported, e.g. `parallel states`.
    * @param state the id of the state node that uses it.
    */

@@ -93,6 +93,7 @@ export const expirationMachine = setup({
     context: {} as ExpirationContext,
     input: {} as ExpirationInput,
     events: {} as ExpirationEvent,
+    output: {} as ExpirationOutput,
   },
   delays: { deadline: untilDeadline },
   guards: {

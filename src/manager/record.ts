@@ -17,9 +17,13 @@ export interface RecordHost {
 
 /** What every record of one engine shares: the parts of its context that are the manager's. */
 export interface RecordShared {
+  /** The manager's clock (its timer heap). */
   clock: ExpireClock;
+  /** Where close failures are reported. */
   onCloseError: CloseErrorHandler;
+  /** The default per-id executors. */
   executorFor: (id: string) => Executor;
+  /** The engine that holds the records. */
   host: RecordHost;
 }
 
@@ -58,14 +62,17 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
     this.state = state;
   }
 
+  /** The manager's clock: what the machine's guards and delays read. */
   get clock(): ExpireClock {
     return this.shared.clock;
   }
 
+  /** Where close failures are reported. */
   get onCloseError(): CloseErrorHandler {
     return this.shared.onCloseError;
   }
 
+  /** The default per-id executors, for an entity created without one. */
   get executorFor(): (id: string) => Executor {
     return this.shared.executorFor;
   }
