@@ -6,7 +6,7 @@
  * `--quick` runs smaller sizes (a smoke test, not for the docs).
  */
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { TTLCache } from '@isaacs/ttlcache';
@@ -412,6 +412,17 @@ npm run bench -- --write    # and rewrites this file
 Profiles: \`node --cpu-prof --expose-gc --import tsx bench/run.ts --quick\`.
 `,
   );
-  console.log('\nwrote docs/benchmarks.md');
+  // The README shows the same table, between its markers.
+  const readme = new URL('../README.md', import.meta.url);
+  const start = '<!-- generated: performance (npm run bench -- --write) -->';
+  const end = '<!-- end: performance -->';
+  const text = readFileSync(readme, 'utf8');
+  const from = text.indexOf(start);
+  const to = text.indexOf(end);
+  if (from >= 0 && to > from) {
+    const body = `Measured ${new Date().toISOString().slice(0, 10)} on ${machine}; medians of ${RUNS}+ runs.\n\n${lines.join('\n')}\n\n${targetLines.join('\n')}`;
+    writeFileSync(readme, `${text.slice(0, from + start.length)}\n${body}\n${text.slice(to)}`);
+  }
+  console.log('\nwrote docs/benchmarks.md and the README\'s performance section');
 }
 process.exit(0);

@@ -29,6 +29,7 @@ export type ExpirationInput = Omit<ExpirationContext, 'generation'>;
  * `close` comes from the expiration's own executor task when it starts to run;
  * `settled` when the close has settled; `refused` when the executor refused the
  * task. `shutdown` is `dispose({ close: true })`: close now, whatever the state.
+ * `reclaim` comes only in durable managers, when a close's claim ran out.
  */
 export type ExpirationEvent =
   | { type: 'stop' }
@@ -37,6 +38,7 @@ export type ExpirationEvent =
   | { type: 'delete' }
   | { type: 'dispose' }
   | { type: 'shutdown' }
+  | { type: 'reclaim' }
   | RenewEvent
   | CloseEvent
   | RefusedEvent
@@ -236,6 +238,12 @@ export const expirationMachine = setup({
               actions: 'abortClose',
               description: 'The manager is disposed while closing: abort the close signal.',
               meta: realises('R3', 'go:dispose'),
+            },
+            reclaim: {
+              target: 'closing',
+              reenter: true,
+              description: 'Durable managers: the process running the close stopped renewing its claim; another takes it over.',
+              meta: realises('durable:claim'),
             },
           },
         },

@@ -15,6 +15,8 @@ export const requirements = {
   'go:id-change': 'An update that returns a new id deletes the old expiration and creates one for the new id.',
   'go:dispose': "Disposing the manager (cancelling the Go manager's context) ends every expiration.",
   'dispose:close': 'dispose({ close: true }) closes every live expiration once (a paused one after its update), then disposes.',
+  'durable:claim':
+    'A durable close whose process died (its claim ran out) is taken over by another: at least once, fenced by generation and owner.',
   'executor:refused': 'An executor that refuses the close is reported, and the entity leaves the manager without closing.',
 } as const;
 

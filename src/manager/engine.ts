@@ -1,5 +1,6 @@
 import { type AnyActorRef, createActor } from 'xstate';
-import { type TableLeaf, type TableOp, type TableTransition, type TransitionTable } from '../machines/compile.js';
+import type { TableLeaf, TableOp, TransitionTable } from '../machines/compile.js';
+import { type TableArgs, assignmentOf, chooseTransition, delayOf } from '../machines/interpret.js';
 import {
   type CloseEvent,
   type EffectTarget,
@@ -84,7 +85,7 @@ export class ExpireEngine implements RecordHost {
   /** Materialized actors, back to their records. */
   readonly #records = new WeakMap<AnyActorRef, EntityRecord>();
   /** The args of guards, delays and assigns: one object, refilled per call. */
-  readonly #args: { context: EntityRecord | undefined; event: unknown } = { context: undefined, event: undefined };
+  readonly #args: TableArgs = { context: undefined, event: undefined };
   /** Events that effects sent during a step, run once it ends (an actor's mailbox, for records). */
   readonly #mailbox: Array<EntityRecord | { type: string }> = [];
   /** The delayed event of each leaf, shared. */
@@ -287,7 +288,9 @@ export class ExpireEngine implements RecordHost {
     }
     const transitions = this.#leaves[record.state]!.on.get(event.type);
     if (transitions === undefined) return;
-    const transition = this.#choose(transitions, record, event);
+    const args = this.#argsOf(record, event);
+    const transition = chooseTransition(transitions, args);
+    args.context = args.event = undefined;
     if (transition === undefined) return;
     const outer = !this.#stepping;
     this.#stepping = true;
@@ -301,54 +304,28 @@ export class ExpireEngine implements RecordHost {
     if (outer) this.#drainMailbox();
   }
 
-  /** The first candidate whose guard passes, as XState would choose. */
-  #choose(transitions: readonly TableTransition[], record: EntityRecord, event: unknown): TableTransition | undefined {
-    for (const transition of transitions) {
-      if (transition.guard === undefined) return transition;
-      const args = this.#args;
-      args.context = record;
-      args.event = event;
-      const passed = transition.guard.test(args, undefined);
-      args.context = args.event = undefined;
-      if (passed) return transition;
-    }
-    return undefined;
-  }
-
   #run(record: EntityRecord, ops: readonly TableOp[], event: { type: string }): void {
+    const args = this.#argsOf(record, event);
     for (const op of ops) {
       switch (op.kind) {
         case 'cancel':
           this.#heap.disarm(record);
           break;
-        case 'schedule': {
-          const delay = typeof op.delay === 'number' ? op.delay : op.delay(this.#argsOf(record, event), undefined);
-          this.#heap.arm(record, this.#heap.now() + delay);
+        case 'schedule':
+          this.#heap.arm(record, this.#heap.now() + delayOf(op, args));
           break;
-        }
-        case 'assign': {
-          const { assignment } = op;
-          const args = this.#argsOf(record, event);
-          const partial: Record<string, unknown> =
-            typeof assignment === 'function' ? (assignment(args, undefined) as Record<string, unknown>) : {};
-          if (typeof assignment !== 'function') {
-            for (const key of Object.keys(assignment)) {
-              const value = assignment[key];
-              partial[key] = typeof value === 'function' ? value(args, undefined) : value;
-            }
-          }
-          Object.assign(record, partial);
+        case 'assign':
+          Object.assign(record, assignmentOf(op, args));
           break;
-        }
         case 'effect':
           effects[op.name]!(record, event as CloseEvent);
           break;
       }
     }
-    this.#args.context = this.#args.event = undefined;
+    args.context = args.event = undefined;
   }
 
-  #argsOf(record: EntityRecord, event: unknown): { context: unknown; event: unknown } {
+  #argsOf(record: EntityRecord, event: unknown): TableArgs {
     this.#args.context = record;
     this.#args.event = event;
     return this.#args;

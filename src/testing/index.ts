@@ -11,6 +11,7 @@ export {
   expirationModel,
   generateModelPaths,
   modelCoverage,
+  durableOnlyModelEvents,
   modelEventNames,
   modelState,
   modelStates,

@@ -23,6 +23,8 @@ export const CLOSE_SETTLED_EVENT = 'settled';
  * - `rearm`: a timer wakes before a far deadline (delays beyond 2^31−1 ms) and re-arms.
  * - `runClose`: the executor runs the queued close task.
  * - `refuse`: the executor refuses the queued close task (it throws or rejects).
+ * - `reclaim`: durable managers only — the claim of a running close ran out (its
+ *   process died) and another process takes the close over.
  * - `settleClose`: the running close settles.
  */
 export type ModelEventName =
@@ -37,6 +39,7 @@ export type ModelEventName =
   | 'rearm'
   | 'runClose'
   | 'refuse'
+  | 'reclaim'
   | 'settleClose';
 
 /** Every model event, in a fixed order. */
@@ -52,8 +55,12 @@ export const modelEventNames: readonly ModelEventName[] = [
   'rearm',
   'runClose',
   'refuse',
+  'reclaim',
   'settleClose',
 ];
+
+/** Events only a durable manager has: not in the default events of {@link generateModelPaths}. */
+export const durableOnlyModelEvents: readonly ModelEventName[] = ['reclaim'];
 
 /** A state of the model: a top-level state, or `expired.queued` / `expired.closing`. */
 export type ModelState = 'active' | 'paused' | 'expired.queued' | 'expired.closing' | 'closed' | 'deleted';
@@ -134,6 +141,7 @@ const machineEvents: Record<ModelEventName, ExpirationEvent> = {
   rearm: { type: DEADLINE_EVENT, reached: false } as unknown as ExpirationEvent,
   runClose: { type: 'close', settle: () => {}, settled: Promise.resolve() },
   refuse: { type: 'refused', generation: 0 },
+  reclaim: { type: 'reclaim' },
   settleClose: { type: CLOSE_SETTLED_EVENT },
 };
 
@@ -191,7 +199,10 @@ export function modelStates(): string[] {
 export interface ModelPathOptions {
   /** Every sequence of accepted events up to this length is a path (default 6). */
   depth?: number;
-  /** The events your integration makes happen. Default: every event that is not automatic. */
+  /**
+   * The events your integration makes happen. Default: every event that is not
+   * automatic, but for {@link durableOnlyModelEvents}.
+   */
   events?: readonly ModelEventName[];
   /**
    * Events that happen on their own in your integration, right after any step
@@ -304,7 +315,8 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
   const depth = options.depth ?? 6;
   if (!Number.isInteger(depth) || depth < 1) throw new TypeError('generateModelPaths: depth must be a positive integer');
   const automatic = options.automatic ?? [];
-  const events = options.events ?? modelEventNames.filter((e) => !automatic.includes(e));
+  const events =
+    options.events ?? modelEventNames.filter((e) => !automatic.includes(e) && !durableOnlyModelEvents.includes(e));
   const logic = stepLogic(automatic);
   const sequences = new Set<string>();
   const add = (path: readonly ModelEventName[]): void => void sequences.add(path.join(' '));
@@ -356,10 +368,18 @@ export interface ModelCoverage {
 
 /**
  * Which states and transitions `paths` take, and through how many paths each
- * requirement is traced.
+ * requirement is traced. With `events`, only transitions taken on those events
+ * count: those on other events (say, durable-only ones) are neither covered nor
+ * missing, and a requirement only they realise is not missing.
  */
-export function modelCoverage(paths: readonly ModelPath[], allRequirements: readonly Requirement[]): ModelCoverage {
-  const transitions = modelTransitions();
+export function modelCoverage(
+  paths: readonly ModelPath[],
+  allRequirements: readonly Requirement[],
+  options: { events?: readonly ModelEventName[] } = {},
+): ModelCoverage {
+  const allowed = new Set((options.events ?? modelEventNames).map((name) => machineEvents[name].type as string));
+  const transitions = modelTransitions().filter((t) => allowed.has(t.event));
+  const reachable = new Set(transitions.flatMap((t) => t.requirements));
   const states = modelStates();
   const takenIds = new Set<string>();
   const visited = new Set<string>(['expiration.active']);
@@ -383,6 +403,6 @@ export function modelCoverage(paths: readonly ModelPath[], allRequirements: read
       covered: transitions.filter((t) => takenIds.has(t.id)),
       missing: transitions.filter((t) => !takenIds.has(t.id)),
     },
-    requirements: { traced, missing: allRequirements.filter((r) => !traced.has(r)) },
+    requirements: { traced, missing: allRequirements.filter((r) => !traced.has(r) && reachable.has(r)) },
   };
 }
