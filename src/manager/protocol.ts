@@ -1,7 +1,7 @@
 import { CLOSE_SETTLED, report } from '../machines/effects.js';
-import type { CloseFn, Executor } from '../types.js';
+import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
+import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from './dance.js';
 import type { ExpireManager } from './expire-manager.js';
-import { SerialExecutor } from './serial-executor.js';
 import { assertId, describe, toDeadline } from './validate.js';
 
 /** What a successful update hands back to (re)arm the expiration. */
@@ -26,10 +26,24 @@ export interface Renewal<T = void> {
  * id never interleave. Executors are created on demand and dropped when idle.
  */
 export class ExpireProtocol {
-  readonly #executors = new Map<string, Executor>();
+  readonly #executors: IdExecutors;
+  readonly #steps: DanceSteps<Renewal<unknown>>;
 
   /** Wraps `manager`, whose expirations this protocol updates and closes. */
-  constructor(readonly manager: ExpireManager) {}
+  constructor(readonly manager: ExpireManager) {
+    // An idle executor stays while its id's expiration may still close on it.
+    this.#executors = new IdExecutors((id) => manager.has(id));
+    this.#steps = {
+      owner: 'ExpireProtocol',
+      manager,
+      check: assertRenewal,
+      arm: (id, renewal) => manager.new(id, renewal.expiresAt, renewal.close, { executor: this.executor(id) }),
+      closeUnarmed: async (id, renewal) => {
+        const close = (renewal as Partial<Renewal<unknown>> | null)?.close;
+        if (typeof close === 'function') await closeOnce(id, close, manager.onCloseError);
+      },
+    };
+  }
 
   /** How many ids hold an executor now: those with queued work or a live expiration. */
   get executors(): number {
@@ -39,32 +53,13 @@ export class ExpireProtocol {
   /** The serial executor of `id`: the one its expiration closes on. */
   executor(id: string): Executor {
     assertId('executor', id, 'ExpireProtocol');
-    let executor = this.#executors.get(id);
-    if (!executor) {
-      const serial = new SerialExecutor();
-      const created: Executor = {
-        asyncExec: async (task) => {
-          try {
-            await serial.asyncExec(task);
-          } finally {
-            // Idle and nothing left to close: forget it, so short-lived ids do not accumulate.
-            if (serial.pending === 0 && !this.manager.has(id)) this.#executors.delete(id);
-          }
-        },
-      };
-      this.#executors.set(id, (executor = created));
-    }
-    return executor;
+    return this.#executors.of(id);
   }
 
   /** Runs `task` on the executor of `id`, after everything queued there before. */
   run<T>(id: string, task: () => T | Promise<T>): Promise<T> {
-    let result!: T;
-    return this.executor(id)
-      .asyncExec(async () => {
-        result = await task();
-      })
-      .then(() => result);
+    assertId('run', id, 'ExpireProtocol');
+    return this.#executors.run(id, task);
   }
 
   /**
@@ -86,47 +81,8 @@ export class ExpireProtocol {
   update<T>(id: string, update: () => Renewal<T> | Promise<Renewal<T>>): Promise<T> {
     assertId('update', id, 'ExpireProtocol');
     if (typeof update !== 'function') throw new TypeError('ExpireProtocol.update: update must be a function');
-    const refused = () => new TypeError(`ExpireProtocol.update: the manager is disposed; "${id}" was not updated`);
-    if (this.manager.disposed) return Promise.reject(refused());
-    return this.run(id, async () => {
-      const { manager } = this;
-      if (manager.disposed) throw refused();
-      manager.stop(id);
-      let renewal: Renewal<T>;
-      try {
-        renewal = await update();
-      } catch (error) {
-        manager.start(id);
-        throw error;
-      }
-      let next = id;
-      try {
-        assertRenewal(renewal);
-        next = renewal.id ?? id;
-        manager.new(next, renewal.expiresAt, renewal.close, { executor: this.executor(next) });
-      } catch (error) {
-        // Force-expire what is live (R2); close what nothing else will.
-        const live = manager.has(id);
-        if (live) manager.expire(id);
-        const close = (renewal as Partial<Renewal<T>> | null)?.close;
-        if ((!live || next !== id) && typeof close === 'function') await this.#closeOnce(next, close);
-        throw error;
-      }
-      if (next !== id) manager.delete(id);
-      return renewal.value;
-    });
-  }
-
-  /** Closes a renewal the manager could not take, as the manager would: once, with a signal, failures reported. */
-  async #closeOnce(id: string, close: CloseFn): Promise<void> {
-    const scope = new AbortController();
-    try {
-      await close(scope.signal);
-    } catch (error) {
-      report({ id, onCloseError: this.manager.onCloseError }, error);
-    } finally {
-      scope.abort(CLOSE_SETTLED);
-    }
+    if (this.manager.disposed) return Promise.reject(disposedError('ExpireProtocol', id));
+    return this.run(id, () => updateDance(this.#steps as DanceSteps<Renewal<T>>, id, update));
   }
 
   /**
@@ -139,17 +95,7 @@ export class ExpireProtocol {
    */
   close(id: string, close: () => unknown): Promise<boolean> {
     assertId('close', id, 'ExpireProtocol');
-    return this.run(id, async () => {
-      if (!this.manager.stop(id)) return false;
-      try {
-        await close();
-      } catch (error) {
-        this.manager.start(id);
-        throw error;
-      }
-      this.manager.delete(id);
-      return true;
-    });
+    return this.run(id, () => closeDance(this.manager, id, close));
   }
 
   /**
@@ -160,11 +106,19 @@ export class ExpireProtocol {
    */
   fail(id: string): Promise<boolean> {
     assertId('fail', id, 'ExpireProtocol');
-    return this.run(id, () => {
-      const existed = this.manager.stop(id);
-      this.manager.expire(id);
-      return existed;
-    });
+    return this.run(id, () => failDance(this.manager, id));
+  }
+}
+
+/** Closes what the manager could not take, as the manager would: once, with a signal, failures reported. */
+export async function closeOnce(id: string, close: CloseFn, onCloseError: CloseErrorHandler): Promise<void> {
+  const scope = new AbortController();
+  try {
+    await close(scope.signal);
+  } catch (error) {
+    report({ id, onCloseError }, error);
+  } finally {
+    scope.abort(CLOSE_SETTLED);
   }
 }
 

@@ -1,0 +1,406 @@
+import type { TableLeaf, TableOp, TableTransition, TransitionTable } from '../machines/compile.js';
+import type { ExpirationContext } from '../machines/expiration.js';
+import { type TableArgs, assignmentOf, chooseTransition, delayOf } from '../machines/interpret.js';
+import type { CloseErrorHandler } from '../types.js';
+import type { DurableStore, Query, Row } from './store.js';
+
+/** An entity's row, as a transaction reads and changes it. */
+export interface Draft {
+  id: string;
+  generation: number;
+  /** The leaf state's path: `active`, `expired.queued`… */
+  state: string;
+  live: boolean;
+  deadline: number;
+  due: number | null;
+  closer: string;
+  data: unknown;
+  owner: string | null;
+  leaseState: string | null;
+  leaseUntil: number | null;
+  leaseMs: number | null;
+  leaseEvent: string | null;
+  /** The generation the row was read with (its key); `undefined` for a row not yet inserted. */
+  key: number | undefined;
+  /** Reached a final state: the row goes. */
+  ended: boolean;
+}
+
+/** A close to run once the transaction that claimed it has committed. */
+export interface Claim {
+  id: string;
+  generation: number;
+  deadline: number;
+  closer: string;
+  data: unknown;
+}
+
+/** One transaction's work beyond the rows: what to do once it commits. */
+export class Step {
+  /** Events effects sent during a step (an actor's mailbox): run after it, in the same transaction. */
+  readonly mailbox: Array<{ type: string }> = [];
+  /** Closes claimed: to run after the commit. */
+  readonly claims: Claim[] = [];
+  /** Running closes (`id#generation`) whose signal must abort. */
+  readonly aborts: string[] = [];
+  /** The earliest `due` or lease end written: other managers may need to wake up for it. */
+  earliest = Infinity;
+  constructor(
+    readonly query: Query,
+    /** The database's time, in ms. */
+    readonly now: number,
+  ) {}
+}
+
+/** What the engine asks of the manager that runs it. */
+export interface EngineHost {
+  /** Whether this process will run a close with `closer` now (it has it, and room). */
+  canClose(closer: string): boolean;
+}
+
+/** The row's columns, numbers as JavaScript numbers on every driver. */
+const COLUMNS = `id, generation::float8 AS generation, state, live, deadline, due, closer, data, owner,
+  lease_state, lease_until, lease_ms, lease_event`;
+
+const toDraft = (row: Row): Draft => ({
+  id: row.id as string,
+  generation: Number(row.generation),
+  state: row.state as string,
+  live: row.live as boolean,
+  deadline: Number(row.deadline),
+  due: row.due === null ? null : Number(row.due),
+  closer: row.closer as string,
+  data: row.data ?? null,
+  owner: (row.owner as string | null) ?? null,
+  leaseState: (row.lease_state as string | null) ?? null,
+  leaseUntil: row.lease_until === null ? null : Number(row.lease_until),
+  leaseMs: row.lease_ms === null ? null : Number(row.lease_ms),
+  leaseEvent: (row.lease_event as string | null) ?? null,
+  key: Number(row.generation),
+  ended: false,
+});
+
+/** Sets, or clears, a draft's lease. */
+function lease(draft: Draft, owner: string | null, until: number | null, ms: number | null, event: string | null): void {
+  draft.owner = owner;
+  draft.leaseUntil = until;
+  draft.leaseMs = ms;
+  draft.leaseEvent = event;
+  draft.leaseState = event === null ? null : draft.state;
+}
+
+/**
+ * The expiration statechart over PostgreSQL rows: every call is one
+ * transaction that locks the entity's row, runs the compiled table's
+ * transition on it (the same table the in-memory records run), writes it and
+ * commits. Time is the database's (`now_ms()`), in every decision.
+ *
+ * The durable meaning of the machine's named actions (its effects):
+ * - `queueClose`: the close waits to be claimed — a lease held by nobody,
+ *   ending now, whose event is `close`; this process claims it at once if it can;
+ * - `notifyClosing`: the entity leaves the live ones, and the claimant holds a
+ *   lease (`claimTimeoutMs`, renewed while the close runs) whose end is `reclaim`;
+ * - `runClose`: the named closer runs once the claim has committed;
+ * - `abortClose`: a close running here sees its signal abort.
+ */
+export class DurableEngine {
+  readonly #table: TransitionTable;
+  readonly #leaves = new Map<string, TableLeaf>();
+  readonly #s: string;
+
+  constructor(
+    readonly store: DurableStore,
+    readonly namespace: string,
+    /** This manager's id: the owner of its leases. */
+    readonly owner: string,
+    table: TransitionTable,
+    readonly claimTimeoutMs: number,
+    readonly pauseTimeoutMs: number,
+    readonly onCloseError: CloseErrorHandler,
+    readonly host: EngineHost,
+  ) {
+    this.#table = table;
+    this.#s = store.schema;
+    for (const leaf of table.leaves) {
+      this.#leaves.set(leaf.path, leaf);
+      for (const transitions of leaf.on.values()) {
+        for (const { ops } of transitions) {
+          for (const op of ops) {
+            if (op.kind === 'effect' && !(op.name in this.#effects)) {
+              throw new TypeError(`durable manager: no effect for the action "${op.name}" (state "${leaf.id}")`);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** The top-level state of a leaf path: `expired.queued` → `expired`. */
+  top(state: string): string {
+    return this.#leaves.get(state)?.top ?? state;
+  }
+
+  /** Runs `work` in a transaction with the database's time; retries once on a race for a new live row. */
+  async transaction<T>(work: (step: Step) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.store.transaction(async (query) => {
+          const [row] = await query(`SELECT ${this.#s}.now_ms() AS now`);
+          return work(new Step(query, Number(row!.now)));
+        });
+      } catch (error) {
+        // Two processes created the same id at once: the loser renews the winner's row.
+        if ((error as { code?: string }).code !== '23505' || attempt >= 3) throw error;
+      }
+    }
+  }
+
+  /** The live row of `id`, locked for this transaction. */
+  async live(step: Step, id: string): Promise<Draft | undefined> {
+    const [row] = await step.query(
+      `SELECT ${COLUMNS} FROM ${this.#s}.entities WHERE namespace = $1 AND id = $2 AND live FOR UPDATE`,
+      [this.namespace, id],
+    );
+    return row && toDraft(row);
+  }
+
+  /** A row by its key, locked; only while `owner` still holds it, when given (fencing). */
+  async byKey(step: Step, id: string, generation: number, owner?: string): Promise<Draft | undefined> {
+    const [row] = await step.query(
+      `SELECT ${COLUMNS} FROM ${this.#s}.entities
+        WHERE namespace = $1 AND id = $2 AND generation = $3 AND ($4::text IS NULL OR owner = $4) FOR UPDATE`,
+      [this.namespace, id, generation, owner ?? null],
+    );
+    return row && toDraft(row);
+  }
+
+  /** Rows whose deadline or lease has come, that this process can handle, locked and skipped by others. */
+  async due(step: Step, closers: readonly string[], limit: number): Promise<Draft[]> {
+    const rows = await step.query(
+      `SELECT ${COLUMNS} FROM ${this.#s}.entities
+        WHERE namespace = $1 AND closer = ANY($2) AND (due <= $3 OR lease_until <= $3)
+        ORDER BY least(due, lease_until) LIMIT $4 FOR UPDATE SKIP LOCKED`,
+      [this.namespace, closers, step.now, limit],
+    );
+    return rows.map(toDraft);
+  }
+
+  /** A new entity, on its initial transition; its generation is unique for the id. */
+  async create(step: Step, id: string, deadline: number, closer: string, data: unknown): Promise<Draft> {
+    const [row] = await step.query(
+      `SELECT max(generation)::float8 AS generation FROM ${this.#s}.entities WHERE namespace = $1 AND id = $2`,
+      [this.namespace, id],
+    );
+    const previous = row?.generation === null || row?.generation === undefined ? -1 : Number(row.generation);
+    const draft: Draft = {
+      id,
+      generation: Math.max(Math.round(step.now * 1000), previous + 1),
+      state: this.#table.leaves[this.#table.initial.target]!.path,
+      live: true,
+      deadline,
+      due: null,
+      closer,
+      data,
+      owner: null,
+      leaseState: null,
+      leaseUntil: null,
+      leaseMs: null,
+      leaseEvent: null,
+      key: undefined,
+      ended: false,
+    };
+    this.#run(step, draft, this.#table.initial.ops, { type: 'xstate.init' });
+    await this.#drain(step, draft);
+    return draft;
+  }
+
+  /**
+   * Sends `event` to the draft: the table's transition, if its state takes it,
+   * then whatever its effects sent. Resolves with whether a transition was taken.
+   */
+  async send(step: Step, draft: Draft, event: { type: string }): Promise<boolean> {
+    const taken = this.#step(step, draft, event);
+    await this.#drain(step, draft);
+    return taken;
+  }
+
+  /** The transition `event` would take from the draft's state, if any (nothing changes). */
+  peek(draft: Draft, event: { type: string }, now: number): TableTransition | undefined {
+    const transitions = this.#leaves.get(draft.state)?.on.get(event.type);
+    return transitions && chooseTransition(transitions, this.#args(this.#context(draft, now), event));
+  }
+
+  /** The event a draft's delayed transition sends (its deadline), in its state. */
+  delayedEvent(draft: Draft): string | undefined {
+    return this.#leaves.get(draft.state)?.delayed;
+  }
+
+  /** Takes a pause lease: if this process dies while it holds it, `start` ends the pause (R1.2). */
+  holdPause(step: Step, draft: Draft): void {
+    lease(draft, this.owner, step.now + this.pauseTimeoutMs, this.pauseTimeoutMs, 'start');
+  }
+
+  /** Releases a lease now: its event happens on the next pass of any manager. */
+  releaseNow(step: Step, draft: Draft): void {
+    draft.leaseUntil = step.now;
+  }
+
+  /** Clears a draft's lease: its event is being delivered. */
+  endLease(draft: Draft): void {
+    lease(draft, null, null, null, null);
+  }
+
+  /** Writes the draft back: insert, update (the generation may have changed) or delete. */
+  async write(step: Step, draft: Draft): Promise<void> {
+    const { namespace } = this;
+    if (draft.ended) {
+      if (draft.key !== undefined) {
+        await step.query(`DELETE FROM ${this.#s}.entities WHERE namespace = $1 AND id = $2 AND generation = $3`, [
+          namespace,
+          draft.id,
+          draft.key,
+        ]);
+      }
+      return;
+    }
+    for (const time of [draft.due, draft.leaseUntil]) if (time !== null && time < step.earliest) step.earliest = time;
+    const values = [
+      namespace,
+      draft.id,
+      draft.generation,
+      draft.state,
+      draft.live,
+      draft.deadline,
+      draft.due,
+      draft.closer,
+      JSON.stringify(draft.data),
+      draft.owner,
+      draft.leaseState,
+      draft.leaseUntil,
+      draft.leaseMs,
+      draft.leaseEvent,
+    ];
+    if (draft.key === undefined) {
+      await step.query(
+        `INSERT INTO ${this.#s}.entities (namespace, id, generation, state, live, deadline, due, closer, data,
+           owner, lease_state, lease_until, lease_ms, lease_event)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)`,
+        values,
+      );
+    } else {
+      await step.query(
+        `UPDATE ${this.#s}.entities SET generation = $3, state = $4, live = $5, deadline = $6, due = $7, closer = $8,
+           data = $9::jsonb, owner = $10, lease_state = $11, lease_until = $12, lease_ms = $13, lease_event = $14
+         WHERE namespace = $1 AND id = $2 AND generation = $15`,
+        [...values, draft.key],
+      );
+    }
+    draft.key = draft.generation;
+  }
+
+  /** Wakes the other managers of this namespace if something now needs attention sooner. */
+  async notify(step: Step): Promise<void> {
+    if (step.earliest === Infinity) return;
+    await step.query(`SELECT pg_notify($1, $2)`, [this.#s, `${this.namespace}\n${step.earliest}`]);
+  }
+
+  /** Extends every lease this process holds (it is alive); resolves with how many. */
+  async heartbeat(): Promise<number> {
+    return this.transaction(async (step) => {
+      const rows = await step.query(
+        `UPDATE ${this.#s}.entities SET lease_until = $3 + lease_ms
+          WHERE namespace = $1 AND owner = $2 AND lease_ms IS NOT NULL RETURNING id`,
+        [this.namespace, this.owner, step.now],
+      );
+      return rows.length;
+    });
+  }
+
+  /** The earliest deadline or lease end this process could handle (database time), if any. */
+  async next(closers: readonly string[]): Promise<{ at: number; now: number } | undefined> {
+    const [row] = await this.store.query(
+      `SELECT min(least(due, lease_until)) AS at, ${this.#s}.now_ms() AS now FROM ${this.#s}.entities
+        WHERE namespace = $1 AND closer = ANY($2)`,
+      [this.namespace, closers],
+    );
+    return row?.at === null || row?.at === undefined ? undefined : { at: Number(row.at), now: Number(row.now) };
+  }
+
+  #step(step: Step, draft: Draft, event: { type: string }): boolean {
+    const transitions = this.#leaves.get(draft.state)?.on.get(event.type);
+    if (transitions === undefined) return false;
+    const context = this.#context(draft, step.now);
+    const transition = chooseTransition(transitions, this.#args(context, event));
+    if (transition === undefined) return false;
+    draft.state = this.#table.leaves[transition.target]!.path;
+    this.#run(step, draft, transition.ops, event, context);
+    // A lease holds only in the state it was taken in.
+    if (draft.leaseState !== null && draft.leaseState !== draft.state) lease(draft, null, null, null, null);
+    if (this.#table.leaves[transition.target]!.final) draft.ended = true;
+    return true;
+  }
+
+  async #drain(step: Step, draft: Draft): Promise<void> {
+    for (let event = step.mailbox.shift(); event; event = step.mailbox.shift()) this.#step(step, draft, event);
+  }
+
+  #run(step: Step, draft: Draft, ops: readonly TableOp[], event: { type: string }, context = this.#context(draft, step.now)): void {
+    const args = this.#args(context, event);
+    for (const op of ops) {
+      switch (op.kind) {
+        case 'cancel':
+          draft.due = null;
+          break;
+        case 'schedule':
+          draft.due = step.now + delayOf(op, args);
+          break;
+        case 'assign': {
+          Object.assign(context, assignmentOf(op, args));
+          const close = context.close as unknown as { closer: string; data: unknown };
+          draft.deadline = context.deadline;
+          draft.generation = context.generation;
+          draft.closer = close.closer;
+          draft.data = close.data;
+          break;
+        }
+        case 'effect':
+          this.#effects[op.name]!(step, draft);
+          break;
+      }
+    }
+  }
+
+  /** The machine's context for a row: what its guards, delays and assigns read. */
+  #context(draft: Draft, now: number): ExpirationContext {
+    return {
+      id: draft.id,
+      deadline: draft.deadline,
+      // A durable close is named, with its data; `renew` carries the same shape.
+      close: { closer: draft.closer, data: draft.data } as never,
+      executor: undefined,
+      clock: { now: () => now, setTimeout: () => undefined, clearTimeout: () => {} },
+      onCloseError: this.onCloseError,
+      generation: draft.generation,
+    };
+  }
+
+  #args(context: ExpirationContext, event: unknown): TableArgs {
+    return { context, event };
+  }
+
+  readonly #effects: Record<string, (step: Step, draft: Draft) => void> = {
+    queueClose: (step, draft) => {
+      lease(draft, null, step.now, null, 'close');
+      if (this.host.canClose(draft.closer)) step.mailbox.push({ type: 'close' });
+    },
+    notifyClosing: (step, draft) => {
+      draft.live = false;
+      lease(draft, this.owner, step.now + this.claimTimeoutMs, this.claimTimeoutMs, 'reclaim');
+    },
+    runClose: (step, draft) => {
+      const { id, generation, deadline, closer, data } = draft;
+      step.claims.push({ id, generation, deadline, closer, data });
+    },
+    abortClose: (step, draft) => void step.aborts.push(`${draft.id}#${draft.generation}`),
+  };
+}

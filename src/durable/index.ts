@@ -1,0 +1,23 @@
+/**
+ * `xstate-expire/durable`: expirations that survive the process and are shared
+ * by every process on the same PostgreSQL database — the expiration statechart
+ * over rows, PGlite embedded by default, node-postgres for a server.
+ *
+ * @packageDocumentation
+ */
+export { DurableExpireManager, createDurableExpireManager } from './manager.js';
+export type {
+  ClosingEntity,
+  Closer,
+  DurableDeadline,
+  DurableDisposeOptions,
+  DurableExpireManagerOptions,
+  DurableNewOptions,
+} from './manager.js';
+export { DurableExpireProtocol, createDurableExpireProtocol } from './protocol.js';
+export type { DurableRenewal } from './protocol.js';
+export { pgliteStore } from './pglite-store.js';
+export type { PgliteStoreOptions } from './pglite-store.js';
+export { postgresStore } from './postgres-store.js';
+export type { PgClientLike, PgPoolLike, PostgresStoreOptions } from './postgres-store.js';
+export type { DurableStore, Query, Row } from './store.js';

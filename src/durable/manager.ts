@@ -1,0 +1,577 @@
+import { randomUUID } from 'node:crypto';
+import { compileMachine } from '../machines/compile.js';
+import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js';
+import { type LiveExpirationState, MAX_TIMER_DELAY, expirationMachine } from '../machines/expiration.js';
+import type { CloseErrorHandler } from '../types.js';
+import { assertId, describe } from '../manager/validate.js';
+import { assertJson, toDurableDeadline } from './validate.js';
+import { type Claim, type Draft, DurableEngine, Step } from './engine.js';
+import type { DurableStore } from './store.js';
+
+/** What a closer is called with: which entity, its data, and its generation. */
+export interface ClosingEntity {
+  id: string;
+  /** The `data` it was armed with (JSON). */
+  data: unknown;
+  /**
+   * Unique per id and incarnation (a renewal makes a new one): make the close
+   * idempotent on `(id, generation)` and its effect happens exactly once.
+   */
+  generation: number;
+  /** The deadline it expired at, in ms on the database's clock. */
+  deadline: number;
+}
+
+/**
+ * Closes an expired entity. Named in {@link DurableExpireManagerOptions.closers},
+ * because a close must survive a restart: a function value would not.
+ *
+ * `signal` is scoped to this close: it aborts when the close settles, or when
+ * the manager is disposed while it runs.
+ */
+export type Closer = (entity: ClosingEntity, signal: AbortSignal) => unknown;
+
+/** When an entity expires: absolute (epoch ms on the database's clock, or a Date) or a TTL from now. */
+export type DurableDeadline = number | Date | { ttlMs: number };
+
+/** Options of {@link DurableExpireManager.new}. */
+export interface DurableNewOptions {
+  /** The name of its closer in {@link DurableExpireManagerOptions.closers}. */
+  closer: string;
+  /** What the closer gets, as JSON. Default `null`. */
+  data?: unknown;
+}
+
+/** Options of {@link createDurableExpireManager}. */
+export interface DurableExpireManagerOptions {
+  /** Where the entities live: `pgliteStore({ dataDir })` or `postgresStore({ connectionString } | { pool })`. */
+  store: DurableStore;
+  /** The closes this process can run, by name. An entity is only closed by a process that has its closer. */
+  closers: Record<string, Closer>;
+  /** Managers of one namespace share its entities. Default `'default'`. */
+  namespace?: string;
+  /**
+   * How long a close's claim lasts without renewal: the manager running it
+   * renews it while it runs; if that manager dies, another takes the close
+   * over after this. Default 30 s.
+   */
+  claimTimeoutMs?: number;
+  /**
+   * How long a pause (`stop`) lasts without renewal: the manager that paused
+   * renews it while it lives; if it dies, the entity resumes its saved
+   * deadline after this (R1.2 for a dead updater). Default 30 s.
+   */
+  pauseTimeoutMs?: number;
+  /** How often the manager looks for due entities besides its timer and notifications. Default 1 s. */
+  pollIntervalMs?: number;
+  /** How many closes this process runs at once. Default 100. */
+  concurrency?: number;
+  /** Receives a closer's failure, with the entity's id. Default: `console.error`. */
+  onCloseError?: CloseErrorHandler;
+  /** Aborting it disposes the manager. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link DurableExpireManager.dispose}. */
+export interface DurableDisposeOptions {
+  /**
+   * Close every live entity of the namespace first (shared with every manager
+   * of it), and wait until every close has settled. Default `false`: only this
+   * manager stops, and the entities stay for the others or for a restart.
+   */
+  close?: boolean;
+}
+
+const SHUTDOWN = { type: 'shutdown' } as const;
+const SETTLED = { type: 'settled' } as const;
+const BATCH = 100;
+
+/** A close running in this process. */
+interface Running {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/**
+ * Expirations that survive the process and are shared by every process on the
+ * same database and namespace: the expiration statechart over PostgreSQL rows.
+ * Every call is one transaction that runs the compiled statechart on the
+ * entity's row; every "has the deadline passed" is decided by the database's
+ * clock. Create it with {@link createDurableExpireManager}.
+ *
+ * A closer is invoked at least once after a crash: its effect is exactly once
+ * when it is idempotent on `(id, generation)`.
+ */
+export class DurableExpireManager implements AsyncDisposable {
+  readonly #store: DurableStore;
+  readonly #closers: Record<string, Closer>;
+  readonly #names: string[];
+  readonly #engine: DurableEngine;
+  readonly #onCloseError: CloseErrorHandler;
+  readonly #pollIntervalMs: number;
+  readonly #heartbeatMs: number;
+  readonly #concurrency: number;
+  readonly #signal: AbortSignal | undefined;
+  readonly #running = new Map<string, Running>();
+  readonly #onAbort = (): void => void this.dispose();
+  #offset = 0;
+  #wake: ReturnType<typeof setTimeout> | undefined;
+  #wakeAt = Infinity;
+  #poll: ReturnType<typeof setInterval> | undefined;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #unlisten: (() => Promise<void>) | undefined;
+  #passing: Promise<number> | undefined;
+  #again = false;
+  #stopped = false;
+  #disposal: Promise<void> | undefined;
+  #closing: Promise<void> | undefined;
+
+  /** @internal Use {@link createDurableExpireManager}. */
+  constructor(options: Required<Omit<DurableExpireManagerOptions, 'signal' | 'onCloseError'>> & DurableExpireManagerOptions) {
+    this.#store = options.store;
+    this.#closers = options.closers;
+    this.#names = Object.keys(options.closers);
+    this.#onCloseError =
+      options.onCloseError ?? ((id, error) => console.error(`xstate-expire: close of "${id}" failed:`, error));
+    this.#pollIntervalMs = options.pollIntervalMs;
+    this.#heartbeatMs = Math.max(1, Math.min(options.claimTimeoutMs, options.pauseTimeoutMs) / 3);
+    this.#concurrency = options.concurrency;
+    this.#signal = options.signal;
+    this.#engine = new DurableEngine(
+      options.store,
+      options.namespace,
+      `${options.namespace}:${randomUUID()}`,
+      compileMachine(expirationMachine),
+      options.claimTimeoutMs,
+      options.pauseTimeoutMs,
+      this.#onCloseError,
+      { canClose: (closer) => this.#canClose(closer) },
+    );
+  }
+
+  /** @internal Opens the store, listens, and runs a first pass (past-due entities close now). */
+  async open(): Promise<void> {
+    await this.#store.acquire();
+    try {
+      this.#unlisten = await this.#store.listen(
+        this.#store.schema,
+        (payload) => this.#notified(payload),
+        () => this.#kick(),
+      );
+      this.#poll = setInterval(() => this.#kick(), this.#pollIntervalMs);
+      this.#poll.unref?.();
+      this.#heartbeat = setInterval(() => void this.#engine.heartbeat().catch((e) => this.#report('heartbeat', e)), this.#heartbeatMs);
+      this.#heartbeat.unref?.();
+      await this.poll();
+    } catch (error) {
+      await this.#stop();
+      throw error;
+    }
+    if (this.#signal?.aborted) void this.dispose();
+    else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  /** This manager's id: the owner of the leases it holds. */
+  get owner(): string {
+    return this.#engine.owner;
+  }
+
+  /** The namespace it shares. */
+  get namespace(): string {
+    return this.#engine.namespace;
+  }
+
+  /** `true` once {@link DurableExpireManager.dispose} has been called. */
+  get disposed(): boolean {
+    return this.#disposal !== undefined || this.#closing !== undefined;
+  }
+
+  /** Where closer failures are reported. */
+  get onCloseError(): CloseErrorHandler {
+    return this.#onCloseError;
+  }
+
+  /**
+   * Creates or renews the expiration for `id` (Go: `New`): a live one takes the
+   * new deadline, closer and data, and its old close never runs.
+   *
+   * @param deadline absolute (epoch ms on the database's clock, or a Date), or
+   *   `{ ttlMs }` from the database's now.
+   * @throws TypeError on a bad id, deadline, closer name or non-JSON data, or
+   *   when the manager is disposed; nothing changes then.
+   */
+  async new(id: string, deadline: DurableDeadline, options: DurableNewOptions): Promise<void> {
+    assertId('new', id, 'DurableExpireManager');
+    const at = toDurableDeadline('DurableExpireManager.new', deadline);
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError('DurableExpireManager.new: options must be { closer, data? }');
+    }
+    const { closer, data = null } = options;
+    if (typeof closer !== 'string' || !Object.hasOwn(this.#closers, closer)) {
+      throw new TypeError(`DurableExpireManager.new: unknown closer ${describe(closer)}; known: ${this.#names.join(', ')}`);
+    }
+    assertJson('DurableExpireManager.new', data, 'data');
+    const closingOnly = this.#closing !== undefined && this.#disposal === undefined;
+    if (this.#disposal !== undefined) throw new TypeError(`DurableExpireManager.new: the manager is disposed (id "${id}")`);
+    await this.#call(async (step) => {
+      const live = await this.#engine.live(step, id);
+      const absolute = at.ttlMs === undefined ? at.deadline : step.now + at.ttlMs;
+      if (live) {
+        await this.#engine.send(step, live, { type: 'renew', deadline: absolute, close: { closer, data }, executor: undefined } as never);
+        // While everything closes, an update of a live entity closes at once (not leaked).
+        if (closingOnly) await this.#engine.send(step, live, SHUTDOWN);
+        await this.#engine.write(step, live);
+      } else {
+        if (closingOnly) throw new TypeError(`DurableExpireManager.new: the manager is closing (id "${id}")`);
+        await this.#engine.write(step, await this.#engine.create(step, id, absolute, closer, data));
+      }
+    });
+  }
+
+  /**
+   * Runs the closer `closer` once for an entity the manager never armed (a
+   * renewal that could not be armed): with a signal, its failure reported. Its
+   * generation is 0, which no armed entity has.
+   */
+  async closeUnarmed(id: string, closer: string, data: unknown): Promise<void> {
+    const close = Object.hasOwn(this.#closers, closer) ? this.#closers[closer] : undefined;
+    if (close === undefined) return;
+    const controller = new AbortController();
+    try {
+      await close({ id, data, generation: 0, deadline: Number.NaN }, controller.signal);
+    } catch (error) {
+      report({ id, onCloseError: this.#onCloseError }, error);
+    } finally {
+      controller.abort(CLOSE_SETTLED);
+    }
+  }
+
+  /**
+   * Pauses the expiration for `id`, keeping its deadline, while an update runs
+   * (Go: `Stop`) — for every process. If this process dies while it holds the
+   * pause, the entity resumes after `pauseTimeoutMs`.
+   *
+   * @returns whether an expiration exists for `id`.
+   */
+  stop(id: string): Promise<boolean> {
+    return this.#route('stop', id);
+  }
+
+  /** Resumes a paused expiration with the same deadline (Go: `Start`). */
+  async start(id: string): Promise<void> {
+    await this.#route('start', id);
+  }
+
+  /** Force-expires a paused expiration now (Go: `Expire`). */
+  async expire(id: string): Promise<void> {
+    await this.#route('expire', id);
+  }
+
+  /**
+   * Removes the expiration for `id` without closing it (Go: `Delete`).
+   *
+   * @returns whether one existed.
+   */
+  delete(id: string): Promise<boolean> {
+    return this.#route('delete', id);
+  }
+
+  /** Whether a live expiration exists for `id`. */
+  async has(id: string): Promise<boolean> {
+    return (await this.state(id)) !== undefined;
+  }
+
+  /** The top-level state of the live expiration for `id`, or `undefined`. */
+  async state(id: string): Promise<LiveExpirationState | undefined> {
+    assertId('state', id, 'DurableExpireManager');
+    const [row] = await this.#store.query(
+      `SELECT state FROM ${this.#store.schema}.entities WHERE namespace = $1 AND id = $2 AND live`,
+      [this.namespace, id],
+    );
+    return row && (this.#engine.top(row.state as string) as LiveExpirationState);
+  }
+
+  /** How many live expirations the namespace has (every process's). */
+  async size(): Promise<number> {
+    const [row] = await this.#store.query(
+      `SELECT count(*)::float8 AS n FROM ${this.#store.schema}.entities WHERE namespace = $1 AND live`,
+      [this.namespace],
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Handles what is due now: deadlines that passed, closes waiting to be
+   * claimed, and leases of dead processes. The manager does this on its own
+   * (a timer on the earliest deadline, notifications, and polling); call it to
+   * make it happen now. Resolves with how many entities it handled.
+   */
+  poll(): Promise<number> {
+    if (this.#stopped || this.#disposal !== undefined) return Promise.resolve(0);
+    if (this.#passing) {
+      this.#again = true;
+      return this.#passing;
+    }
+    const passing = this.#pass().finally(() => {
+      this.#passing = undefined;
+      if (this.#again) {
+        this.#again = false;
+        this.#kick();
+      }
+    });
+    this.#passing = passing;
+    return passing;
+  }
+
+  /**
+   * Stops this manager. By default only this process stops: its timers and
+   * notifications end, the signals of its running closes abort (a close that
+   * then fails is handed to the other managers at once), and the entities stay
+   * for the other managers or a restart. With `{ close: true }`, every live
+   * entity of the namespace is closed first (see {@link DurableDisposeOptions}).
+   * Every call resolves once this manager's running closes have settled.
+   */
+  dispose(options: DurableDisposeOptions = {}): Promise<void> {
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (options?.close === true && this.#disposal === undefined) {
+      this.#closing ??= this.#closeAll().then(() => this.#disposeNow());
+      return this.#closing;
+    }
+    return this.#disposeNow();
+  }
+
+  /** `await using manager = await createDurableExpireManager(…)` disposes it at the end of the scope. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.dispose();
+  }
+
+  #disposeNow(): Promise<void> {
+    this.#disposal ??= (async () => {
+      const running = [...this.#running.values()];
+      for (const { controller } of running) controller.abort(MANAGER_DISPOSED);
+      await Promise.all(running.map(({ done }) => done));
+      await this.#stop();
+    })();
+    return this.#disposal;
+  }
+
+  async #stop(): Promise<void> {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    clearInterval(this.#poll);
+    clearInterval(this.#heartbeat);
+    clearTimeout(this.#wake);
+    await this.#passing?.catch(() => {});
+    await this.#unlisten?.().catch(() => {});
+    await this.#store.release();
+  }
+
+  /** `dispose({ close: true })`: every live entity shut down, then wait until the namespace is empty. */
+  async #closeAll(): Promise<void> {
+    const ids = await this.#store.query(
+      `SELECT id FROM ${this.#store.schema}.entities WHERE namespace = $1 AND live`,
+      [this.namespace],
+    );
+    for (const { id } of ids) await this.#route('shutdown', id as string);
+    for (;;) {
+      const [row] = await this.#store.query(
+        `SELECT count(*)::float8 AS n FROM ${this.#store.schema}.entities WHERE namespace = $1`,
+        [this.namespace],
+      );
+      if (Number(row?.n ?? 0) === 0 || this.#disposal !== undefined) return;
+      await this.poll();
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, this.#pollIntervalMs)));
+    }
+  }
+
+  /** One call: a transaction on the live row of `id`. */
+  async #route(call: 'stop' | 'start' | 'expire' | 'delete' | 'shutdown', id: string): Promise<boolean> {
+    assertId(call, id, 'DurableExpireManager');
+    if (this.#disposal !== undefined) return false;
+    return this.#call(async (step) => {
+      const live = await this.#engine.live(step, id);
+      if (!live) return false;
+      const taken = await this.#engine.send(step, live, { type: call });
+      if (call === 'stop' && taken) this.#engine.holdPause(step, live);
+      await this.#engine.write(step, live);
+      return true;
+    });
+  }
+
+  /** A transaction, then what it asked for once committed: closes to run or abort, managers to wake. */
+  async #call<T>(work: (step: Step) => Promise<T>): Promise<T> {
+    let done!: Step;
+    const result = await this.#engine.transaction(async (step) => {
+      done = step;
+      const value = await work(step);
+      await this.#engine.notify(step);
+      return value;
+    });
+    this.#offset = done.now - Date.now();
+    for (const key of done.aborts) this.#running.get(key)?.controller.abort(MANAGER_DISPOSED);
+    for (const claim of done.claims) this.#run(claim);
+    if (done.earliest !== Infinity) this.#schedule(done.earliest);
+    return result;
+  }
+
+  /** One pass: due rows in batches, each batch one transaction; then the timer on what comes next. */
+  async #pass(): Promise<number> {
+    let handled = 0;
+    try {
+      for (;;) {
+        const batch = await this.#call(async (step) => {
+          const rows = await this.#engine.due(step, this.#names, BATCH);
+          let count = 0;
+          for (const draft of rows) {
+            if (await this.#handleDue(step, draft)) {
+              await this.#engine.write(step, draft);
+              count++;
+            }
+          }
+          return { rows: rows.length, count };
+        });
+        handled += batch.count;
+        if (batch.rows < BATCH || batch.count === 0) break;
+      }
+      const next = await this.#engine.next(this.#names);
+      if (next) {
+        this.#offset = next.now - Date.now();
+        // Due but not handled (no room, or held by a pass elsewhere): look again at the next poll.
+        this.#schedule(next.at > next.now ? next.at : next.now + this.#pollIntervalMs);
+      }
+    } catch (error) {
+      this.#report('poll', error);
+    }
+    return handled;
+  }
+
+  /** A due row: its deadline event, or the event of its ended lease. */
+  async #handleDue(step: Step, draft: Draft): Promise<boolean> {
+    if (draft.due !== null && draft.due <= step.now) {
+      draft.due = null;
+      const event = this.#engine.delayedEvent(draft);
+      if (event !== undefined) await this.#engine.send(step, draft, { type: event });
+      return true;
+    }
+    const event = { type: draft.leaseEvent ?? '' };
+    // A close waits for room here: the lease stays for whoever has it first.
+    const transition = this.#engine.peek(draft, event, step.now);
+    if (transition?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose') && !this.#canClose(draft.closer)) {
+      return false;
+    }
+    this.#engine.endLease(draft);
+    await this.#engine.send(step, draft, event);
+    return true;
+  }
+
+  #canClose(closer: string): boolean {
+    return !this.#stopped && this.#disposal === undefined && Object.hasOwn(this.#closers, closer) && this.#running.size < this.#concurrency;
+  }
+
+  /** Runs a claimed close; then completes it, fenced by generation and owner (or hands it over if aborted and failed). */
+  #run(claim: Claim): void {
+    const key = `${claim.id}#${claim.generation}`;
+    const controller = new AbortController();
+    const done = (async () => {
+      let failed = false;
+      try {
+        await Promise.resolve();
+        await this.#closers[claim.closer]!(
+          { id: claim.id, data: claim.data, generation: claim.generation, deadline: claim.deadline },
+          controller.signal,
+        );
+      } catch (error) {
+        failed = true;
+        report({ id: claim.id, onCloseError: this.#onCloseError }, error);
+      }
+      const handOver = failed && controller.signal.aborted;
+      if (!controller.signal.aborted) controller.abort(CLOSE_SETTLED);
+      await this.#complete(claim, handOver);
+    })().finally(() => {
+      this.#running.delete(key);
+      this.#kick();
+    });
+    this.#running.set(key, { controller, done });
+  }
+
+  /** Completes a close (`settled`), or hands it over (its lease ends now); retried while the database is away. */
+  async #complete(claim: Claim, handOver: boolean): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#call(async (step) => {
+          const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
+          if (!draft) return; // re-claimed by another manager, or replaced: nothing to complete
+          if (handOver) this.#engine.releaseNow(step, draft);
+          else await this.#engine.send(step, draft, SETTLED);
+          await this.#engine.write(step, draft);
+        });
+        return;
+      } catch (error) {
+        if (attempt >= 20 || this.#stopped) return this.#report('complete', error);
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 50 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Aims the timer at `at` (database time), if sooner than it is aimed. */
+  #schedule(at: number): void {
+    if (this.#stopped || at >= this.#wakeAt) return;
+    clearTimeout(this.#wake);
+    this.#wakeAt = at;
+    const delay = Math.min(MAX_TIMER_DELAY, Math.max(0, at - (Date.now() + this.#offset)));
+    this.#wake = setTimeout(() => {
+      this.#wakeAt = Infinity;
+      this.#kick();
+    }, delay);
+    this.#wake.unref?.();
+  }
+
+  #notified(payload: string): void {
+    const [namespace, at] = payload.split('\n');
+    if (namespace === this.namespace && at !== undefined) this.#schedule(Number(at));
+  }
+
+  #kick(): void {
+    if (!this.#stopped) void this.poll();
+  }
+
+  #report(what: string, error: unknown): void {
+    if (!this.#stopped) console.error(`xstate-expire durable manager (${what}):`, error);
+  }
+}
+
+/** Validates the options, opens the store (creating or migrating the schema), and starts the manager. */
+export async function createDurableExpireManager(options: DurableExpireManagerOptions): Promise<DurableExpireManager> {
+  if (options === null || typeof options !== 'object') throw new TypeError('createDurableExpireManager: options must be an object');
+  const { store, closers, namespace = 'default', claimTimeoutMs = 30_000, pauseTimeoutMs = 30_000 } = options;
+  const { pollIntervalMs = 1_000, concurrency = 100, onCloseError, signal } = options;
+  const fail = (what: string): never => {
+    throw new TypeError(`createDurableExpireManager: ${what}`);
+  };
+  if (typeof store?.transaction !== 'function' || typeof store.acquire !== 'function') {
+    fail('store must be pgliteStore(...) or postgresStore(...)');
+  }
+  if (closers === null || typeof closers !== 'object' || Object.keys(closers).length === 0) {
+    fail('closers must name at least one closer: { lease: (entity, signal) => … }');
+  }
+  for (const [name, closer] of Object.entries(closers)) {
+    if (typeof closer !== 'function') fail(`closers.${name} must be a function`);
+  }
+  if (typeof namespace !== 'string' || namespace === '') fail('namespace must be a non-empty string');
+  for (const [name, value] of Object.entries({ claimTimeoutMs, pauseTimeoutMs, pollIntervalMs, concurrency })) {
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(`${name} must be a positive number`);
+  }
+  if (onCloseError !== undefined && typeof onCloseError !== 'function') fail('onCloseError must be a function');
+  if (signal !== undefined && !(signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
+  const manager = new DurableExpireManager({
+    ...options,
+    namespace,
+    claimTimeoutMs,
+    pauseTimeoutMs,
+    pollIntervalMs,
+    concurrency,
+  });
+  await manager.open();
+  return manager;
+}
+

@@ -1,0 +1,184 @@
+import { type DurableStore, type Query, type Row, assertSchema, migrate, refCounted } from './store.js';
+
+/** The part of a node-postgres (`pg`) client the store uses. */
+export interface PgClientLike {
+  query(sql: string, params?: unknown[]): Promise<{ rows: Row[] }>;
+}
+
+/** The part of a node-postgres `Pool` the store uses. */
+export interface PgPoolLike extends PgClientLike {
+  connect(): Promise<PgClientLike & { release(error?: Error | boolean): void }>;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  end(): Promise<void>;
+  /** node-postgres keeps the pool's connection options here. */
+  options?: object;
+}
+
+/** Options of {@link postgresStore}: a server to connect to, or a pool of yours. */
+export type PostgresStoreOptions = (
+  | {
+      /** `postgres://user@host:port/database`: the store makes and ends its own pool. */
+      connectionString: string;
+      /** Connections in that pool. Default 10. */
+      max?: number;
+    }
+  | {
+      /** A node-postgres `Pool` of yours: the store uses it and never ends it. */
+      pool: PgPoolLike;
+    }
+) & {
+  /** The PostgreSQL schema for the tables. Default `xstate_expire`. */
+  schema?: string;
+  /** Receives errors of idle connections and of the listening connection. Default: `console.error`. */
+  onError?: (error: Error) => void;
+};
+
+type PgModule = {
+  Pool: new (config: object) => PgPoolLike;
+  Client: new (config: object) => PgClientLike & {
+    connect(): Promise<void>;
+    end(): Promise<void>;
+    on(event: 'notification', listener: (message: { channel: string; payload?: string }) => void): unknown;
+    on(event: 'error' | 'end', listener: (error?: Error) => void): unknown;
+  };
+};
+
+/**
+ * A PostgreSQL server, through node-postgres (`pg`): install it beside this
+ * library, `npm install pg`. Every process that shares the server and the
+ * namespace shares the entities.
+ *
+ * Notifications come on one dedicated connection, reconnected with backoff
+ * when it drops; the manager polls too, so none is needed for correctness.
+ *
+ * @throws TypeError for bad options.
+ */
+export function postgresStore(options: PostgresStoreOptions): DurableStore {
+  if (options === null || typeof options !== 'object') throw new TypeError('postgresStore: options must be an object');
+  const { schema = 'xstate_expire', onError = (error: Error) => console.error('xstate-expire postgresStore:', error) } =
+    options;
+  const given = 'pool' in options ? options.pool : undefined;
+  if (given !== undefined && (typeof given?.query !== 'function' || typeof given.connect !== 'function')) {
+    throw new TypeError('postgresStore: pool must be a node-postgres Pool');
+  }
+  if (given === undefined) {
+    const { connectionString } = options as { connectionString?: unknown };
+    if (typeof connectionString !== 'string' || connectionString === '') {
+      throw new TypeError('postgresStore: pass { connectionString } or { pool }');
+    }
+  }
+  assertSchema('postgresStore', schema);
+  const max = 'max' in options ? options.max : undefined;
+  if (max !== undefined && (!Number.isInteger(max) || max < 1)) throw new TypeError('postgresStore: max must be a positive integer');
+
+  let pg: PgModule | undefined;
+  let pool: PgPoolLike | undefined;
+  let closing = false;
+  const listeners = new Set<() => Promise<void>>();
+  const connected = (): PgPoolLike => {
+    if (!pool) throw new Error('postgresStore: the store is not open');
+    return pool;
+  };
+  // A fresh connection with the pool's settings, for LISTEN.
+  const clientConfig = (): object =>
+    given ? { ...(given.options ?? {}) } : { connectionString: (options as { connectionString: string }).connectionString };
+
+  const lifecycle = refCounted(
+    async () => {
+      closing = false;
+      pg = ((await import('pg')) as unknown as { default: PgModule }).default;
+      pool = given ?? new pg.Pool({ connectionString: (options as { connectionString: string }).connectionString, max: max ?? 10 });
+      // An idle connection that fails (a server restart) must not crash the process.
+      // (Once closing, the server may drop connections still ending: expected, not reported.)
+      pool.on('error', (error) => void (!closing && onError(error)));
+      try {
+        await migrate(store);
+      } catch (error) {
+        if (!given) await pool.end();
+        pool = undefined;
+        throw error;
+      }
+    },
+    async () => {
+      closing = true;
+      await Promise.all([...listeners].map((stop) => stop()));
+      if (!given) await pool?.end();
+      pool = undefined;
+    },
+  );
+
+  const store: DurableStore = {
+    kind: 'postgres',
+    schema,
+    acquire: lifecycle.acquire,
+    release: lifecycle.release,
+    query: async (sql, params) => (await connected().query(sql, params ? [...params] : undefined)).rows,
+    transaction: async (work) => {
+      const client = await connected().connect();
+      const query: Query = async (sql, params) => (await client.query(sql, params ? [...params] : undefined)).rows;
+      let broken: Error | undefined;
+      try {
+        await query('BEGIN');
+        const result = await work(query);
+        await query('COMMIT');
+        return result;
+      } catch (error) {
+        await query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
+        throw error;
+      } finally {
+        // A connection that could not even roll back is not given back to the pool.
+        client.release(broken ?? false);
+      }
+    },
+    listen: async (channel, onNotify, onReconnect) => {
+      let stopped = false;
+      let client: InstanceType<PgModule['Client']> | undefined;
+      let retry: ReturnType<typeof setTimeout> | undefined;
+      let backoff = 100;
+      const connect = async (again: boolean): Promise<void> => {
+        const next = new pg!.Client(clientConfig());
+        next.on('notification', (message) => {
+          if (message.channel === channel) onNotify(message.payload ?? '');
+        });
+        next.on('error', (error) => {
+          if (!stopped) onError(error ?? new Error('postgresStore: the listening connection failed'));
+        });
+        next.on('end', () => {
+          if (stopped || client !== next) return;
+          client = undefined;
+          // Lost: reconnect with backoff; notifications meanwhile are lost, so say so.
+          retry = setTimeout(() => void connect(true).catch(() => {}), backoff);
+          retry.unref?.();
+          backoff = Math.min(backoff * 2, 5_000);
+        });
+        client = next;
+        try {
+          await next.connect();
+          await next.query(`LISTEN ${channel}`);
+        } catch (error) {
+          client = undefined;
+          await next.end().catch(() => {});
+          if (!again) throw error;
+          if (!stopped) {
+            retry = setTimeout(() => void connect(true).catch(() => {}), backoff);
+            retry.unref?.();
+            backoff = Math.min(backoff * 2, 5_000);
+          }
+          return;
+        }
+        backoff = 100;
+        if (again) onReconnect();
+      };
+      await connect(false);
+      const stop = async (): Promise<void> => {
+        stopped = true;
+        clearTimeout(retry);
+        listeners.delete(stop);
+        await client?.end().catch(() => {});
+      };
+      listeners.add(stop);
+      return stop;
+    },
+  };
+  return store;
+}

@@ -1,0 +1,110 @@
+import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../manager/dance.js';
+import { assertId, describe } from '../manager/validate.js';
+import type { DurableDeadline, DurableExpireManager } from './manager.js';
+import { assertJson, toDurableDeadline } from './validate.js';
+
+/** What a successful update hands back to (re)arm a durable expiration. */
+export interface DurableRenewal<T = void> {
+  /** What `update()` resolves with. */
+  value: T;
+  /** The entity's id after the update; a different one retires the old id. Default: the same id. */
+  id?: string;
+  /** The new deadline: absolute on the database's clock, or `{ ttlMs }`. */
+  expiresAt: DurableDeadline;
+  /** The name of its closer. */
+  closer: string;
+  /** What the closer gets (JSON). */
+  data?: unknown;
+}
+
+/**
+ * {@link ExpireProtocol}'s twin over a {@link DurableExpireManager}: `update`,
+ * `close` and `fail` with the same guarantees — a failed update resumes the
+ * same deadline (R1), an error after a successful one closes gracefully (R2),
+ * and a renewal the manager could not take is closed, not leaked.
+ *
+ * Calls for one id are serialized in this process. Across processes, the
+ * statechart (in the database) keeps every guarantee, but two processes may
+ * update one id at the same time: route an id's updates to one process when
+ * their order matters.
+ */
+export class DurableExpireProtocol {
+  readonly #executors = new IdExecutors(() => false);
+  readonly #steps: DanceSteps<DurableRenewal<unknown>>;
+
+  /** Wraps `manager`, whose expirations this protocol updates and closes. */
+  constructor(readonly manager: DurableExpireManager) {
+    this.#steps = {
+      owner: 'DurableExpireProtocol',
+      manager,
+      check: assertDurableRenewal,
+      arm: (id, renewal) => manager.new(id, renewal.expiresAt, { closer: renewal.closer, data: renewal.data ?? null }),
+      closeUnarmed: async (id, renewal) => {
+        const { closer, data } = (renewal ?? {}) as Partial<DurableRenewal<unknown>>;
+        if (typeof closer === 'string') await manager.closeUnarmed(id, closer, data ?? null);
+      },
+    };
+  }
+
+  /** How many ids have calls queued or running in this process. */
+  get executors(): number {
+    return this.#executors.size;
+  }
+
+  /** Runs `task` after every call for `id` queued before it in this process. */
+  run<T>(id: string, task: () => T | Promise<T>): Promise<T> {
+    assertId('run', id, 'DurableExpireProtocol');
+    return this.#executors.run(id, task);
+  }
+
+  /**
+   * Wraps an update (Go: Stop → next → Start on failure → New). See
+   * {@link ExpireProtocol.update}; the renewal names its closer and data.
+   */
+  update<T>(id: string, update: () => DurableRenewal<T> | Promise<DurableRenewal<T>>): Promise<T> {
+    assertId('update', id, 'DurableExpireProtocol');
+    if (typeof update !== 'function') throw new TypeError('DurableExpireProtocol.update: update must be a function');
+    if (this.manager.disposed) return Promise.reject(disposedError('DurableExpireProtocol', id));
+    return this.run(id, () => updateDance(this.#steps as DanceSteps<DurableRenewal<T>>, id, update));
+  }
+
+  /**
+   * Wraps an explicit close (Go: Stop → next.Close → Start on failure → Delete).
+   *
+   * @returns `true` when it closed, `false` when already closed or expired (then `close` is not called).
+   */
+  close(id: string, close: () => unknown): Promise<boolean> {
+    assertId('close', id, 'DurableExpireProtocol');
+    return this.run(id, () => closeDance(this.manager, id, close));
+  }
+
+  /**
+   * The post-update error path (R2): force-expire the entity so it closes gracefully.
+   *
+   * @returns whether an expiration existed.
+   */
+  fail(id: string): Promise<boolean> {
+    assertId('fail', id, 'DurableExpireProtocol');
+    return this.run(id, () => failDance(this.manager, id));
+  }
+}
+
+/** Throws a TypeError naming the field, unless `renewal` is a well-formed {@link DurableRenewal}. */
+function assertDurableRenewal(renewal: unknown): asserts renewal is DurableRenewal<unknown> {
+  const fail = (what: string): never => {
+    throw new TypeError(`DurableExpireProtocol.update: ${what}`);
+  };
+  if (typeof renewal !== 'object' || renewal === null) {
+    fail(`the update must resolve with a renewal { value, expiresAt, closer, data?, id? }, got ${describe(renewal)}`);
+  }
+  const { closer, id, expiresAt, data } = renewal as Partial<DurableRenewal<unknown>>;
+  if (typeof closer !== 'string') fail(`renewal.closer must be a closer's name, got ${describe(closer)}`);
+  toDurableDeadline('DurableExpireProtocol.update: renewal.expiresAt', expiresAt);
+  assertJson('DurableExpireProtocol.update', data ?? null, 'renewal.data');
+  if (id !== undefined && (typeof id !== 'string' || id === '')) fail(`renewal.id must be a non-empty string, got ${describe(id)}`);
+}
+
+/** Creates a {@link DurableExpireProtocol} over `manager`. */
+export function createDurableExpireProtocol(manager: DurableExpireManager): DurableExpireProtocol {
+  return new DurableExpireProtocol(manager);
+}

@@ -1,0 +1,154 @@
+/** A row as a query returns it. */
+export type Row = Record<string, unknown>;
+
+/** Runs one SQL statement with positional parameters (`$1`, `$2`…) and resolves with its rows. */
+export type Query = (sql: string, params?: readonly unknown[]) => Promise<Row[]>;
+
+/**
+ * Where a durable manager keeps its entities: PostgreSQL, embedded
+ * ({@link pgliteStore}) or a server ({@link postgresStore}). Both run the same
+ * schema and the same statements; a store only connects, runs transactions and
+ * delivers notifications.
+ *
+ * Managers share a store: each `acquire()`s it (the first opens it and creates
+ * or migrates the schema) and `release()`s it (the last closes it).
+ */
+export interface DurableStore {
+  /** `'pglite'` or `'postgres'`. */
+  readonly kind: string;
+  /** The PostgreSQL schema the tables live in (default `xstate_expire`). */
+  readonly schema: string;
+  /** Opens the store for one more user; the first opens the connection and migrates the schema. */
+  acquire(): Promise<void>;
+  /** One user less; the last closes what the store opened (never a pool you passed in). */
+  release(): Promise<void>;
+  /** A statement outside any transaction. */
+  query: Query;
+  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  transaction<T>(work: (query: Query) => Promise<T>): Promise<T>;
+  /**
+   * Calls `onNotify` with the payload of every `NOTIFY` on `channel`, and
+   * `onReconnect` after a lost connection came back (notifications may have
+   * been missed meanwhile). Resolves with a function that stops listening.
+   */
+  listen(channel: string, onNotify: (payload: string) => void, onReconnect: () => void): Promise<() => Promise<void>>;
+}
+
+/** A valid unquoted PostgreSQL identifier: what a schema name must be. */
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Throws a TypeError unless `schema` can be used as a schema name as it is. */
+export function assertSchema(owner: string, schema: unknown): asserts schema is string {
+  if (typeof schema !== 'string' || !IDENTIFIER.test(schema)) {
+    throw new TypeError(`${owner}: schema must be a lowercase identifier (a-z, 0-9, _), got ${JSON.stringify(schema)}`);
+  }
+}
+
+/**
+ * The schema, by version: each step runs once, in order, in one transaction
+ * that holds an advisory lock, so processes that start together do not race.
+ *
+ * Times are milliseconds since the epoch on the database's clock, as
+ * `double precision`; `now_ms()` is that clock.
+ */
+const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
+  (s) => `
+    CREATE TABLE ${s}.entities (
+      namespace text NOT NULL,
+      id text NOT NULL,
+      -- Unique per id and incarnation: the creation time in µs, plus one per renewal.
+      generation bigint NOT NULL,
+      -- The statechart's leaf state: active, paused, expired.queued, expired.closing.
+      state text NOT NULL,
+      -- Held by the manager (has, size, calls); false once its close has started.
+      live boolean NOT NULL,
+      -- The absolute deadline, kept while paused.
+      deadline double precision NOT NULL,
+      -- When its delayed event (the deadline) fires; null when none is armed.
+      due double precision,
+      closer text NOT NULL,
+      data jsonb,
+      -- A lease: the process holding the entity (pausing it for an update, running
+      -- its close; none while a queued close waits to be claimed), the state it
+      -- holds it in (a change of state ends the lease), when it ends unless
+      -- renewed, by how much a renewal extends it, and the event that then happens.
+      owner text,
+      lease_state text,
+      lease_until double precision,
+      lease_ms double precision,
+      lease_event text,
+      PRIMARY KEY (namespace, id, generation)
+    );
+    CREATE UNIQUE INDEX entities_live ON ${s}.entities (namespace, id) WHERE live;
+    CREATE INDEX entities_due ON ${s}.entities (namespace, due) WHERE due IS NOT NULL;
+    CREATE INDEX entities_lease ON ${s}.entities (namespace, lease_until) WHERE lease_until IS NOT NULL;
+    CREATE INDEX entities_owner ON ${s}.entities (owner) WHERE owner IS NOT NULL;
+    CREATE FUNCTION ${s}.now_ms() RETURNS double precision
+      LANGUAGE sql VOLATILE AS $$ SELECT extract(epoch FROM clock_timestamp()) * 1000 $$;
+  `,
+];
+
+/** Creates the schema, or brings it to the latest version. */
+export async function migrate(store: Pick<DurableStore, 'transaction' | 'schema'>): Promise<void> {
+  const s = store.schema;
+  await store.transaction(async (query) => {
+    // One migrating process at a time, whatever the schema's state.
+    await query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`xstate-expire:${s}`]);
+    await query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
+    await query(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (version integer NOT NULL)`);
+    const [row] = await query(`SELECT max(version) AS version FROM ${s}.schema_version`);
+    const current = Number(row?.version ?? 0);
+    if (current > MIGRATIONS.length) {
+      throw new Error(`xstate-expire: schema ${s} is at version ${current}, newer than this library (${MIGRATIONS.length})`);
+    }
+    for (let version = current + 1; version <= MIGRATIONS.length; version++) {
+      for (const statement of splitStatements(MIGRATIONS[version - 1]!(s))) await query(statement);
+      await query(`INSERT INTO ${s}.schema_version (version) VALUES ($1)`, [version]);
+    }
+  });
+}
+
+/** Splits a migration into statements: on `;` at the end of a line, outside `$$` bodies. */
+function splitStatements(sql: string): string[] {
+  const statements: string[] = [];
+  let current = '';
+  let inBody = false;
+  for (const line of sql.split('\n')) {
+    if (line.trim().startsWith('--')) continue;
+    current += `${line}\n`;
+    if ((line.match(/\$\$/g)?.length ?? 0) % 2 === 1) inBody = !inBody;
+    if (!inBody && line.trimEnd().endsWith(';')) {
+      statements.push(current.trim().replace(/;$/, ''));
+      current = '';
+    }
+  }
+  if (current.trim()) statements.push(current.trim());
+  return statements;
+}
+
+/**
+ * Reference counting for a store: `open` on the first acquire, `close` on the
+ * last release; concurrent acquires share the opening.
+ */
+export function refCounted(open: () => Promise<void>, close: () => Promise<void>) {
+  let users = 0;
+  let opening: Promise<void> | undefined;
+  return {
+    acquire: async (): Promise<void> => {
+      users++;
+      try {
+        await (opening ??= open());
+      } catch (error) {
+        users--;
+        opening = undefined;
+        throw error;
+      }
+    },
+    release: async (): Promise<void> => {
+      if (users === 0) return;
+      if (--users > 0) return;
+      opening = undefined;
+      await close();
+    },
+  };
+}

@@ -1,0 +1,140 @@
+/**
+ * Durable managers under test: on PGlite (in this process) or on a real
+ * PostgreSQL 15 server (started by the test on 127.0.0.1), with the database's
+ * clock under the test's control.
+ */
+import {
+  type ClosingEntity,
+  type DurableExpireManager,
+  type DurableExpireManagerOptions,
+  type DurableStore,
+  createDurableExpireManager,
+  pgliteStore,
+  postgresStore,
+} from '../../src/durable/index.js';
+import { deferred } from '../helpers.js';
+import { type PostgresServer, findPostgresBin, startPostgres } from '../support/postgres.js';
+
+/** Whether this machine can start a PostgreSQL server (CI installs it; a bare laptop may not have it). */
+export const hasPostgres = findPostgresBin() !== undefined;
+
+/** A store of either kind, opened, with a clock the test sets. */
+export interface TestDatabase {
+  kind: 'pglite' | 'postgres';
+  store: DurableStore;
+  clock: DatabaseClock;
+  /** The server, for PostgreSQL. */
+  server?: PostgresServer;
+  close(): Promise<void>;
+}
+
+/** The database's clock, held by the test: `now_ms()` reads it. */
+export interface DatabaseClock {
+  now(): number;
+  set(ms: number): Promise<void>;
+  advance(ms: number): Promise<void>;
+}
+
+/** Where the test clock starts: a real-looking epoch time. */
+export const T0 = 1_800_000_000_000;
+
+/**
+ * Replaces the schema's `now_ms()` by a clock the test moves: the same
+ * statements run, on time the test decides. The schema must exist (a store
+ * acquired once).
+ */
+export async function holdClock(store: DurableStore): Promise<DatabaseClock> {
+  const s = store.schema;
+  await store.query(`CREATE TABLE IF NOT EXISTS ${s}.test_clock (ms double precision NOT NULL)`);
+  await store.query(`DELETE FROM ${s}.test_clock`);
+  await store.query(`INSERT INTO ${s}.test_clock (ms) VALUES ($1)`, [T0]);
+  await store.query(
+    `CREATE OR REPLACE FUNCTION ${s}.now_ms() RETURNS double precision LANGUAGE sql VOLATILE AS $$ SELECT ms FROM ${s}.test_clock $$`,
+  );
+  let now = T0;
+  const set = async (ms: number) => {
+    now = ms;
+    await store.query(`UPDATE ${s}.test_clock SET ms = $1`, [ms]);
+  };
+  return { now: () => now, set, advance: (ms) => set(now + ms) };
+}
+
+let schemas = 0;
+
+/** Opens a database of `kind`; a PostgreSQL server is started for it (stopped by `close`). */
+export async function openDatabase(kind: 'pglite' | 'postgres'): Promise<TestDatabase> {
+  let server: PostgresServer | undefined;
+  let store: DurableStore;
+  if (kind === 'pglite') {
+    store = pgliteStore();
+  } else {
+    server = await startPostgres({ fsync: false });
+    store = postgresStore({ connectionString: server.connectionString, schema: `test_${process.pid}_${schemas++}` });
+  }
+  await store.acquire();
+  const clock = await holdClock(store);
+  return {
+    kind,
+    store,
+    clock,
+    server,
+    close: async () => {
+      await store.release();
+      await server?.stop();
+    },
+  };
+}
+
+/** One close as a closer saw it. */
+export interface CloseCall {
+  entity: ClosingEntity;
+  signal: AbortSignal;
+  /** The database time it was called at. */
+  at: number;
+  /** Settles the close (when the closer was made to wait). */
+  settle(): void;
+}
+
+/**
+ * A durable manager on `db` that records its closes (named `lease` and
+ * `session`), and the failures reported. `hold` makes closes wait until
+ * settled by the test.
+ */
+export async function durableManager(
+  db: TestDatabase,
+  options: Partial<DurableExpireManagerOptions> & { hold?: boolean } = {},
+) {
+  const closes: CloseCall[] = [];
+  const errors: Array<{ id: string; error: unknown }> = [];
+  const closer = (entity: ClosingEntity, signal: AbortSignal) => {
+    const done = deferred();
+    closes.push({ entity, signal, at: db.clock.now(), settle: done.resolve });
+    return options.hold ? done.promise : undefined;
+  };
+  const manager: DurableExpireManager = await createDurableExpireManager({
+    store: db.store,
+    closers: { lease: closer, session: closer },
+    namespace: `ns${schemas++}`,
+    // Leases and polling far beyond any test: the test moves the database's clock and polls.
+    claimTimeoutMs: 60_000,
+    pauseTimeoutMs: 60_000,
+    pollIntervalMs: 60_000,
+    onCloseError: (id, error) => errors.push({ id, error }),
+    ...options,
+  });
+  return { manager, closes, errors };
+}
+
+/** Waits until `check` passes (closes complete in transactions of their own). */
+export async function eventually(check: () => unknown | Promise<unknown>, timeoutMs = 5_000): Promise<void> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await check();
+      return;
+    } catch (error) {
+      if (Date.now() - started > timeoutMs) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+}
