@@ -364,8 +364,23 @@ console.log(`\n${lines.join('\n')}\n\n${extra.join('\n')}\n\nTargets:\n${targetL
 
 if (write) {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  // The durable benchmark (npm run bench:durable) writes its own section: carried over as it is.
+  const docsUrl = new URL('../docs/benchmarks.md', import.meta.url);
+  const previous = (() => {
+    try {
+      return readFileSync(docsUrl, 'utf8');
+    } catch {
+      return '';
+    }
+  })();
+  const durableStart = previous.indexOf('<!-- durable: start -->');
+  const durableEnd = previous.indexOf('<!-- durable: end -->');
+  const durable =
+    durableStart >= 0 && durableEnd > durableStart
+      ? previous.slice(durableStart, durableEnd + '<!-- durable: end -->'.length)
+      : '<!-- durable: start -->\n<!-- durable: end -->';
   writeFileSync(
-    new URL('../docs/benchmarks.md', import.meta.url),
+    docsUrl,
     `# Benchmarks
 
 Measured by \`npm run bench -- --write\` on ${machine}, ${new Date().toISOString().slice(0, 10)}.
@@ -410,6 +425,8 @@ npm run bench -- --write    # and rewrites this file
 \`\`\`
 
 Profiles: \`node --cpu-prof --expose-gc --import tsx bench/run.ts --quick\`.
+
+${durable}
 `,
   );
   // The README shows the same table, between its markers.
