@@ -5,5 +5,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Tests run on SimulatedClock; a slow test is a hung test.
     testTimeout: 10_000,
+    // Both cores: many files wait on processes and databases, not the CPU.
+    maxWorkers: 2,
   },
 });
