@@ -471,6 +471,8 @@ export class DurableExpireManager implements AsyncDisposable {
   /** Runs a claimed close; then completes it, fenced by generation and owner (or hands it over if aborted and failed). */
   #run(claim: Claim): void {
     const key = `${claim.id}#${claim.generation}`;
+    // Re-claimed by this very manager (its lease ran out while the close still runs here): it goes on.
+    if (this.#running.has(key)) return;
     const controller = new AbortController();
     const done = (async () => {
       let failed = false;
