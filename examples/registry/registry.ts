@@ -6,7 +6,7 @@ import {
   createExpireManager,
   createExpireProtocol,
 } from '../../src/index.js';
-import { LeaseStore } from './store.js';
+import { type Faults, LeaseStore } from './store.js';
 
 /** A lease as the API shows it. */
 export interface Lease {
@@ -14,6 +14,21 @@ export interface Lease {
   data: unknown;
   state: 'active' | 'paused' | 'expired';
   expiresAt: number;
+}
+
+/** What the HTTP server needs of a registry: in memory ({@link LeaseRegistry}) or durable. */
+export interface Registry {
+  /** Registers or refreshes a lease; `created` tells which. `data` `undefined` keeps a refreshed lease's data. */
+  register(id: string, ttlMs: number, data: unknown, fail?: boolean): Promise<{ created: boolean; lease: Lease }>;
+  /** Unregisters a lease: `false` when it is unknown or already expired. */
+  unregister(id: string, fail?: boolean): Promise<boolean>;
+  /** A live lease, or `undefined`. */
+  get(id: string): Lease | undefined | Promise<Lease | undefined>;
+  /** Every live lease. */
+  list(): Lease[] | Promise<Lease[]>;
+  /** Which store calls fail on purpose. */
+  readonly faults: Faults;
+  dispose(options?: { close?: boolean }): Promise<void>;
 }
 
 /** Options of {@link LeaseRegistry}. */
@@ -30,12 +45,17 @@ export interface RegistryOptions {
  * refresh with `ExpireProtocol.update`, unregister with `ExpireProtocol.close`,
  * and let the expiry close unregister leases nobody refreshed.
  */
-export class LeaseRegistry {
+export class LeaseRegistry implements Registry {
   readonly store: LeaseStore;
   readonly manager: ExpireManager;
   readonly protocol: ExpireProtocol;
   readonly #clock: ExpireClock | undefined;
   readonly #deadlines = new Map<string, number>();
+
+  /** Which store calls fail on purpose: the store's. */
+  get faults(): Faults {
+    return this.store.faults;
+  }
 
   constructor(options: RegistryOptions = {}) {
     this.store = options.store ?? new LeaseStore();

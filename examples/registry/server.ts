@@ -1,5 +1,5 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import { LeaseRegistry, type RegistryOptions } from './registry.js';
+import { LeaseRegistry, type Registry, type RegistryOptions } from './registry.js';
 
 /**
  * The largest `ttlMs` a lease may ask for: 24 h. A lease is meant to be refreshed
@@ -75,9 +75,12 @@ export interface RegistryServerOptions extends RegistryOptions {
  * `GET /leases`, `GET /leases/:id` (404 when unknown or expired).
  * A store failure answers 503 and keeps the lease with its deadline; a 405 lists the allowed methods in `Allow`.
  */
-export function createRegistryServer(options: RegistryServerOptions = {}): { server: Server; registry: LeaseRegistry } {
-  const registry = new LeaseRegistry(options);
-  Object.assign(registry.store.faults, options.faults);
+export function createRegistryServer<R extends Registry = LeaseRegistry>(
+  /** `registry`: the registry to serve; default a new in-memory {@link LeaseRegistry} with the other options. */
+  options: RegistryServerOptions & { registry?: R } = {},
+): { server: Server; registry: R } {
+  const registry = (options.registry ?? new LeaseRegistry(options)) as R;
+  Object.assign(registry.faults, options.faults);
 
   const server = createServer(async (req, res) => {
     try {
@@ -88,12 +91,12 @@ export function createRegistryServer(options: RegistryServerOptions = {}): { ser
       const id = match[1] === undefined ? undefined : decodeId(match[1]);
       if (id === undefined) {
         if (req.method !== 'GET') throw methodNotAllowed('GET');
-        return send(res, 200, registry.list());
+        return send(res, 200, await registry.list());
       }
       if (id === '') throw new BadRequest('a lease needs a non-empty id');
       switch (req.method) {
         case 'GET': {
-          const lease = registry.get(id);
+          const lease = await registry.get(id);
           return lease ? send(res, 200, lease) : send(res, 404, { error: `no live lease ${id}` });
         }
         case 'PUT': {

@@ -11,6 +11,7 @@ export type {
   Closer,
   DurableDeadline,
   DurableDisposeOptions,
+  DurableEntity,
   DurableExpireManagerOptions,
   DurableNewOptions,
 } from './manager.js';

@@ -72,6 +72,21 @@ export interface DurableExpireManagerOptions {
   signal?: AbortSignal;
 }
 
+/** A live entity, as {@link DurableExpireManager.get} and {@link DurableExpireManager.list} read it. */
+export interface DurableEntity {
+  id: string;
+  /** Its top-level state. */
+  state: LiveExpirationState;
+  /** Its absolute deadline, in ms on the database's clock (kept while paused). */
+  deadline: number;
+  /** The name of its closer. */
+  closer: string;
+  /** Its data (JSON). */
+  data: unknown;
+  /** Its generation: unique per id and incarnation. */
+  generation: number;
+}
+
 /** Options of {@link DurableExpireManager.dispose}. */
 export interface DurableDisposeOptions {
   /**
@@ -83,6 +98,7 @@ export interface DurableDisposeOptions {
 }
 
 const SHUTDOWN = { type: 'shutdown' } as const;
+const ENTITY = 'id, state, deadline, closer, data, generation::float8 AS generation';
 const SETTLED = { type: 'settled' } as const;
 const BATCH = 100;
 
@@ -289,6 +305,37 @@ export class DurableExpireManager implements AsyncDisposable {
       [this.namespace, id],
     );
     return row && (this.#engine.top(row.state as string) as LiveExpirationState);
+  }
+
+  /** The live entity `id` as stored: state, deadline, closer, data, generation; `undefined` when none. */
+  async get(id: string): Promise<DurableEntity | undefined> {
+    assertId('get', id, 'DurableExpireManager');
+    const [row] = await this.#store.query(
+      `SELECT ${ENTITY} FROM ${this.#store.schema}.entities WHERE namespace = $1 AND id = $2 AND live`,
+      [this.namespace, id],
+    );
+    return row && this.#entity(row);
+  }
+
+  /** The live entities of the namespace (every process's), by id; at most `limit` (default 1000). */
+  async list({ limit = 1_000 }: { limit?: number } = {}): Promise<DurableEntity[]> {
+    if (!Number.isInteger(limit) || limit < 0) throw new TypeError('DurableExpireManager.list: limit must be an integer, 0 or more');
+    const rows = await this.#store.query(
+      `SELECT ${ENTITY} FROM ${this.#store.schema}.entities WHERE namespace = $1 AND live ORDER BY id LIMIT $2`,
+      [this.namespace, limit],
+    );
+    return rows.map((row) => this.#entity(row));
+  }
+
+  #entity(row: Record<string, unknown>): DurableEntity {
+    return {
+      id: row.id as string,
+      state: this.#engine.top(row.state as string) as LiveExpirationState,
+      deadline: Number(row.deadline),
+      closer: row.closer as string,
+      data: row.data ?? null,
+      generation: Number(row.generation),
+    };
   }
 
   /** How many live expirations the namespace has (every process's). */
