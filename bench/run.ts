@@ -20,7 +20,8 @@ const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
 const N = quick ? 20_000 : 100_000;
 const SMALL = N / 10;
-const HUGE = quick ? 0 : 1_000_000;
+const child = process.argv.includes('--cold') || process.argv.includes('--warm');
+const HUGE = quick || child ? 0 : 1_000_000;
 const RUNS = 3;
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc (npm run bench does)');
@@ -164,8 +165,8 @@ const medianLateness = (runs: Lateness[]): Lateness => ({
   max: middle(runs.map((r) => r.max)),
 });
 
-/** Warm: a first run to warm the JIT up, then the median of three. */
-async function latenessWarm(make: () => Subject): Promise<Lateness> {
+/** Warm, in a process of its own: a first run to warm the JIT up, then the median of three. */
+async function latenessWarmHere(make: () => Subject): Promise<Lateness> {
   await latenessRun(make);
   const runs: Lateness[] = [];
   for (let run = 0; run < RUNS; run++) {
@@ -175,18 +176,22 @@ async function latenessWarm(make: () => Subject): Promise<Lateness> {
   return medianLateness(runs);
 }
 
+/** Runs a lateness measurement in a fresh process, away from the heaps of the other workloads. */
+function latenessInChild(mode: '--cold' | '--warm', name: Name): Lateness {
+  const out = execFileSync(
+    process.execPath,
+    ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), mode, name, ...(quick ? ['--quick'] : [])],
+    { encoding: 'utf8' },
+  );
+  return JSON.parse(out.trim().split('\n').at(-1)!) as Lateness;
+}
+
+/** Warm: after a warm-up run, in a fresh process (the 1M workloads leave big heaps behind). */
+const latenessWarm = (name: Name): Lateness => latenessInChild('--warm', name);
+
 /** Cold: each run in a fresh process, where the expiry path has never run (median of three). */
 function latenessCold(name: Name): Lateness {
-  const runs: Lateness[] = [];
-  for (let run = 0; run < RUNS; run++) {
-    const out = execFileSync(
-      process.execPath,
-      ['--expose-gc', '--import', 'tsx', fileURLToPath(import.meta.url), '--cold', name, ...(quick ? ['--quick'] : [])],
-      { encoding: 'utf8' },
-    );
-    runs.push(JSON.parse(out.trim().split('\n').at(-1)!) as Lateness);
-  }
-  return medianLateness(runs);
+  return medianLateness(Array.from({ length: RUNS }, () => latenessInChild('--cold', name)));
 }
 
 /** Closes per second when N entities expire at the same instant. */
@@ -250,10 +255,12 @@ async function materialization(n: number): Promise<{ ms: number; bytes: number }
   return { ms: middle(times), bytes: middle(bytes) };
 }
 
-// A cold lateness run, in its own process (see latenessCold).
-const coldIndex = process.argv.indexOf('--cold');
-if (coldIndex >= 0) {
-  console.log(JSON.stringify(await latenessRun(subjects[process.argv[coldIndex + 1] as Name])));
+// A lateness measurement in its own process (see latenessInChild).
+for (const mode of ['--cold', '--warm'] as const) {
+  const at = process.argv.indexOf(mode);
+  if (at < 0) continue;
+  const make = subjects[process.argv[at + 1] as Name];
+  console.log(JSON.stringify(mode === '--cold' ? await latenessRun(make) : await latenessWarmHere(make)));
   process.exit(0);
 }
 
@@ -296,7 +303,7 @@ const heapHuge = HUGE ? await row(`heap per live entity (${k(HUGE)})`, (n) => he
 const cycles = await row(`update cycles/s (stop → new, ${k(N)} live)`, (n) => cyclesPerSecond(subjects[n]), rate, true);
 const warm: Partial<Record<Name, Lateness>> = {};
 const cold: Partial<Record<Name, Lateness>> = {};
-const lateWarm = await row(`expiry lateness p99, warm (${k(N)} over 5 s)`, async (n) => (warm[n] = await latenessWarm(subjects[n])).p99, (v) => `${v} ms`);
+const lateWarm = await row(`expiry lateness p99, warm (${k(N)} over 5 s)`, (n) => (warm[n] = latenessWarm(n)).p99, (v) => `${v} ms`);
 const lateCold = await row(`expiry lateness p99, cold (${k(N)} over 5 s)`, (n) => (cold[n] = latenessCold(n)).p99, (v) => `${v} ms`);
 const closes = await row(`closes/s (${k(N)} expiring together)`, (n) => closeThroughput(subjects[n]), rate, true);
 const dispose = await row(`dispose ${k(N)}`, (n) => disposeTime(subjects[n]), ms);
@@ -410,8 +417,9 @@ ${targetLines.join('\n')}
   (median of ${RUNS}); the ${k(HUGE || N)} total is that figure times N.
 - update cycles: with N live, \`stop(id)\` then \`new(id, deadline)\` for ${k(SMALL * 2)} ids per sample (median of 5).
 - expiry lateness: N deadlines spread evenly over 5 s on the real clock, starting after
-  creation; lateness = when the close is called − the deadline. **Warm**: after one run
-  that warms the JIT up, median of ${RUNS}. **Cold**: each run in a fresh process (median of ${RUNS}).
+  creation; lateness = when the close is called − the deadline. Each in a fresh process,
+  away from the heaps the 1M workloads leave behind. **Warm**: after one run that warms the
+  JIT up, median of ${RUNS}. **Cold**: the first run of a process (median of ${RUNS} processes).
 - closes/s: N entities with one deadline; N ÷ (last close − deadline) (median of ${RUNS}).
 - dispose: \`dispose()\` with N live (median of ${RUNS}).
 - materialization and inspection: see [design.md](design.md#actors-on-demand).
