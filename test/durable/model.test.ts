@@ -4,7 +4,7 @@
  * clock is the test's; closes are claimed at once (`runClose` is automatic) and
  * settled by the test.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { MAX_TIMER_DELAY, type Requirement, requirements } from '../../src/index.js';
 import type { DurableExpireManager } from '../../src/durable/index.js';
 import {
@@ -14,7 +14,7 @@ import {
   modelCoverage,
   runModelPaths,
 } from '../../src/testing/index.js';
-import { type CloseCall, T0, type TestDatabase, durableManager, eventually, hasPostgres, openDatabase } from './support.js';
+import { type CloseCall, T0, type TestDatabase, durableManager, eventually, databaseKinds, useDatabase } from './support.js';
 
 /** What a durable integration makes happen: no executor to refuse, and its dispose leaves entities to others. */
 const events: ModelEventName[] = ['renew', 'stop', 'start', 'expire', 'delete', 'shutdown', 'deadline', 'rearm', 'reclaim', 'settleClose'];
@@ -113,16 +113,10 @@ const adapter = (db: TestDatabase): ModelAdapter<World> => ({
   },
 });
 
-const kinds = ['pglite', ...(hasPostgres || process.env.CI ? ['postgres' as const] : [])] as const;
-
-describe.each(kinds)(`model-based paths on the durable manager (%s, depth ${DEPTH})`, (kind) => {
+describe.each(databaseKinds)(`model-based paths on the durable manager (%s, depth ${DEPTH})`, (kind) => {
+  const database = useDatabase(kind);
   let db: TestDatabase;
-  beforeAll(async () => {
-    db = await openDatabase(kind);
-  }, 30_000);
-  afterAll(async () => {
-    await db?.close();
-  });
+  beforeEach(() => void (db = database()));
 
   it(`every one of ${paths.length} paths holds`, async () => {
     expect(await runModelPaths(paths, adapter(db))).toBe(paths.length);

@@ -3,24 +3,18 @@
  * on both stores, one code path: PGlite in this process and a real PostgreSQL
  * 15 server. The database's clock is the test's (see support.ts).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   CLOSE_SETTLED,
   MANAGER_DISPOSED,
 } from '../../src/index.js';
 import { createDurableExpireProtocol } from '../../src/durable/index.js';
-import { T0, type TestDatabase, durableManager, eventually, hasPostgres, openDatabase } from './support.js';
+import { T0, type TestDatabase, durableManager, eventually, databaseKinds, useDatabase } from './support.js';
 
-const kinds = ['pglite', ...(hasPostgres || process.env.CI ? ['postgres' as const] : [])] as const;
-
-describe.each(kinds)('durable manager on %s', (kind) => {
+describe.each(databaseKinds)('durable manager on %s', (kind) => {
+  const database = useDatabase(kind);
   let db: TestDatabase;
-  beforeAll(async () => {
-    db = await openDatabase(kind);
-  }, 30_000);
-  afterAll(async () => {
-    await db?.close();
-  });
+  beforeEach(() => void (db = database()));
 
   it('closes once at the deadline on the database clock, not a millisecond before', async () => {
     const { manager, closes } = await durableManager(db);

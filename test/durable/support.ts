@@ -3,6 +3,7 @@
  * PostgreSQL 15 server (started by the test on 127.0.0.1), with the database's
  * clock under the test's control.
  */
+import { afterAll, beforeAll } from 'vitest';
 import {
   type ClosingEntity,
   type DurableExpireManager,
@@ -17,6 +18,21 @@ import { type PostgresServer, findPostgresBin, startPostgres } from '../support/
 
 /** Whether this machine can start a PostgreSQL server (CI installs it; a bare laptop may not have it). */
 export const hasPostgres = findPostgresBin() !== undefined;
+
+/** The stores to test on: PGlite always, PostgreSQL where a server can start (always in CI). */
+export const databaseKinds = ['pglite', ...(hasPostgres || process.env.CI ? ['postgres' as const] : [])] as const;
+
+/** Opens a database of `kind` before the tests of the current `describe`, and closes it after them. */
+export function useDatabase(kind: 'pglite' | 'postgres'): () => TestDatabase {
+  let db: TestDatabase | undefined;
+  beforeAll(async () => {
+    db = await openDatabase(kind);
+  }, 30_000);
+  afterAll(async () => {
+    await db?.close();
+  });
+  return () => db!;
+}
 
 /** A store of either kind, opened, with a clock the test sets. */
 export interface TestDatabase {
