@@ -25,93 +25,113 @@ const CLAIM_MS = 60_000;
 
 interface World {
   manager: DurableExpireManager;
+  /** Each path has an entity of its own in one manager: managers are made again only after a shutdown. */
+  id: string;
   closes: CloseCall[];
   deadline: number;
   disposing: Promise<void> | undefined;
 }
 
 /** The entity's rows, the closing one included (a close that completed has taken its row away). */
-const rows = async (db: TestDatabase, manager: DurableExpireManager) =>
-  db.store.query(`SELECT state, live FROM ${db.store.schema}.entities WHERE namespace = $1`, [manager.namespace]);
+const rows = async (db: TestDatabase, { manager, id }: World) =>
+  db.store.query(`SELECT state, live FROM ${db.store.schema}.entities WHERE namespace = $1 AND id = $2`, [
+    manager.namespace,
+    id,
+  ]);
 
-const adapter = (db: TestDatabase): ModelAdapter<World> => ({
-  async setup() {
-    await db.clock.set(T0);
-    // The updater of the model never dies: its pause lasts whatever the clock does.
-    const { manager, closes } = await durableManager(db, { hold: true, claimTimeoutMs: CLAIM_MS, pauseTimeoutMs: 1e15 });
-    const world: World = { manager, closes, deadline: T0 + HORIZON, disposing: undefined };
-    await manager.new('e', world.deadline, { closer: 'lease' });
-    return world;
-  },
-
-  async perform(world, event) {
-    const { manager } = world;
-    const poll = () => manager.poll();
-    switch (event) {
-      case 'renew':
-        world.deadline = db.clock.now() + HORIZON;
-        await manager.new('e', world.deadline, { closer: 'lease' });
-        return undefined;
-      case 'stop':
-        return manager.stop('e');
-      case 'delete':
-        return manager.delete('e');
-      case 'start':
-        await manager.start('e');
-        return undefined;
-      case 'expire':
-        await manager.expire('e');
-        return undefined;
-      case 'shutdown':
-        world.disposing = manager.dispose({ close: true });
-        // It shuts the entity down before it waits for the close.
-        await eventually(async () => expect((await rows(db, manager)).every((r) => r.state !== 'active' && r.state !== 'paused')).toBe(true));
-        return undefined;
-      case 'deadline':
-        if ((await manager.state('e')) === 'active') {
-          await db.clock.set(world.deadline - 1);
-          await poll();
-          if ((await manager.state('e')) !== 'active') throw new Error(`expired before its deadline, at ${db.clock.now()}`);
-        }
-        await db.clock.set(Math.max(db.clock.now(), world.deadline));
-        await poll();
-        return undefined;
-      case 'rearm':
-        await db.clock.advance(MAX_TIMER_DELAY);
-        await poll();
-        return undefined;
-      case 'reclaim':
-        // The claim runs out (nobody renewed it in the test's time); a pass takes the close over.
-        await db.clock.advance(CLAIM_MS);
-        await poll();
-        return undefined;
-      case 'settleClose': {
-        const running = world.closes.find((c) => !c.signal.aborted);
-        running?.settle();
-        await eventually(() => expect(running?.signal.aborted ?? true).toBe(true));
-        await eventually(async () => expect((await rows(db, manager)).filter((r) => !r.live)).toEqual([]));
-        return undefined;
+const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void> } => {
+  let current: Awaited<ReturnType<typeof durableManager>> | undefined;
+  let paths = 0;
+  return {
+    /** Disposes the manager the last paths ran on. */
+    end: async () => void (await current?.manager.dispose()),
+    async setup() {
+      await db.clock.set(T0);
+      // The updater of the model never dies: its pause lasts whatever the clock does.
+      if (!current || current.manager.disposed) {
+        current = await durableManager(db, { hold: true, claimTimeoutMs: CLAIM_MS, pauseTimeoutMs: 1e15 });
       }
-      default:
-        throw new Error(`not a durable event: ${event}`);
-    }
-  },
+      const { manager } = current;
+      const id = `e${paths++}`;
+      const world: World = { manager, id, closes: [], deadline: T0 + HORIZON, disposing: undefined };
+      // This path's closes, from the manager's.
+      const all = current.closes;
+      Object.defineProperty(world, 'closes', { get: () => all.filter((c) => c.entity.id === id) });
+      await manager.new(id, world.deadline, { closer: 'lease' });
+      return world;
+    },
 
-  async observe({ manager, closes }) {
-    return {
-      live: await manager.has('e'),
-      state: await manager.state('e'),
-      closes: closes.length,
-      closeSignalAborted: closes.at(-1)?.signal.aborted,
-    };
-  },
+    async perform(world, event) {
+      const { manager, id } = world;
+      const poll = () => manager.poll();
+      switch (event) {
+        case 'renew':
+          world.deadline = db.clock.now() + HORIZON;
+          await manager.new(id, world.deadline, { closer: 'lease' });
+          return undefined;
+        case 'stop':
+          return manager.stop(id);
+        case 'delete':
+          return manager.delete(id);
+        case 'start':
+          await manager.start(id);
+          return undefined;
+        case 'expire':
+          await manager.expire(id);
+          return undefined;
+        case 'shutdown':
+          world.disposing = manager.dispose({ close: true });
+          // It shuts the entity down before it waits for the close.
+          await eventually(async () => expect((await rows(db, world)).every((r) => r.state !== 'active' && r.state !== 'paused')).toBe(true));
+          return undefined;
+        case 'deadline':
+          if ((await manager.state(id)) === 'active') {
+            await db.clock.set(world.deadline - 1);
+            await poll();
+            if ((await manager.state(id)) !== 'active') throw new Error(`expired before its deadline, at ${db.clock.now()}`);
+          }
+          await db.clock.set(Math.max(db.clock.now(), world.deadline));
+          await poll();
+          return undefined;
+        case 'rearm':
+          await db.clock.advance(MAX_TIMER_DELAY);
+          await poll();
+          return undefined;
+        case 'reclaim':
+          // The claim runs out (nobody renewed it in the test's time); a pass takes the close over.
+          await db.clock.advance(CLAIM_MS);
+          await poll();
+          return undefined;
+        case 'settleClose': {
+          const running = world.closes.find((c) => !c.signal.aborted);
+          running?.settle();
+          await eventually(() => expect(running?.signal.aborted ?? true).toBe(true));
+          await eventually(async () => expect((await rows(db, world)).filter((r) => !r.live)).toEqual([]));
+          return undefined;
+        }
+        default:
+          throw new Error(`not a durable event: ${event}`);
+      }
+    },
 
-  async teardown(world) {
-    world.closes.forEach((c) => c.settle());
-    await world.manager.dispose();
-    await world.disposing;
-  },
-});
+    async observe({ manager, id, closes }) {
+      return {
+        live: await manager.has(id),
+        state: await manager.state(id),
+        closes: closes.length,
+        closeSignalAborted: closes.at(-1)?.signal.aborted,
+      };
+    },
+
+    async teardown(world) {
+      // Nothing of this path is left for the next: its entity deleted, its closes settled and completed.
+      if (!world.manager.disposed) await world.manager.delete(world.id);
+      world.closes.forEach((c) => c.settle());
+      await world.disposing;
+      await eventually(async () => expect(await rows(db, world)).toEqual([]));
+    },
+  };
+};
 
 describe.each(databaseKinds)(`model-based paths on the durable manager (%s, depth ${DEPTH})`, (kind) => {
   const database = useDatabase(kind);
@@ -119,7 +139,12 @@ describe.each(databaseKinds)(`model-based paths on the durable manager (%s, dept
   beforeEach(() => void (db = database()));
 
   it(`every one of ${paths.length} paths holds`, async () => {
-    expect(await runModelPaths(paths, adapter(db))).toBe(paths.length);
+    const durable = adapter(db);
+    try {
+      expect(await runModelPaths(paths, durable)).toBe(paths.length);
+    } finally {
+      await durable.end();
+    }
   }, 60_000);
 
   it('they take every transition a durable manager can, reclaim included', () => {
