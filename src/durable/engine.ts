@@ -43,6 +43,8 @@ export class Step {
   readonly claims: Claim[] = [];
   /** Running closes (`id#generation`) whose signal must abort. */
   readonly aborts: string[] = [];
+  /** Pauses taken (`id#generation`): this manager renews them while it lives. */
+  readonly pauses: string[] = [];
   /** The earliest `due` or lease end written: other managers may need to wake up for it. */
   earliest = Infinity;
   constructor(
@@ -304,16 +306,25 @@ export class DurableEngine {
     await step.query(`SELECT pg_notify($1, $2)`, [this.#s, `${this.namespace}\n${step.earliest}`]);
   }
 
-  /** Extends every lease this process holds (it is alive); resolves with how many. */
-  async heartbeat(): Promise<number> {
-    return this.transaction(async (step) => {
-      const rows = await step.query(
+  /**
+   * Extends the leases of `held` (keys `id#generation`: the closes running here
+   * and the pauses taken here), while this process still owns them; resolves
+   * with the keys it no longer holds. Only what this process acts on is
+   * renewed: a lease it was given by a transaction whose reply it lost runs
+   * out like a dead process's.
+   */
+  async heartbeat(held: readonly string[]): Promise<string[]> {
+    if (held.length === 0) return [];
+    const rows = await this.transaction(async (step) =>
+      step.query(
         `UPDATE ${this.#s}.entities SET lease_until = $3 + lease_ms
-          WHERE namespace = $1 AND owner = $2 AND lease_ms IS NOT NULL RETURNING id`,
-        [this.namespace, this.owner, step.now],
-      );
-      return rows.length;
-    });
+          WHERE namespace = $1 AND owner = $2 AND lease_ms IS NOT NULL AND id || '#' || generation = ANY($4)
+          RETURNING id || '#' || generation AS key`,
+        [this.namespace, this.owner, step.now, held],
+      ),
+    );
+    const renewed = new Set(rows.map((row) => row.key as string));
+    return held.filter((key) => !renewed.has(key));
   }
 
   /** The earliest deadline or lease end this process could handle (database time), if any. */

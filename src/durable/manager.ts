@@ -129,6 +129,8 @@ export class DurableExpireManager implements AsyncDisposable {
   readonly #concurrency: number;
   readonly #signal: AbortSignal | undefined;
   readonly #running = new Map<string, Running>();
+  /** Pauses this manager took and may still hold (`id#generation`): renewed while it lives. */
+  readonly #pauses = new Set<string>();
   readonly #onAbort = (): void => void this.dispose();
   #offset = 0;
   #wake: ReturnType<typeof setTimeout> | undefined;
@@ -176,7 +178,7 @@ export class DurableExpireManager implements AsyncDisposable {
       );
       this.#poll = setInterval(() => this.#kick(), this.#pollIntervalMs);
       this.#poll.unref?.();
-      this.#heartbeat = setInterval(() => void this.#engine.heartbeat().catch((e) => this.#report('heartbeat', e)), this.#heartbeatMs);
+      this.#heartbeat = setInterval(() => void this.#renew().catch((e) => this.#report('heartbeat', e)), this.#heartbeatMs);
       this.#heartbeat.unref?.();
       await this.poll();
     } catch (error) {
@@ -439,10 +441,19 @@ export class DurableExpireManager implements AsyncDisposable {
       const live = await this.#engine.live(step, id);
       if (!live) return false;
       const taken = await this.#engine.send(step, live, { type: call });
-      if (call === 'stop' && taken) this.#engine.holdPause(step, live);
+      if (call === 'stop' && taken) {
+        this.#engine.holdPause(step, live);
+        step.pauses.push(`${live.id}#${live.generation}`);
+      }
       await this.#engine.write(step, live);
       return true;
     });
+  }
+
+  /** The heartbeat: renews what this manager holds, and forgets the pauses it no longer holds. */
+  async #renew(): Promise<void> {
+    const lost = await this.#engine.heartbeat([...this.#running.keys(), ...this.#pauses]);
+    for (const key of lost) this.#pauses.delete(key);
   }
 
   /** A transaction, then what it asked for once committed: closes to run or abort, managers to wake. */
@@ -455,6 +466,8 @@ export class DurableExpireManager implements AsyncDisposable {
       return value;
     });
     this.#offset = done.now - Date.now();
+    // Only once committed, and told so: a lease whose reply was lost is not renewed, so it runs out.
+    for (const key of done.pauses) this.#pauses.add(key);
     for (const key of done.aborts) this.#running.get(key)?.controller.abort(MANAGER_DISPOSED);
     for (const claim of done.claims) this.#run(claim);
     if (done.earliest !== Infinity) this.#schedule(done.earliest);

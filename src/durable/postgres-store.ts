@@ -7,7 +7,13 @@ export interface PgClientLike {
 
 /** The part of a node-postgres `Pool` the store uses. */
 export interface PgPoolLike extends PgClientLike {
-  connect(): Promise<PgClientLike & { release(error?: Error | boolean): void }>;
+  connect(): Promise<
+    PgClientLike & {
+      release(error?: Error | boolean): void;
+      on(event: 'error', listener: (error: Error) => void): unknown;
+      removeListener(event: 'error', listener: (error: Error) => void): unknown;
+    }
+  >;
   on(event: 'error', listener: (error: Error) => void): unknown;
   end(): Promise<void>;
   /** node-postgres keeps the pool's connection options here. */
@@ -117,6 +123,10 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
       const client = await connected().connect();
       const query: Query = async (sql, params) => (await client.query(sql, params ? [...params] : undefined)).rows;
       let broken: Error | undefined;
+      // A checked-out connection that drops (a server crash) emits 'error': the
+      // pending query rejects with it, and the process must not die of it.
+      const dropped = (error: Error): void => void (broken = error);
+      client.on('error', dropped);
       try {
         await query('BEGIN');
         const result = await work(query);
@@ -126,7 +136,8 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
         await query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
         throw error;
       } finally {
-        // A connection that could not even roll back is not given back to the pool.
+        client.removeListener('error', dropped);
+        // A connection that dropped, or could not even roll back, is not given back to the pool.
         client.release(broken ?? false);
       }
     },
