@@ -1,0 +1,170 @@
+/**
+ * What a user of the manager relies on at the edges: why a close signal
+ * aborted, which executor a renewal closes on, what the manager shows while a
+ * close runs, and which clocks it takes.
+ */
+import { SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import {
+  CLOSE_SETTLED,
+  type Executor,
+  MANAGER_DISPOSED,
+  SerialExecutor,
+  createExpireManager,
+} from '../src/index.js';
+import { deferred, flush, managerOnSimulatedClock } from './helpers.js';
+
+/** An executor that records which entity's tasks it ran. */
+function recordingExecutor(name: string, log: string[]): Executor {
+  const serial = new SerialExecutor();
+  return {
+    asyncExec: (task) => {
+      log.push(name);
+      return serial.asyncExec(task) as Promise<void>;
+    },
+  };
+}
+
+describe('the close signal’s reason', () => {
+  for (const engine of ['records', 'actors'] as const) {
+    it(`tells a settled close from a disposed one (${engine})`, async () => {
+      const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
+      const running = deferred();
+      manager.new('settles', 10, close('settles'));
+      manager.new('disposed', 10, close('disposed', () => running.promise));
+      if (engine === 'actors') ['settles', 'disposed'].forEach((id) => manager.actorOf(id));
+      clock.increment(10);
+      await flush();
+      const [settled, disposed] = closes.map((c) => c.signal);
+      expect(settled!.aborted).toBe(true);
+      expect(settled!.reason).toBe(CLOSE_SETTLED);
+      expect(disposed!.aborted).toBe(false);
+      const disposal = manager.dispose();
+      expect(disposed!.aborted).toBe(true);
+      expect(disposed!.reason).toBe(MANAGER_DISPOSED);
+      running.resolve();
+      await disposal;
+      expect(disposed!.reason).toBe(MANAGER_DISPOSED); // settling later does not change it
+    });
+  }
+
+  it('the two reasons are distinct, named errors that cannot be changed', () => {
+    expect(CLOSE_SETTLED).not.toBe(MANAGER_DISPOSED);
+    expect(CLOSE_SETTLED).toBeInstanceOf(Error);
+    expect(MANAGER_DISPOSED).toBeInstanceOf(Error);
+    expect([CLOSE_SETTLED.name, MANAGER_DISPOSED.name]).toEqual(['CloseSettled', 'ManagerDisposed']);
+    expect(CLOSE_SETTLED.message).toMatch(/settled/);
+    expect(MANAGER_DISPOSED.message).toMatch(/disposed/);
+    expect(Object.isFrozen(CLOSE_SETTLED) && Object.isFrozen(MANAGER_DISPOSED)).toBe(true);
+  });
+});
+
+describe('renewing a live id with a different executor', () => {
+  it('the close runs on the new executor, not the old one', async () => {
+    const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
+    const ran: string[] = [];
+    manager.new('a', 10, close('old'), { executor: recordingExecutor('old', ran) });
+    manager.new('a', 20, close('new'), { executor: recordingExecutor('new', ran) });
+    clock.increment(20);
+    await flush();
+    expect(ran).toEqual(['new']);
+    expect(closes.map((c) => c.id)).toEqual(['new']);
+  });
+
+  it('while paused, and when its close was already queued on the old one', async () => {
+    const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
+    const ran: string[] = [];
+    const blocked = new SerialExecutor();
+    const gate = deferred();
+    void blocked.asyncExec(() => gate.promise);
+    const old: Executor = { asyncExec: (task) => (ran.push('old'), blocked.asyncExec(task) as Promise<void>) };
+    manager.new('a', 10, close('old'), { executor: old });
+    clock.increment(10); // queued on the old executor, behind the gate
+    manager.new('a', 30, close('new'), { executor: recordingExecutor('new', ran) });
+    manager.stop('a');
+    manager.new('a', 40, close('newer'), { executor: recordingExecutor('newer', ran) });
+    gate.resolve();
+    await flush();
+    expect(closes).toEqual([]); // the stale task on the old executor returned at once
+    clock.increment(30);
+    await flush();
+    expect(ran).toEqual(['old', 'newer']);
+    expect(closes.map((c) => c.id)).toEqual(['newer']);
+  });
+
+  it('renewed without an executor, the close runs on the manager’s default one for the id', async () => {
+    const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
+    const ran: string[] = [];
+    manager.new('a', 10, close('old'), { executor: recordingExecutor('old', ran) });
+    manager.new('a', 20, close('new'));
+    clock.increment(20);
+    await flush();
+    expect(ran).toEqual([]);
+    expect(closes.map((c) => c.id)).toEqual(['new']);
+  });
+});
+
+describe('size and has while a close runs', () => {
+  it('a queued close still counts; a running one does not, and the id is free for a new entity', async () => {
+    const { clock, manager, close } = managerOnSimulatedClock({ inspect: undefined });
+    const gate = deferred();
+    const executor = new SerialExecutor();
+    void executor.asyncExec(() => gate.promise);
+    const running = deferred();
+    manager.new('a', 10, close('a', () => running.promise), { executor });
+    manager.new('b', 100, close('b'));
+    clock.increment(10);
+    await flush();
+    expect([manager.size, manager.has('a'), manager.state('a')]).toEqual([2, true, 'expired']);
+    gate.resolve();
+    await flush();
+    expect([manager.size, manager.has('a'), manager.state('a')]).toEqual([1, false, undefined]);
+    expect(manager.stop('a')).toBe(false);
+    expect(manager.delete('a')).toBe(false);
+    manager.new('a', 50, close('a2'));
+    expect([manager.size, manager.has('a'), manager.state('a')]).toEqual([2, true, 'active']);
+    running.resolve();
+    await flush();
+    expect([manager.size, manager.has('a')]).toEqual([2, true]); // the old close settling leaves the new one alone
+    expect(manager.actor.getSnapshot().context.toJSON()).toEqual({ size: 2, ids: ['b', 'a'], closing: 0 });
+  });
+
+  it('the manager’s view counts the closes in flight', async () => {
+    const { clock, manager, close } = managerOnSimulatedClock({ inspect: undefined });
+    const running = deferred();
+    manager.new('a', 10, close('a', () => running.promise));
+    clock.increment(10);
+    await flush();
+    expect(manager.actor.getSnapshot().context.toJSON()).toEqual({ size: 0, ids: [], closing: 1 });
+    running.resolve();
+    await flush();
+    expect(manager.actor.getSnapshot().context.toJSON()).toEqual({ size: 0, ids: [], closing: 0 });
+  });
+});
+
+describe('the clock option', () => {
+  const clock = new SimulatedClock();
+  const parts = {
+    now: () => clock.now(),
+    setTimeout: (fn: () => void, ms: number) => clock.setTimeout(fn, ms),
+    clearTimeout: (id: unknown) => clock.clearTimeout(id as number),
+  };
+
+  for (const method of ['now', 'setTimeout', 'clearTimeout'] as const) {
+    it(`is rejected without ${method}()`, () => {
+      const { [method]: _missing, ...rest } = parts;
+      expect(() => createExpireManager({ clock: rest as never })).toThrow(
+        new TypeError(`createExpireManager: options.clock must have a ${method}() method`),
+      );
+    });
+  }
+
+  it('is taken with all three, plain functions included', async () => {
+    const manager = createExpireManager({ clock: parts });
+    let closed = 0;
+    manager.new('a', clock.now() + 10, () => void closed++);
+    clock.increment(10);
+    await flush();
+    expect(closed).toBe(1);
+  });
+});

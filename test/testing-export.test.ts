@@ -1,0 +1,183 @@
+/**
+ * `xstate-expire/testing` as a user meets it: what a wrong adapter is told,
+ * and what coverage says of a few paths.
+ */
+import { SimulatedClock } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { type ExpireManager, type Requirement, createExpireManager, requirements } from '../src/index.js';
+import {
+  type ModelAdapter,
+  type ModelEventName,
+  ModelMismatchError,
+  generateModelPaths,
+  modelCoverage,
+  modelStates,
+  modelTransitions,
+  runModelPath,
+  runModelPaths,
+  walkModel,
+} from '../src/testing/index.js';
+import { flush } from './helpers.js';
+
+interface World {
+  clock: SimulatedClock;
+  manager: ExpireManager;
+  closes: number;
+  tornDown: boolean;
+}
+
+/** An adapter of the real manager, with one event mapped wrong on purpose. */
+function adapter(wrong: Partial<Record<ModelEventName, (world: World) => unknown>>, worlds: World[] = []): ModelAdapter<World> {
+  return {
+    setup() {
+      const clock = new SimulatedClock();
+      const world: World = { clock, manager: createExpireManager({ clock }), closes: 0, tornDown: false };
+      world.manager.new('e', 100, () => void world.closes++);
+      worlds.push(world);
+      return world;
+    },
+    async perform(world, event) {
+      const override = wrong[event];
+      if (override) return override(world);
+      const { manager, clock } = world;
+      switch (event) {
+        case 'stop':
+          return manager.stop('e');
+        case 'delete':
+          return manager.delete('e');
+        case 'start':
+        case 'expire':
+          manager[event]('e');
+          break;
+        case 'deadline':
+          clock.set(100);
+          break;
+        default:
+          throw new Error(`not in these paths: ${event}`);
+      }
+      await flush();
+    },
+    observe: ({ manager, closes }) => ({ live: manager.has('e'), closes, state: manager.state('e') }),
+    teardown(world) {
+      world.tornDown = true;
+      return world.manager.dispose();
+    },
+  };
+}
+
+const automatic: ModelEventName[] = ['runClose', 'settleClose'];
+
+describe('a wrong adapter', () => {
+  it('fails with a ModelMismatchError that names the path, the step, what differed and both values', async () => {
+    const path = walkModel(['stop', 'start', 'deadline'], { automatic });
+    const worlds: World[] = [];
+    const error = await runModelPath(path, adapter({ start: () => undefined }, worlds)).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelMismatchError);
+    expect((error as Error).name).toBe('ModelMismatchError');
+    expect((error as Error).message).toBe(
+      'model path "stop > start > deadline", step 2 (start): state expected "active", got "paused"',
+    );
+    expect(error).toMatchObject({ path, stepIndex: 1, expected: 'active', actual: 'paused' });
+    expect(worlds[0]!.tornDown).toBe(true); // torn down, failed or not
+  });
+
+  it('is caught on what it returns from stop() or delete()', async () => {
+    const path = walkModel(['delete', 'stop'], { automatic });
+    const lies = adapter({ stop: ({ manager }) => (manager.stop('e'), true) });
+    await expect(runModelPath(path, lies)).rejects.toThrow(
+      'model path "delete > stop", step 2 (stop): stop() returned expected false, got true',
+    );
+  });
+
+  it('is caught on live and on the number of closes', async () => {
+    const path = walkModel(['deadline'], { automatic });
+    await expect(runModelPath(path, adapter({ deadline: () => undefined }))).rejects.toThrow(
+      'model path "deadline", step 1 (deadline): live expected false, got true',
+    );
+    const twice = adapter({
+      deadline: async (world) => {
+        world.clock.set(100);
+        await flush();
+        world.closes++;
+      },
+    });
+    await expect(runModelPath(path, twice)).rejects.toThrow('step 1 (deadline): closes expected 1, got 2');
+  });
+
+  it('is caught right after new, before any step', async () => {
+    const broken: ModelAdapter<null> = { setup: () => null, perform: () => {}, observe: () => ({ live: false, closes: 0 }) };
+    await expect(runModelPath(walkModel(['stop']), broken)).rejects.toThrow(
+      'model path "stop", step 0 (new): live expected true, got false',
+    );
+  });
+
+  it('is caught on the full model state and the close signal when it reports them', async () => {
+    const path = walkModel(['deadline'], { automatic });
+    const base = adapter({});
+    // Right after new, then wrong once it closed.
+    const seen = (extra: object): ModelAdapter<World> => ({
+      ...base,
+      observe: async (world) => ({ ...(await base.observe(world)), ...(world.closes > 0 ? extra : {}) }),
+    });
+    await expect(runModelPath(path, seen({ modelState: 'expired.queued' }))).rejects.toThrow(
+      'step 1 (deadline): model state expected "closed", got "expired.queued"',
+    );
+    await expect(runModelPath(path, seen({ closeSignalAborted: false }))).rejects.toThrow(
+      'step 1 (deadline): close signal aborted expected true, got false',
+    );
+  });
+
+  it('a right adapter passes every path, and runModelPaths counts them', async () => {
+    const paths = [walkModel(['stop', 'start', 'deadline'], { automatic }), walkModel(['delete', 'stop'], { automatic })];
+    expect(await runModelPaths(paths, adapter({}))).toBe(2);
+  });
+});
+
+describe('modelCoverage', () => {
+  const all = Object.keys(requirements) as Requirement[];
+
+  it('reports exactly the transitions the paths did not take', () => {
+    const paths = [walkModel(['stop', 'start']), walkModel(['stop', 'expire'])];
+    const coverage = modelCoverage(paths, all);
+    const taken = [
+      'expiration.active --stop--> expiration.paused',
+      'expiration.paused --start--> expiration.active',
+      'expiration.paused --expire--> expiration.expired',
+    ];
+    expect(coverage.transitions.covered.map((t) => t.id).sort()).toEqual([...taken].sort());
+    expect(coverage.transitions.missing.map((t) => t.id).sort()).toEqual(
+      modelTransitions()
+        .map((t) => t.id)
+        .filter((id) => !taken.includes(id))
+        .sort(),
+    );
+  });
+
+  it('reports the states reached, the requirements traced per path, and those no path traced', () => {
+    const paths = [walkModel(['stop', 'start']), walkModel(['stop', 'expire']), walkModel(['stop'])];
+    const coverage = modelCoverage(paths, all);
+    expect(coverage.states.covered.sort()).toEqual(
+      ['expiration.active', 'expiration.paused', 'expiration.expired', 'expiration.expired.queued'].sort(),
+    );
+    expect(coverage.states.missing.sort()).toEqual(
+      modelStates()
+        .filter((s) => !coverage.states.covered.includes(s))
+        .sort(),
+    );
+    expect(coverage.states.missing).toContain('expiration.closed');
+    expect(Object.fromEntries(coverage.requirements.traced)).toEqual({ 'R1.1': 3, 'R1.2': 1, R2: 1 });
+    expect(coverage.requirements.missing.sort()).toEqual(all.filter((r) => !['R1.1', 'R1.2', 'R2'].includes(r)).sort());
+  });
+
+  it('counts only the transitions of the given events: a durable-only one is neither covered nor missing', () => {
+    const events = ['stop', 'start', 'expire', 'deadline', 'rearm', 'runClose', 'settleClose'] as const;
+    const paths = generateModelPaths({ depth: 4, events: ['stop', 'start', 'expire', 'deadline', 'rearm'], automatic });
+    const coverage = modelCoverage(paths, all, { events });
+    const ids = [...coverage.transitions.covered, ...coverage.transitions.missing].map((t) => t.id);
+    expect(ids.some((id) => id.includes('--reclaim-->'))).toBe(false);
+    expect(ids.some((id) => id.includes('--delete-->'))).toBe(false);
+    expect(coverage.transitions.missing.map((t) => t.id)).toEqual([]);
+    // Only the reclaim transition realises durable:claim: with reclaim left out, it is not missing.
+    expect(coverage.requirements.missing).not.toContain('durable:claim');
+  });
+});
