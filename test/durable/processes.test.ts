@@ -579,13 +579,13 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     // after COMMIT): the call failed, so this process runs no close and holds
     // no pause. The lease it was given must then run out like a dead process's.
     const s = await schemaFor('doubt');
-    const [p, q] = await hire(2);
+    const [p, other] = await hire(2);
     await p!.open(config(s, { loseCommitReply: ['claim', 'stop'] }));
     await p!.request('new', { id: 'paused', ttlMs: 300 });
     await expect(p!.request('update', { id: 'paused', ttlMs: 60_000 })).rejects.toThrow(/dropped after COMMIT \(stop\)/);
     await p!.request('new', { id: 'claimed', ttlMs: 0 });
     await p!.waitEvent((e) => e.event === 'lost-reply' && (e as { kind?: string }).kind === 'claim');
-    await q!.open(config(s)); // another process, to take over what P does not run
+    await other!.open(config(s)); // another process, to take over what P does not run
     const held = await entitiesOf(s);
     expect(held.map((e) => [e.id, e.state, e.owner])).toEqual([
       ['claimed', 'expired.closing', p!.owner],
@@ -599,6 +599,38 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
       { closed: closes.map((c) => c.id).sort(), left: (await entitiesOf(s)).map((e) => `${e.id}: ${e.state}, lease until +${Math.round(e.lease_until! - held[0]!.lease_until!)} ms, owner ${e.owner === p!.owner ? 'P' : e.owner}`) },
       'P renews leases it does not act on: its heartbeat extends every lease it owns in the database',
     ).toEqual({ closed: ['claimed', 'paused'], left: [] });
+  });
+
+  it('a worker frozen inside a claiming transaction does not keep its rows from the others past claimTimeoutMs', { timeout: 15_000 }, async () => {
+    // Its event loop blocked (a GC pause, a busy loop, a frozen VM) after its
+    // claim's UPDATE and before COMMIT: the row stays locked by an open
+    // transaction on a connection that looks alive, and `FOR UPDATE SKIP
+    // LOCKED` skips it. Nothing ends that transaction unless the store does
+    // (e.g. `SET LOCAL idle_in_transaction_session_timeout`).
+    const s = await schemaFor('freeze');
+    const [p, other] = await hire(2);
+    await p!.open(config(s, { freezeInClaimMs: 6_000 }));
+    await p!.request('new', { id: 'x', ttlMs: 0 });
+    await p!.waitEvent((e) => e.event === 'freezing');
+    await waitFor('P to hold its transaction open', async () => {
+      const [row] = await q<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND state = 'idle in transaction'`,
+        [`worker_${p!.pid}`],
+      );
+      return row!.n > 0;
+    });
+    const frozenAt = await dbNow();
+    await other!.open(config(s));
+    await waitFor('x to close', async () => (await closesOf(s)).length > 0, 2.5 * CLAIM).catch(() => {});
+    const closes = await closesOf(s);
+    const [row] = await entitiesOf(s);
+    const waited = Math.round((await dbNow()) - frozenAt);
+    await p!.kill(); // no need to wait for it to thaw
+    expect(
+      closes.map((c) => (c.pid === other!.pid ? 'other' : 'P')),
+      `${waited} ms after P froze, x is ${row ? `${row.state}, due ${Math.round(row.due! - frozenAt)} ms after the freeze, locked by P's open transaction` : 'gone'}`,
+    ).toEqual(['other']);
+    expect(closes[0]!.started - frozenAt).toBeLessThan(2 * CLAIM);
   });
 
   it('PostgreSQL SIGKILLed (fsync on) while workers run, restarted on its data dir: nothing lost, nothing closed twice', { timeout: 25_000 }, async () => {

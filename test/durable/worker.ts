@@ -53,6 +53,12 @@ export interface OpenConfig {
    * entity (`stop`, it writes `paused`).
    */
   loseCommitReply?: Array<'claim' | 'stop'>;
+  /**
+   * Freezes the whole process (its event loop blocked, as by a long GC pause,
+   * a busy loop or a frozen VM) for this many ms inside the first transaction
+   * that claims a close, before its COMMIT: its row locks stay held.
+   */
+  freezeInClaimMs?: number;
 }
 
 /** What `race` takes: random protocol calls on shared ids for `durationMs`. */
@@ -213,22 +219,35 @@ async function create(ids: string[], ttlMs: number[], gapMs: number, stop: { sto
 
 let creating = { stopped: false };
 
-/** `store`, but the COMMIT reply of the first claim / pause (see {@link OpenConfig.loseCommitReply}) is lost. */
-function losingReplies(store: DurableStore, kinds: ReadonlyArray<'claim' | 'stop'>): DurableStore {
+/**
+ * `store`, but the COMMIT reply of the first claim / pause is lost (see
+ * {@link OpenConfig.loseCommitReply}), and the process freezes in the first
+ * claim for `freezeMs` (see {@link OpenConfig.freezeInClaimMs}).
+ */
+function faulty(store: DurableStore, kinds: ReadonlyArray<'claim' | 'stop'>, freezeMs: number): DurableStore {
   const pending = new Set(kinds);
+  let freeze = freezeMs;
   return {
     ...store,
     transaction: async (work) => {
       let lost: 'claim' | 'stop' | undefined;
-      const result = await store.transaction((query) =>
-        work(async (sql, params) => {
+      let claims = false;
+      const result = await store.transaction(async (query) => {
+        const value = await work(async (sql, params) => {
           // The engine writes a row as (namespace, id, generation, state, ...).
           const state = /^\s*(UPDATE|INSERT)\s+\S+\.entities/i.test(sql) ? params?.[3] : undefined;
+          if (state === 'expired.closing') claims = true;
           if (state === 'expired.closing' && pending.has('claim')) lost = 'claim';
           if (state === 'paused' && pending.has('stop')) lost = 'stop';
           return query(sql, params);
-        }),
-      );
+        });
+        if (claims && freeze > 0) {
+          send({ type: 'event', event: 'freezing', ms: freeze });
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, freeze);
+          freeze = 0;
+        }
+        return value;
+      });
       if (lost === undefined) return result;
       pending.delete(lost);
       send({ type: 'event', event: 'lost-reply', kind: lost });
@@ -247,13 +266,14 @@ async function handle(message: Message): Promise<unknown> {
       log = new pg.Pool({ connectionString: config.connectionString, max: 4 });
       log.on('error', () => {});
       manager = await createDurableExpireManager({
-        store: losingReplies(
+        store: faulty(
           postgresStore({
             connectionString: `${config.connectionString}?application_name=worker_${process.pid}`,
             schema: config.schema,
             onError: () => void reported.store++,
           }),
           config.loseCommitReply ?? [],
+          config.freezeInClaimMs ?? 0,
         ),
         closers: { lease: closer },
         namespace: config.namespace,
