@@ -465,7 +465,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     let stats: Array<Record<string, number>>;
     try {
       stats = await Promise.all(
-        workers.map((w, i) => w.request<Record<string, number>>('race', { config: { ids, durationMs: 2_000, seed: seed + i, loops: 2 } satisfies RaceConfig }, 15_000)),
+        workers.map((w, i) => w.request<Record<string, number>>('race', { config: { ids, durationMs: 1_500, minOps: 15, seed: seed + i, loops: 2 } satisfies RaceConfig }, 15_000)),
       );
     } finally {
       racing = false;
@@ -484,8 +484,8 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     const sum = (what: string) => stats.reduce((n, st) => n + (st[what] ?? 0), 0);
     const context = `seed ${seed}, stats ${JSON.stringify(stats)}`;
     // The race did race: many updates, closes of each kind, injected failures.
-    expect(sum('update'), context).toBeGreaterThanOrEqual(15);
-    expect(sum('close') + sum('fail') + sum('expire'), context).toBeGreaterThanOrEqual(5);
+    expect(sum('update'), context).toBeGreaterThanOrEqual(20);
+    expect(sum('close') + sum('fail') + sum('expire'), context).toBeGreaterThanOrEqual(10);
     expect(sum('injected'), context).toBeGreaterThanOrEqual(2);
     expect(closes.length, context).toBeGreaterThanOrEqual(5);
     expect(unarmed.every((c) => c.row_state === null), context).toBe(true);
@@ -527,14 +527,14 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     // Two new processes start at once, race for the past-due rows.
     await Promise.all([r1!.open(options), r2!.open(options)]);
     await waitFor(
-      'every close to finish',
-      async () => (await closesOf(s)).filter((c) => c.finished !== null).length >= ids.length,
-      5_000,
+      'every close to finish and complete',
+      async () =>
+        (await entitiesOf(s)).length === 0 && (await closesOf(s)).filter((c) => c.finished !== null).length >= ids.length,
+      8_000,
       50,
-      async () => ({ closes: await closesOf(s), entities: await entitiesOf(s), now: await dbNow(), stderr: [r1!.stderr, r2!.stderr] }),
+      async () => ({ closes: await closesOf(s), entities: await entitiesOf(s), now: await dbNow() }),
     );
     await sleep(400); // two more polls of both: nothing closes again
-    expect(await entitiesOf(s), JSON.stringify({ closes: await closesOf(s), r1: [r1!.pid, r1!.owner, r1!.events], r2: [r2!.pid, r2!.owner, r2!.events] })).toEqual([]);
 
     const closes = await closesOf(s);
     expect(closes.map((c) => [c.id, c.generation]).sort()).toEqual(before.map((e) => [e.id, e.generation]).sort());

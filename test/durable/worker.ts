@@ -68,6 +68,8 @@ export interface RaceConfig {
   seed: number;
   /** Concurrent call loops in this process. */
   loops: number;
+  /** Calls each loop makes at least, past durationMs if need be. */
+  minOps: number;
 }
 
 type Message = { seq: number; op: string; [key: string]: unknown };
@@ -140,7 +142,7 @@ function random(seed: number): () => number {
 }
 
 /** Random protocol calls with injected failures; resolves with how many of each ran. */
-async function race({ ids, durationMs, seed, loops }: RaceConfig): Promise<Record<string, number>> {
+async function race({ ids, durationMs, minOps, seed, loops }: RaceConfig): Promise<Record<string, number>> {
   const rnd = random(seed);
   const s = config!.schema;
   const stats: Record<string, number> = {};
@@ -149,7 +151,8 @@ async function race({ ids, durationMs, seed, loops }: RaceConfig): Promise<Recor
   const pick = () => ids[Math.floor(rnd() * ids.length)]!;
   const pause = (max: number) => sleep(Math.floor(rnd() * max));
   const loop = async () => {
-    while (Date.now() < until) {
+    // For durationMs, and at least minOps calls however slow the machine is.
+    for (let ops = 0; Date.now() < until || ops < minOps; ops++) {
       const id = pick();
       const roll = rnd();
       try {
