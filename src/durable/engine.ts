@@ -147,7 +147,13 @@ export class DurableEngine {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.store.transaction(async (query) => {
-          const [row] = await query(`SELECT ${this.#s}.now_ms() AS now`);
+          // A process that freezes inside a transaction (its locks held, its connection
+          // alive) is cut off after claimTimeoutMs, so that SKIP LOCKED does not skip
+          // its rows for as long as it hangs.
+          const [row] = await query(
+            `SELECT set_config('idle_in_transaction_session_timeout', $1, true), ${this.#s}.now_ms() AS now`,
+            [String(Math.ceil(this.claimTimeoutMs))],
+          );
           return work(new Step(query, Number(row!.now)));
         });
       } catch (error) {
