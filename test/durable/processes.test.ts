@@ -286,8 +286,8 @@ async function waitFor(
 /**
  * SIGSTOPs a worker at a moment it holds no transaction open. (A process
  * stalled inside a transaction keeps its row locks, and `FOR UPDATE SKIP
- * LOCKED` skips those rows: nobody could take over until it resumes. See the
- * report for that limitation.)
+ * LOCKED` skips those rows: nobody could take over until it resumes — the
+ * frozen-worker test below is about that.)
  */
 async function stall(worker: Worker): Promise<number> {
   for (let attempt = 1; ; attempt++) {
