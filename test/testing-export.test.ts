@@ -181,3 +181,19 @@ describe('modelCoverage', () => {
     expect(coverage.requirements.missing).not.toContain('durable:claim');
   });
 });
+
+describe('generateModelPaths and walkModel at their edges', () => {
+  it('a path of no steps is named (new)', () => {
+    expect(walkModel([])).toEqual({ name: '(new)', steps: [] });
+  });
+
+  it('with no events to make happen, the one path is new itself', () => {
+    expect(generateModelPaths({ depth: 3, events: [] })).toEqual([{ name: '(new)', steps: [] }]);
+  });
+
+  it('refuses a depth that is not a positive integer', () => {
+    for (const depth of [0, -1, 1.5, Number.NaN]) {
+      expect(() => generateModelPaths({ depth })).toThrow(new TypeError('generateModelPaths: depth must be a positive integer'));
+    }
+  });
+});

@@ -1,0 +1,99 @@
+/**
+ * compileMachine on machines of a user's own: what it refuses, in the words a
+ * user reads, and the assign form it runs like XState.
+ */
+import { and, assign, createActor, createMachine, raise, setup } from 'xstate';
+import { describe, expect, it } from 'vitest';
+import { UnsupportedMachineError, compileMachine } from '../src/index.js';
+import { assignmentOf } from '../src/machines/interpret.js';
+
+function refusal(machine: () => unknown): UnsupportedMachineError {
+  try {
+    compileMachine(machine() as never);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UnsupportedMachineError);
+    return error as UnsupportedMachineError;
+  }
+  throw new Error('compiled');
+}
+
+describe('compileMachine refuses, naming the feature and the state', () => {
+  const yes = () => true;
+  const cases: Array<[string, () => unknown, string]> = [
+    [
+      'a guard by a reserved name',
+      () => createMachine({ initial: 'a', states: { a: { on: { go: { guard: 'xstate.custom' as never, target: 'a' } } } } }),
+      'compileMachine: guard combinators (xstate.custom) is not supported (state "(machine).a")',
+    ],
+    [
+      'guard parameters',
+      () =>
+        setup({ guards: { yes } }).createMachine({
+          initial: 'a',
+          states: { a: { on: { go: { guard: { type: 'yes', params: { n: 1 } } as never, target: 'a' } } } },
+        }),
+      'compileMachine: guard parameters (yes) is not supported (state "(machine).a")',
+    ],
+    [
+      'an unknown guard',
+      () => createMachine({ initial: 'a', states: { a: { on: { go: { guard: 'nope' as never, target: 'a' } } } } }),
+      'compileMachine: the unknown guard "nope" is not supported (state "(machine).a")',
+    ],
+    [
+      'a combinator under a name',
+      () =>
+        setup({ guards: { yes, both: and(['yes', 'yes']) } }).createMachine({
+          initial: 'a',
+          states: { a: { on: { go: { guard: 'both', target: 'a' } } } },
+        }),
+      'compileMachine: guard combinators ("both") is not supported (state "(machine).a")',
+    ],
+    [
+      'an unknown delay',
+      () => createMachine({ initial: 'a', states: { a: { after: { later: 'b' } }, b: {} } }),
+      'compileMachine: the unknown delay "later" is not supported (state "(machine).a")',
+    ],
+    [
+      'an output function of a final state',
+      () => createMachine({ initial: 'a', states: { a: { type: 'final', output: () => 1 } } }),
+      'compileMachine: output functions of final states are not supported (state "(machine).a")',
+    ],
+  ];
+  for (const [what, machine, message] of cases) {
+    it(what, () => {
+      const error = refusal(machine);
+      expect(error.message).toBe(message);
+      expect(error.name).toBe('UnsupportedMachineError');
+    });
+  }
+
+  it('an inline action says what it is', () => {
+    expect(refusal(() => createMachine({ initial: 'a', states: { a: { exit: [() => {}] } } })).feature).toBe(
+      'inline actions (function)',
+    );
+  });
+});
+
+describe('an assign given as an object of values and functions', () => {
+  const machine = setup({
+    types: { context: {} as { n: number; label: string; last: string }, events: {} as { type: 'inc'; by: number } },
+    actions: {
+      inc: assign({ n: ({ context, event }) => context.n + event.by, label: 'counted', last: ({ event }) => event.type }),
+    },
+  }).createMachine({
+    context: { n: 1, label: 'new', last: '' },
+    initial: 'a',
+    states: { a: { on: { inc: { actions: 'inc' } } } },
+  });
+
+  it('computes what XState computes: each function of the args, each value as it is', () => {
+    const op = compileMachine(machine).leaves[0]!.on.get('inc')![0]!.ops[0]!;
+    expect(op.kind).toBe('assign');
+    const event = { type: 'inc', by: 2 };
+    const partial = assignmentOf(op as Extract<typeof op, { kind: 'assign' }>, { context: { n: 1, label: 'new', last: '' }, event });
+    const actor = createActor(machine).start();
+    actor.send(event as never);
+    expect(partial).toEqual({ n: 3, label: 'counted', last: 'inc' });
+    expect(actor.getSnapshot().context).toEqual({ ...partial });
+  });
+});
