@@ -20,5 +20,5 @@ export type { DurableRenewal } from './protocol.js';
 export { pgliteStore } from './pglite-store.js';
 export type { PgliteStoreOptions } from './pglite-store.js';
 export { postgresStore } from './postgres-store.js';
-export type { PgClientLike, PgPoolLike, PostgresStoreOptions } from './postgres-store.js';
+export type { PgClientLike, PgPoolClientLike, PgPoolLike, PostgresStoreOptions } from './postgres-store.js';
 export type { DurableStore, Query, Row } from './store.js';

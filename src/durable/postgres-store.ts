@@ -2,19 +2,27 @@ import { type DurableStore, type Query, type Row, assertSchema, migrate, refCoun
 
 /** The part of a node-postgres (`pg`) client the store uses. */
 export interface PgClientLike {
+  /** Runs one statement. */
   query(sql: string, params?: unknown[]): Promise<{ rows: Row[] }>;
+}
+
+/** A connection checked out of a pool, as the store uses it. */
+export interface PgPoolClientLike extends PgClientLike {
+  /** Gives it back to the pool; with an error (or `true`), the pool drops it. */
+  release(error?: Error | boolean): void;
+  /** Its connection failed (while checked out). */
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Stops listening. */
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** The part of a node-postgres `Pool` the store uses. */
 export interface PgPoolLike extends PgClientLike {
-  connect(): Promise<
-    PgClientLike & {
-      release(error?: Error | boolean): void;
-      on(event: 'error', listener: (error: Error) => void): unknown;
-      removeListener(event: 'error', listener: (error: Error) => void): unknown;
-    }
-  >;
+  /** Checks a connection out, for a transaction. */
+  connect(): Promise<PgPoolClientLike>;
+  /** An idle connection failed. */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Closes every connection. */
   end(): Promise<void>;
   /** node-postgres keeps the pool's connection options here. */
   options?: object;

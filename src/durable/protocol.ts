@@ -18,7 +18,7 @@ export interface DurableRenewal<T = void> {
 }
 
 /**
- * {@link ExpireProtocol}'s twin over a {@link DurableExpireManager}: `update`,
+ * `ExpireProtocol`'s twin over a {@link DurableExpireManager}: `update`,
  * `close` and `fail` with the same guarantees — a failed update resumes the
  * same deadline (R1), an error after a successful one closes gracefully (R2),
  * and a renewal the manager could not take is closed, not leaked.
@@ -58,8 +58,8 @@ export class DurableExpireProtocol {
   }
 
   /**
-   * Wraps an update (Go: Stop → next → Start on failure → New). See
-   * {@link ExpireProtocol.update}; the renewal names its closer and data.
+   * Wraps an update (Go: Stop → next → Start on failure → New), as
+   * `ExpireProtocol.update` does; the renewal names its closer and data.
    */
   update<T>(id: string, update: () => DurableRenewal<T> | Promise<DurableRenewal<T>>): Promise<T> {
     assertId('update', id, 'DurableExpireProtocol');
