@@ -54,6 +54,7 @@ function nativeClock(now: () => number): ExpireClock {
     setTimeout: (fn, ms) => {
       if (ms <= 0) return { immediate: setImmediate(fn) };
       const timer = setTimeout(fn, ms);
+      // Stryker disable next-line OptionalChaining: Node's timers always have unref(); the ?. is for runtimes whose setTimeout returns a number
       timer.unref?.();
       return timer;
     },
@@ -119,8 +120,10 @@ export class TimerHeap implements ExpireClock {
   /** Arms `node` for `due`: O(1) when it is already in the heap at or before that time. */
   arm(node: HeapNode, due: number): void {
     node.order = this.#seq++;
+    // Stryker disable next-line ConditionalExpression: either half alone decides: a node's index is -1 or -2 (heap[-1] and heap[-2] are undefined) whenever it is not in the heap, and >= 0 only while it is
     if (node.index >= 0 && this.#heap[node.index] === node) {
       node.due = due;
+      // Stryker disable next-line ConditionalExpression: moving a node to a later time at once instead of when its slot comes up gives the same order (the same key and seq); it only costs O(log n)
       if (due > node.key) return;
       node.key = due;
       node.seq = node.order;
@@ -144,6 +147,7 @@ export class TimerHeap implements ExpireClock {
   /** Takes `node` out of the heap now, in O(log n). */
   remove(node: HeapNode): void {
     const index = node.index;
+    // Stryker disable next-line UnaryOperator: any index that is not DEFERRED and not this node's slot in the heap means 'not in it' to every reader
     if (index === DEFERRED) node.index = -1;
     if (index < 0 || this.#heap[index] !== node) return;
     this.#removeAt(index);
@@ -156,6 +160,7 @@ export class TimerHeap implements ExpireClock {
    * materialized actor keeps its place.
    */
   keepTurn(handle: unknown, node: HeapNode): void {
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: index < 0 and heap[index] !== handle each tell a cleared timer alone; at index 0 the timer is already first among equals
     if (!(handle instanceof Timer) || handle.index < 0 || this.#heap[handle.index] !== handle) return;
     handle.order = handle.seq = node.order;
     this.#up(handle.index);
@@ -165,12 +170,14 @@ export class TimerHeap implements ExpireClock {
 
   /** Empties the heap and cancels the clock's timer. */
   clear(): void {
+    // Stryker disable next-line UnaryOperator: after clear() the heap is empty, so any index means 'not in it' (every reader checks heap[index] === node)
     for (const node of this.#heap) node.index = -1;
     this.#heap.length = 0;
     this.#cancel();
   }
 
   #before(a: HeapNode, b: HeapNode): boolean {
+    // Stryker disable next-line EqualityOperator: seqs in the heap are distinct (each arm takes the next one), so seq <= seq is seq < seq; the other operators here are killed by the order tests
     return a.key < b.key || (a.key === b.key && a.seq < b.seq);
   }
 
@@ -214,6 +221,7 @@ export class TimerHeap implements ExpireClock {
       this.#up(index);
       this.#down(last.index);
     }
+    // Stryker disable next-line UnaryOperator: a stale index is never trusted: readers check heap[index] === node, and the engine reads it only for an active record, always in the heap
     node.index = -1;
   }
 
@@ -221,6 +229,7 @@ export class TimerHeap implements ExpireClock {
   #aim(): void {
     const head = this.#heap[0];
     if (head === undefined) return this.#cancel();
+    // Stryker disable next-line ConditionalExpression: #armedFor is Infinity whenever #handle is undefined, and a head keyed at Infinity never fires either way
     if (this.#handle !== undefined && this.#armedFor <= head.key) return;
     this.#cancel();
     this.#armedFor = head.key;
