@@ -94,14 +94,3 @@ describe('installScheduler: an actor with exactly one pending event', () => {
     expect(pending.size).toBe(0);
   });
 });
-
-describe('installScheduler: an event scheduled without an id', () => {
-  it('gets one of its own: it fires, and does not replace another', () => {
-    const { inner, pending, child } = system();
-    const a = child();
-    a.system.scheduler.schedule(a, a, { type: 'STOP' }, 50);
-    expect(pending.size).toBe(2);
-    inner.increment(50);
-    expect(a.getSnapshot().status).toBe('done');
-  });
-});

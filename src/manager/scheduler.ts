@@ -47,7 +47,7 @@ export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<an
   };
 
   const { scheduler } = system;
-  // Stryker disable next-line MethodExpression: any string unique to the event is an id; slice(2) only drops the '0.' every one starts with
+  // Stryker disable next-line MethodExpression: XState always passes the id (its type requires one); any unique string would do as a default
   scheduler.schedule = (source, target, event, delay, id = Math.random().toString(36).slice(2)) => {
     const previous = take(source, id);
     if (previous !== undefined) clock.clearTimeout(previous);
