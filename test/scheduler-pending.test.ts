@@ -94,3 +94,35 @@ describe('installScheduler: an actor with exactly one pending event', () => {
     expect(pending.size).toBe(0);
   });
 });
+
+describe('installScheduler: what a user of the actor system sees', () => {
+  it('an event scheduled again under the same id replaces the pending one', () => {
+    const { inner, pending, child } = system();
+    const a = child();
+    a.system.scheduler.schedule(a, a, { type: 'STOP' }, 50, 'stop');
+    a.system.scheduler.schedule(a, a, { type: 'STOP' }, 80, 'stop');
+    expect(pending.size).toBe(2); // the after event and one 'stop'
+    inner.increment(50);
+    expect(a.getSnapshot().status).toBe('active');
+    inner.increment(30);
+    expect(a.getSnapshot().status).toBe('done');
+  });
+
+  it('an inspector sees who sent a delayed event', () => {
+    const { clock, inner } = countingClock(new SimulatedClock());
+    const seen: Array<{ type: string; source: unknown; target: unknown }> = [];
+    const parent = createActor(createMachine({}), {
+      clock,
+      inspect: (e) => {
+        if (e.type === '@xstate.event' && e.event.type.startsWith('xstate.after.')) {
+          seen.push({ type: e.event.type, source: e.sourceRef, target: e.actorRef });
+        }
+      },
+    });
+    installScheduler(parent.system);
+    parent.start();
+    const a = createActor(machine, { parent: parent as AnyActorRef, clock }).start();
+    inner.increment(100);
+    expect(seen).toEqual([{ type: 'xstate.after.100.(machine).waiting', source: a, target: a }]);
+  });
+});
