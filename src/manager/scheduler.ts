@@ -64,6 +64,7 @@ export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<an
   };
   scheduler.cancel = (source, id) => {
     const handle = take(source, id);
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing on every clock the system can have (Node's, SimulatedClock, the timer heap)
     if (handle !== undefined) clock.clearTimeout(handle);
   };
   scheduler.cancelAll = (source) => {
