@@ -59,7 +59,7 @@ describe('an expiration actor on its own', () => {
   });
 
   it('a close taken over (reclaim) runs again with a signal of its own; dispose aborts the one running', async () => {
-    const runs: Array<{ signal: AbortSignal; done: ReturnType<typeof deferred> }> = [];
+    const runs: Array<{ signal: AbortSignal; done: ReturnType<typeof deferred<void>> }> = [];
     const { clock, actor } = embedded({
       close: (signal) => {
         const done = deferred();
