@@ -35,6 +35,7 @@ class Timer implements HeapNode {
   due = 0;
   seq = 0;
   order = 0;
+  // Stryker disable next-line UnaryOperator: a Timer is armed as it is made; any index not its slot in the heap means 'not in it' to arm()
   index = -1;
   constructor(readonly fn: () => void) {}
   fire(): void {
