@@ -222,6 +222,17 @@ describe('TimerHeap', () => {
     expect(delays.every((ms) => ms >= 0)).toBe(true);
   });
 
+  it('a node armed again for the same time goes behind those armed since, as a new timer would', () => {
+    const { heap, log, clock, set } = heapOnManualClock();
+    const [a, b, c] = ['a', 'b', 'c'].map((name) => node(name, log, clock));
+    heap.arm(a!, 10);
+    heap.arm(b!, 10);
+    heap.arm(a!, 10);
+    heap.arm(c!, 10);
+    set(10);
+    expect(log).toEqual(['b@10', 'a@10', 'c@10']);
+  });
+
   it('a disarmed node never fires and leaves the heap when its slot comes up', () => {
     const { heap, log, clock, set } = heapOnManualClock();
     const disarmed = node('disarmed', log, clock);

@@ -121,7 +121,7 @@ export class TimerHeap implements ExpireClock {
   /** Arms `node` for `due`: O(1) when it is already in the heap at or before that time. */
   arm(node: HeapNode, due: number): void {
     node.order = this.#seq++;
-    // Stryker disable next-line ConditionalExpression: either half alone decides: a node's index is -1 or -2 (heap[-1] and heap[-2] are undefined) whenever it is not in the heap, and >= 0 only while it is
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: either half alone decides: a node's index is -1 or -2 (heap[-1] and heap[-2] are undefined) whenever it is not in the heap, and >= 0 only while it is
     if (node.index >= 0 && this.#heap[node.index] === node) {
       node.due = due;
       // Stryker disable next-line ConditionalExpression: moving a node to a later time at once instead of when its slot comes up gives the same order (the same key and seq); it only costs O(log n)
@@ -137,6 +137,7 @@ export class TimerHeap implements ExpireClock {
       this.#heap.push(node);
       this.#up(node.index);
     }
+    // Stryker disable next-line ConditionalExpression: #aim() changes nothing unless the head is earlier than the clock's timer, which only a new head can be (at worst, one spurious wake-up)
     if (node.index === 0) this.#aim();
   }
 
