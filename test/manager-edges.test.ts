@@ -142,6 +142,15 @@ describe('size and has while a close runs', () => {
   });
 });
 
+describe('the manager’s view for inspectors and logs', () => {
+  it('shows the size and only the first 20 ids, however many there are', () => {
+    const { manager, close } = managerOnSimulatedClock({ inspect: undefined });
+    const ids = Array.from({ length: 25 }, (_, i) => `id${i}`);
+    for (const id of ids) manager.new(id, 100, close(id));
+    expect(manager.actor.getSnapshot().context.toJSON()).toEqual({ size: 25, ids: ids.slice(0, 20), closing: 0 });
+  });
+});
+
 describe('the clock option', () => {
   const clock = new SimulatedClock();
   const parts = {
