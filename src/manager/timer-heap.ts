@@ -151,6 +151,7 @@ export class TimerHeap implements ExpireClock {
     const index = node.index;
     // Stryker disable next-line UnaryOperator: any index that is not DEFERRED and not this node's slot in the heap means 'not in it' to every reader
     if (index === DEFERRED) node.index = -1;
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: either half alone tells a node not in the heap (its index is negative exactly when it is not in it)
     if (index < 0 || this.#heap[index] !== node) return;
     this.#removeAt(index);
     if (index === 0) this.#aim();
