@@ -56,8 +56,8 @@ export class Step {
 
 /** What the engine asks of the manager that runs it. */
 export interface EngineHost {
-  /** Whether this process will run a close with `closer` now (it has it, and room). */
-  canClose(closer: string): boolean;
+  /** Whether this process will run one more close with `closer` now (it has it, and room beside `pending` claimed). */
+  canClose(closer: string, pending: number): boolean;
 }
 
 /** The row's columns, numbers as JavaScript numbers on every driver. */
@@ -185,9 +185,10 @@ export class DurableEngine {
   /** Rows whose deadline or lease has come, that this process can handle, locked and skipped by others. */
   async due(step: Step, closers: readonly string[], limit: number): Promise<Draft[]> {
     const rows = await step.query(
+      // No ORDER BY: everything returned is due, and a sort would read the whole backlog.
       `SELECT ${COLUMNS} FROM ${this.#s}.entities
         WHERE namespace = $1 AND closer = ANY($2) AND (due <= $3 OR lease_until <= $3)
-        ORDER BY least(due, lease_until) LIMIT $4 FOR UPDATE SKIP LOCKED`,
+        LIMIT $4 FOR UPDATE SKIP LOCKED`,
       [this.namespace, closers, step.now, limit],
     );
     return rows.map(toDraft);
@@ -306,9 +307,13 @@ export class DurableEngine {
     draft.key = draft.generation;
   }
 
-  /** Wakes the other managers of this namespace if something now needs attention sooner. */
-  async notify(step: Step): Promise<void> {
-    if (step.earliest === Infinity) return;
+  /**
+   * Wakes the other managers of this namespace for a due time or lease end
+   * written sooner than `within` ms from now: later ones their polling finds in
+   * time. (A NOTIFY serializes commits on a global lock: none is cheaper.)
+   */
+  async notify(step: Step, within: number): Promise<void> {
+    if (step.earliest >= step.now + within) return;
     await step.query(`SELECT pg_notify($1, $2)`, [this.#s, `${this.namespace}\n${step.earliest}`]);
   }
 
@@ -335,9 +340,14 @@ export class DurableEngine {
 
   /** The earliest deadline or lease end this process could handle (database time), if any. */
   async next(closers: readonly string[]): Promise<{ at: number; now: number } | undefined> {
+    // Two minimums, each read in the order of its index (a min over least() would scan every row).
     const [row] = await this.store.query(
-      `SELECT min(least(due, lease_until)) AS at, ${this.#s}.now_ms() AS now FROM ${this.#s}.entities
-        WHERE namespace = $1 AND closer = ANY($2)`,
+      `SELECT least(
+         (SELECT due FROM ${this.#s}.entities WHERE namespace = $1 AND closer = ANY($2) AND due IS NOT NULL
+           ORDER BY due LIMIT 1),
+         (SELECT lease_until FROM ${this.#s}.entities WHERE namespace = $1 AND closer = ANY($2) AND lease_until IS NOT NULL
+           ORDER BY lease_until LIMIT 1)
+       ) AS at, ${this.#s}.now_ms() AS now`,
       [this.namespace, closers],
     );
     return row?.at === null || row?.at === undefined ? undefined : { at: Number(row.at), now: Number(row.now) };
@@ -408,7 +418,7 @@ export class DurableEngine {
   readonly #effects: Record<string, (step: Step, draft: Draft) => void> = {
     queueClose: (step, draft) => {
       lease(draft, null, step.now, null, 'close');
-      if (this.host.canClose(draft.closer)) step.mailbox.push({ type: 'close' });
+      if (this.host.canClose(draft.closer, step.claims.length)) step.mailbox.push({ type: 'close' });
     },
     notifyClosing: (step, draft) => {
       draft.live = false;

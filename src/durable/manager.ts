@@ -101,6 +101,8 @@ const SHUTDOWN = { type: 'shutdown' } as const;
 const ENTITY = 'id, state, deadline, closer, data, generation::float8 AS generation';
 const SETTLED = { type: 'settled' } as const;
 const BATCH = 100;
+/** How soon to look again at a deadline that was due but not handled by a pass. */
+const RETRY_MS = 5;
 
 /** A close running in this process. */
 interface Running {
@@ -163,7 +165,7 @@ export class DurableExpireManager implements AsyncDisposable {
       options.claimTimeoutMs,
       options.pauseTimeoutMs,
       this.#onCloseError,
-      { canClose: (closer) => this.#canClose(closer) },
+      { canClose: (closer, pending) => this.#canClose(closer, pending) },
     );
   }
 
@@ -462,7 +464,7 @@ export class DurableExpireManager implements AsyncDisposable {
     const result = await this.#engine.transaction(async (step) => {
       done = step;
       const value = await work(step);
-      await this.#engine.notify(step);
+      await this.#engine.notify(step, this.#pollIntervalMs);
       return value;
     });
     this.#offset = done.now - Date.now();
@@ -496,8 +498,10 @@ export class DurableExpireManager implements AsyncDisposable {
       const next = await this.#engine.next(this.#names);
       if (next) {
         this.#offset = next.now - Date.now();
-        // Due but not handled (no room, or held by a pass elsewhere): look again at the next poll.
-        this.#schedule(next.at > next.now ? next.at : next.now + this.#pollIntervalMs);
+        // Due already: the timer fired a little early, or another pass holds it; look
+        // again soon. With no room for closes, the next one that ends looks again.
+        const full = !this.#canClose(this.#names[0]!);
+        this.#schedule(next.at > next.now ? next.at : next.now + (full ? this.#pollIntervalMs : RETRY_MS));
       }
     } catch (error) {
       this.#report('poll', error);
@@ -516,16 +520,20 @@ export class DurableExpireManager implements AsyncDisposable {
     const event = { type: draft.leaseEvent ?? '' };
     // A close waits for room here: the lease stays for whoever has it first.
     const transition = this.#engine.peek(draft, event, step.now);
-    if (transition?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose') && !this.#canClose(draft.closer)) {
-      return false;
-    }
+    const closes = transition?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose');
+    if (closes && !this.#canClose(draft.closer, step.claims.length)) return false;
     this.#engine.endLease(draft);
     await this.#engine.send(step, draft, event);
     return true;
   }
 
-  #canClose(closer: string): boolean {
-    return !this.#stopped && this.#disposal === undefined && Object.hasOwn(this.#closers, closer) && this.#running.size < this.#concurrency;
+  #canClose(closer: string, pending = 0): boolean {
+    return (
+      !this.#stopped &&
+      this.#disposal === undefined &&
+      Object.hasOwn(this.#closers, closer) &&
+      this.#running.size + pending < this.#concurrency
+    );
   }
 
   /** Runs a claimed close; then completes it, fenced by generation and owner (or hands it over if aborted and failed). */
@@ -580,7 +588,8 @@ export class DurableExpireManager implements AsyncDisposable {
     if (this.#stopped || at >= this.#wakeAt) return;
     clearTimeout(this.#wake);
     this.#wakeAt = at;
-    const delay = Math.min(MAX_TIMER_DELAY, Math.max(0, at - (Date.now() + this.#offset)));
+    // One millisecond past it: the offset is an estimate, and early is useless.
+    const delay = Math.min(MAX_TIMER_DELAY, Math.max(0, at + 1 - (Date.now() + this.#offset)));
     this.#wake = setTimeout(() => {
       this.#wakeAt = Infinity;
       this.#kick();
