@@ -411,6 +411,12 @@ describe('the default clock (createTimerQueue)', () => {
       const until = performance.now() + ms;
       while (performance.now() <= until);
     };
+    // Quick ones share a wake-up.
+    queue.setTimeout(() => fired.push(-2), 0);
+    queue.setTimeout(() => fired.push(-1), 0);
+    vi.advanceTimersToNextTimer();
+    expect(fired).toEqual([-2, -1]);
+    fired.length = 0;
     for (const i of [0, 1, 2]) queue.setTimeout(() => (fired.push(i), busy(2)), 0);
     vi.advanceTimersToNextTimer();
     expect(fired).toEqual([0]);
@@ -419,7 +425,7 @@ describe('the default clock (createTimerQueue)', () => {
     vi.advanceTimersToNextTimer();
     expect(fired).toEqual([0, 1, 2]);
     // Every continuation was an immediate that kept the process alive.
-    expect(handles()).toEqual([1, 2, 3].map(() => ({ kind: 'immediate', ref: true })));
+    expect(handles()).toEqual([1, 2, 3, 4].map(() => ({ kind: 'immediate', ref: true })));
   });
 
   it('reads Date.now() by default', () => {

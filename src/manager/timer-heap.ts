@@ -233,7 +233,7 @@ export class TimerHeap implements ExpireClock {
   #aim(): void {
     const head = this.#heap[0];
     if (head === undefined) return this.#cancel();
-    // Stryker disable next-line ConditionalExpression: #armedFor is Infinity whenever #handle is undefined, and a head keyed at Infinity never fires either way
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: #armedFor is Infinity whenever #handle is undefined, a head keyed at Infinity never fires either way, and re-aiming a timer already aimed at or before the head only replaces it
     if (this.#handle !== undefined && this.#armedFor <= head.key) return;
     this.#cancel();
     this.#armedFor = head.key;
@@ -277,6 +277,7 @@ export class TimerHeap implements ExpireClock {
           continue;
         }
         head.fire();
+        // Stryker disable next-line EqualityOperator: the time elapsed is not a count: > and >= 1 ms differ only at one instant
         if (performance.now() - started > this.#sliceMs) break;
       }
     } finally {
