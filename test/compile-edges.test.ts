@@ -67,6 +67,16 @@ describe('compileMachine refuses, naming the feature and the state', () => {
     });
   }
 
+  it('an inline combinator, which carries no name of its own', () => {
+    const error = refusal(() =>
+      setup({ guards: { yes } }).createMachine({
+        initial: 'a',
+        states: { a: { on: { go: { guard: and(['yes', 'yes']), target: 'a' } } } },
+      }),
+    );
+    expect(error.message).toBe('compileMachine: guard combinators (unknown) is not supported (state "(machine).a")');
+  });
+
   it('an inline action says what it is', () => {
     expect(refusal(() => createMachine({ initial: 'a', states: { a: { exit: [() => {}] } } })).feature).toBe(
       'inline actions (function)',
