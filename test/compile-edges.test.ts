@@ -5,7 +5,7 @@
 import { and, assign, createActor, createMachine, raise, setup } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { UnsupportedMachineError, compileMachine } from '../src/index.js';
-import { assignmentOf } from '../src/machines/interpret.js';
+import { assignmentOf, delayOf } from '../src/machines/interpret.js';
 
 function refusal(machine: () => unknown): UnsupportedMachineError {
   try {
@@ -105,5 +105,15 @@ describe('an assign given as an object of values and functions', () => {
     actor.send(event as never);
     expect(partial).toEqual({ n: 3, label: 'counted', last: 'inc' });
     expect(actor.getSnapshot().context).toEqual({ ...partial });
+  });
+});
+
+describe('a delay given as a number', () => {
+  it('is armed for that many milliseconds, as XState arms it', () => {
+    const machine = createMachine({ initial: 'a', states: { a: { after: { 100: 'b' } }, b: {} } });
+    const table = compileMachine(machine);
+    const schedule = table.initial.ops.find((op) => op.kind === 'schedule')!;
+    expect(schedule).toMatchObject({ kind: 'schedule', delay: 100, name: undefined });
+    expect(delayOf(schedule as Extract<typeof schedule, { kind: 'schedule' }>, { context: undefined, event: undefined })).toBe(100);
   });
 });
