@@ -4,7 +4,7 @@
  */
 import { and, assign, createActor, createMachine, raise, setup } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { UnsupportedMachineError, compileMachine } from '../src/index.js';
+import { UnsupportedMachineError, compileMachine, expirationMachine } from '../src/index.js';
 import { assignmentOf, delayOf } from '../src/machines/interpret.js';
 
 function refusal(machine: () => unknown): UnsupportedMachineError {
@@ -115,5 +115,38 @@ describe('a delay given as a number', () => {
     const schedule = table.initial.ops.find((op) => op.kind === 'schedule')!;
     expect(schedule).toMatchObject({ kind: 'schedule', delay: 100, name: undefined });
     expect(delayOf(schedule as Extract<typeof schedule, { kind: 'schedule' }>, { context: undefined, event: undefined })).toBe(100);
+  });
+});
+
+describe('candidates that can never win', () => {
+  const g = () => true;
+  it('after an unguarded one, or sharing a guard with an earlier one, are left out', () => {
+    const machine = setup({ guards: { g, h: g } }).createMachine({
+      initial: 'a',
+      states: {
+        a: {
+          on: {
+            go: [{ guard: 'g', target: 'b' }, { guard: 'g', target: 'c' }, { guard: 'h', target: 'c' }, { target: 'd' }, { guard: 'h', target: 'b' }],
+          },
+        },
+        b: {},
+        c: {},
+        d: {},
+      },
+    });
+    const table = compileMachine(machine);
+    const row = table.leaves[0]!.on.get('go')!;
+    expect(row.map((t) => [t.guard?.name, table.leaves[t.target]!.path])).toEqual([
+      ['g', 'b'],
+      ['h', 'c'],
+      [undefined, 'd'],
+    ]);
+  });
+
+  it('the table lists every event some state accepts', () => {
+    const table = compileMachine(expirationMachine.provide({}));
+    expect([...table.events].sort()).toEqual(
+      ['close', 'delete', 'dispose', 'expire', 'reclaim', 'refused', 'renew', 'settled', 'shutdown', 'start', 'stop', 'xstate.after.deadline.expiration.active'].sort(),
+    );
   });
 });
