@@ -193,6 +193,7 @@ function compile(machine: AnyStateMachine): TransitionTable {
           target: targetOf(snapshot, leaf.id),
           ops: opsOf(executed, leaf.id),
         }));
+        // Stryker disable next-line ConditionalExpression,EqualityOperator: a row is never empty: the first candidate of an event always goes in
         if (row.length > 0) {
           on.set(type, row.map(({ candidate, target, ops }) => tableTransition(candidate, target, ops, guards)));
           events.add(type);
@@ -234,8 +235,10 @@ function probeCandidates<T>(
     forced.clear();
     const earlier = candidates.slice(0, i);
     if (earlier.some((t) => guardName(t) === undefined)) break;
+    // Stryker disable next-line ArrowFunction: a guard not forced answers false anyway (forced.get(name) === true)
     earlier.forEach((t) => forced.set(guardName(t)!, false));
     const name = guardName(candidate);
+    // Stryker disable next-line ConditionalExpression: forcing the 'undefined' guard of an unguarded candidate changes no guard
     if (name !== undefined) {
       if (forced.has(name)) continue;
       forced.set(name, true);
