@@ -2,7 +2,7 @@
  * compileMachine on machines of a user's own: what it refuses, in the words a
  * user reads, and the assign form it runs like XState.
  */
-import { and, assign, createActor, createMachine, raise, setup } from 'xstate';
+import { and, assign, cancel, createActor, createMachine, raise, setup } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { UnsupportedMachineError, compileMachine, expirationMachine } from '../src/index.js';
 import { assignmentOf, delayOf } from '../src/machines/interpret.js';
@@ -77,6 +77,27 @@ describe('compileMachine refuses, naming the feature and the state', () => {
     expect(error.message).toBe('compileMachine: guard combinators (unknown) is not supported (state "(machine).a")');
   });
 
+  it('a parallel state below the root, by its own id', () => {
+    const error = refusal(() =>
+      createMachine({ initial: 'p', states: { p: { type: 'parallel', states: { x: {}, y: {} } } } }),
+    );
+    expect([error.feature, error.state]).toEqual(['parallel states', '(machine).p']);
+  });
+
+  it('a partial wildcard event', () => {
+    const error = refusal(() => createMachine({ initial: 'a', states: { a: { on: { 'go.*': 'b' } }, b: {} } }));
+    expect(error.message).toBe('compileMachine: wildcard events ("go.*") is not supported (state "(machine).a")');
+  });
+
+  it('an inline raise or cancel, which after would otherwise be taken for', () => {
+    expect(refusal(() => createMachine({ initial: 'a', states: { a: { entry: raise({ type: 'go' }), on: { go: 'b' } }, b: {} } })).feature).toBe(
+      'inline actions (xstate.raise)',
+    );
+    expect(refusal(() => createMachine({ initial: 'a', states: { a: { entry: cancel('some') } } })).feature).toBe(
+      'inline actions (xstate.cancel)',
+    );
+  });
+
   it('an inline action says what it is', () => {
     expect(refusal(() => createMachine({ initial: 'a', states: { a: { exit: [() => {}] } } })).feature).toBe(
       'inline actions (function)',
@@ -148,5 +169,33 @@ describe('candidates that can never win', () => {
     expect([...table.events].sort()).toEqual(
       ['close', 'delete', 'dispose', 'expire', 'reclaim', 'refused', 'renew', 'settled', 'shutdown', 'start', 'stop', 'xstate.after.deadline.expiration.active'].sort(),
     );
+  });
+});
+
+describe('a machine of nested states', () => {
+  it('gives each leaf the transitions its ancestors declare, and their after delay', () => {
+    const machine = createMachine({
+      initial: 'a',
+      states: {
+        a: { initial: 'x', after: { 50: 'b' }, on: { go: 'b' }, states: { x: { on: { next: 'y' } }, y: {} } },
+        b: {},
+      },
+    });
+    const table = compileMachine(machine);
+    const leaf = (path: string) => table.leaves.find((l) => l.path === path)!;
+    expect([...leaf('a.x').on.keys()].sort()).toEqual(['go', 'next', 'xstate.after.50.(machine).a'].sort());
+    expect([...leaf('a.y').on.keys()].sort()).toEqual(['go', 'xstate.after.50.(machine).a'].sort());
+    expect(leaf('a.y').delayed).toBe('xstate.after.50.(machine).a');
+    expect(table.leaves[leaf('a.y').on.get('go')![0]!.target]!.path).toBe('b');
+  });
+
+  it('takes a guard given as an object by its name', () => {
+    const machine = setup({ guards: { open: () => true } }).createMachine({
+      initial: 'a',
+      states: { a: { on: { go: { guard: { type: 'open' }, target: 'b' } } }, b: {} },
+    });
+    const [candidate] = compileMachine(machine).leaves[0]!.on.get('go')!;
+    expect(candidate!.guard?.name).toBe('open');
+    expect(candidate!.guard?.test({ context: undefined, event: undefined }, undefined)).toBe(true);
   });
 });
