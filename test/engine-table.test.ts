@@ -130,4 +130,16 @@ describe('an engine on a freshly compiled table', () => {
     await flush();
     expect(closes).toEqual(['a@100']);
   });
+
+  it('shutdown called again is the same drain, resolved once everything has closed', async () => {
+    const { engine, closes, close } = freshEngine();
+    engine.new('a', 1000, close('a'), undefined);
+    engine.route('stop', 'a'); // paused: it closes after its update, here at once
+    const first = engine.shutdown();
+    const second = engine.shutdown();
+    expect(second).toBe(first);
+    await first;
+    expect(closes).toEqual(['a@0']);
+    expect(engine.draining).toBe(true);
+  });
 });
