@@ -54,3 +54,37 @@ describe('a close that settles after its actor ended', () => {
     expect(warn).not.toHaveBeenCalled();
   });
 });
+
+describe('a close queued as a record, whose actor then ended', () => {
+  it('its stale task frees the executor at once, so the next close on it runs', async () => {
+    const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
+    const gate = deferred();
+    const shared = new SerialExecutor();
+    void shared.asyncExec(() => gate.promise);
+    manager.new('a', 10, close('a'), { executor: shared });
+    manager.new('b', 20, close('b'), { executor: shared });
+    clock.increment(10); // a's close is queued behind the gate, as a record
+    manager.actorOf('a');
+    manager.delete('a'); // its actor ends, deleted
+    clock.increment(10); // b's close is queued behind a's task
+    gate.resolve();
+    await flush();
+    expect(closes.map((c) => c.id)).toEqual(['b']);
+  });
+
+  it('a late refusal sends nothing to the ended actor', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    const { clock, manager, errors, close } = managerOnSimulatedClock({ inspect: undefined });
+    const refusal = deferred();
+    const refusing: Executor = { asyncExec: () => refusal.promise.then(() => Promise.reject(new Error('no'))) };
+    manager.new('a', 10, close('a'), { executor: refusing });
+    clock.increment(10);
+    const actor = manager.actorOf('a')!;
+    manager.delete('a');
+    expect(actor.getSnapshot().status).toBe('done');
+    refusal.resolve();
+    await flush();
+    expect(errors).toHaveLength(1);
+    expect(warn).not.toHaveBeenCalled();
+  });
+});

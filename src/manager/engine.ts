@@ -262,6 +262,7 @@ export class ExpireEngine implements RecordHost {
 
   /** @internal An effect's event: now, or after the running step. */
   deliver(record: EntityRecord, event: { type: string }): void {
+    // Stryker disable next-line ConditionalExpression: in the expiration machine the one effect that sends during a step (queueClose) is its step's last operation, so now and after the step are the same
     if (this.#stepping) this.#mailbox.push(record, event);
     else this.#send(record, event);
   }
@@ -278,6 +279,7 @@ export class ExpireEngine implements RecordHost {
 
   /** @internal The record's close starts: it is no longer live. */
   closing(record: EntityRecord, settled: Promise<void>): void {
+    // Stryker disable next-line ConditionalExpression: a close starts only from expired.queued, where the record is the id's live one
     if (this.#live.get(record.id) === record) this.#live.delete(record.id);
     this.#closing.set(record, settled);
     this.#checkDrained();
