@@ -104,6 +104,38 @@ describe('renewing a live id with a different executor', () => {
   });
 });
 
+describe('closes of one id on the manager’s default executor', () => {
+  it('never overlap, however many queue up while one runs', async () => {
+    const { clock, manager, close } = managerOnSimulatedClock({ inspect: undefined });
+    const log: string[] = [];
+    const gates = [deferred(), deferred(), deferred()];
+    const closing = (n: number) => close('x', async () => {
+      log.push(`${n}:start`);
+      await gates[n]!.promise;
+      log.push(`${n}:end`);
+    });
+    manager.new('x', 10, closing(0));
+    clock.increment(10);
+    await flush();
+    manager.new('x', 20, closing(1));
+    clock.increment(10);
+    await flush();
+    expect(log).toEqual(['0:start']); // 1 waits behind 0
+    gates[0]!.resolve();
+    await flush();
+    expect(log).toEqual(['0:start', '0:end', '1:start']);
+    manager.new('x', 30, closing(2));
+    clock.increment(10);
+    await flush();
+    expect(log).toEqual(['0:start', '0:end', '1:start']); // 2 waits behind 1
+    gates[1]!.resolve();
+    gates[2]!.resolve();
+    await flush();
+    expect(log).toEqual(['0:start', '0:end', '1:start', '1:end', '2:start', '2:end']);
+    expect(manager.actor.getSnapshot().context.engine.executorCount).toBe(0);
+  });
+});
+
 describe('size and has while a close runs', () => {
   it('a queued close still counts; a running one does not, and the id is free for a new entity', async () => {
     const { clock, manager, close } = managerOnSimulatedClock({ inspect: undefined });

