@@ -80,12 +80,14 @@ describe('dispose({ close: true }) as the engine shows it', () => {
     expect(engine.draining).toBe(false);
     const done = manager.dispose({ close: true });
     expect(engine.draining).toBe(true);
+    expect(manager.disposed).toBe(true); // from the call on, not once it settles
     await flush();
     expect(engine.closingCount).toBe(1);
     running.resolve();
     await done;
     expect(engine.closingCount).toBe(0);
     expect(manager.disposed).toBe(true);
+    expect(() => manager.new('b', 10, close('b'))).toThrow(new TypeError('ExpireManager.new: the manager is disposed (id "b")'));
   });
 });
 
@@ -148,5 +150,20 @@ describe('messages name what was wrong', () => {
     await expect(protocol.update('a', () => ({ value: 1, expiresAt: new Date(Number.NaN), close: () => {} }))).rejects.toThrow(
       new TypeError('ExpireProtocol.update: renewal.expiresAt must be a number of milliseconds or a valid Date, got an invalid Date'),
     );
+  });
+});
+
+describe('a deadline on the real clock', () => {
+  it('from 10^12 ms (September 2001) on is a deadline; below, a TTL by mistake, named so', async () => {
+    const manager = createExpireManager();
+    expect(() => manager.new('ttl', 30_000, () => {})).toThrow(
+      new TypeError(
+        'ExpireManager.new: expiresAt 30000 is not a deadline on the real clock (epoch ms); deadlines are absolute: pass Date.now() + ttl',
+      ),
+    );
+    expect(() => manager.new('early', 1e12 - 1, () => {})).toThrow(TypeError);
+    manager.new('edge', 1e12, () => {});
+    expect(manager.has('edge')).toBe(true);
+    await manager.dispose();
   });
 });
