@@ -183,6 +183,25 @@ describe('the manager’s view for inspectors and logs', () => {
   });
 });
 
+describe('an inspected manager', () => {
+  it('shows every call as an event of the manager actor', () => {
+    const calls: string[] = [];
+    const { manager, close } = managerOnSimulatedClock({
+      inspect: (e) => {
+        if (e.type === '@xstate.event' && typeof (e.event as { id?: unknown }).id === 'string') {
+          calls.push(`${e.event.type}:${(e.event as { id?: string }).id}`);
+        }
+      },
+    });
+    manager.new('a', 100, close('a'));
+    manager.stop('a');
+    manager.start('a');
+    manager.stop('b');
+    manager.delete('a');
+    expect(calls).toEqual(['new:a', 'stop:a', 'start:a', 'delete:a']);
+  });
+});
+
 describe('the clock option', () => {
   const clock = new SimulatedClock();
   const parts = {
