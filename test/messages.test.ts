@@ -42,6 +42,14 @@ describe('ExpireManager.new', () => {
   });
 });
 
+describe('ExpireManager calls by id', () => {
+  it.each(['stop', 'start', 'expire', 'delete', 'has', 'state', 'actorOf'] as const)('%s', (method) => {
+    expect(() => (newManager()[method] as (id: unknown) => unknown)('')).toThrow(
+      new TypeError(`ExpireManager.${method}: id must be a non-empty string, got ""`),
+    );
+  });
+});
+
 describe('createExpireManager', () => {
   it.each([
     [{ clock: null }, 'createExpireManager: options.clock must have a now() method'],
