@@ -86,6 +86,7 @@ export const managerLogic: ManagerLogic = {
   },
 
   transition: (snapshot, event) => {
+    // Stryker disable next-line ConditionalExpression: XState stops an actor whose snapshot is done and hands it no more events
     if (snapshot.status !== 'active') return snapshot;
     const { engine } = snapshot.context;
     switch (event.type) {
