@@ -202,6 +202,15 @@ describe('an inspected manager', () => {
   });
 });
 
+describe('the manager actor', () => {
+  it('is active until disposed, then done', async () => {
+    const { manager } = managerOnSimulatedClock({ inspect: undefined });
+    expect(manager.actor.getSnapshot().status).toBe('active');
+    await manager.dispose();
+    expect(manager.actor.getSnapshot().status).toBe('done');
+  });
+});
+
 describe('the clock option', () => {
   const clock = new SimulatedClock();
   const parts = {
