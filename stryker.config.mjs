@@ -20,10 +20,13 @@ export default {
   ],
   // The suite less what cannot see a mutant or needs a server: tests that run
   // src/ in a child process (the mutant is not active there), the tarball test
-  // (it builds dist/), and the PostgreSQL tests.
+  // (it builds dist/), the PostgreSQL tests, and the registry example's HTTP
+  // tests (a thousand concurrent requests: slow, and covered by the protocol tests).
   testFiles: [
     'test/!(package|postgres-harness|process-exit|inspect-demo|registry).test.ts',
-    'test/model/**/*.test.ts', 'test/properties/**/*.test.ts'],
+    'test/model/**/*.test.ts',
+    'test/properties/**/*.test.ts',
+  ],
   ignorePatterns: ['dist', 'docs/api', 'scratch', 'bench', 'reports', 'coverage', '*.tgz'],
   coverageAnalysis: 'perTest',
   // Module-level code (the statechart's definition, requirement texts, constant
