@@ -35,7 +35,10 @@ describe('ExpireManager.new', () => {
     );
   });
 
-  it('a deadline that is not a number', () => {
+  it('a deadline that is not a number, or NaN', () => {
+    expect(() => newManager().new('a', Number.NaN, close)).toThrow(
+      new TypeError('ExpireManager.new: expiresAt must be a number of milliseconds or a valid Date, got NaN'),
+    );
     expect(() => newManager().new('a', '10' as never, close)).toThrow(
       new TypeError('ExpireManager.new: expiresAt must be a number of milliseconds or a valid Date, got "10"'),
     );
@@ -58,6 +61,7 @@ describe('createExpireManager', () => {
     [{ onCloseError: null }, 'createExpireManager: options.onCloseError must be a function, got null'],
     [{ signal: {} }, 'createExpireManager: options.signal must be an AbortSignal'],
     [null, 'createExpireManager: options must be an object'],
+    [{ inspect: 'yes' }, 'createExpireManager: options.inspect must be an observer or a function'],
   ])('%j', (options, message) => {
     expect(() => createExpireManager(options as never)).toThrow(new TypeError(message));
   });

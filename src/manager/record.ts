@@ -49,6 +49,7 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   due = Infinity;
   seq = 0;
   order = 0;
+  // Stryker disable next-line UnaryOperator: a record is armed as it is made; any index not its slot in the heap means 'not in it' to arm()
   index = -1;
 
   constructor(

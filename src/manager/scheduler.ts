@@ -50,6 +50,7 @@ export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<an
   // Stryker disable next-line MethodExpression: XState always passes the id (its type requires one); any unique string would do as a default
   scheduler.schedule = (source, target, event, delay, id = Math.random().toString(36).slice(2)) => {
     const previous = take(source, id);
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing on every clock; not clearing a previous event is caught by the replace test
     if (previous !== undefined) clock.clearTimeout(previous);
     const handle = clock.setTimeout(() => {
       take(source, id);

@@ -82,6 +82,7 @@ export class TimerHeap implements ExpireClock {
   #seq = 0;
   #handle: unknown = undefined;
   /** Nodes armed during a wake-up, already due: they run in the next one. */
+  // Stryker disable next-line ArrayDeclaration: whatever it starts with is skipped (no DEFERRED index) and emptied after the first wake-up
   readonly #later: HeapNode[] = [];
   #armedFor = Infinity;
 
@@ -149,7 +150,7 @@ export class TimerHeap implements ExpireClock {
   /** Takes `node` out of the heap now, in O(log n). */
   remove(node: HeapNode): void {
     const index = node.index;
-    // Stryker disable next-line UnaryOperator: any index that is not DEFERRED and not this node's slot in the heap means 'not in it' to every reader
+    // Stryker disable next-line UnaryOperator,ConditionalExpression: any index that is not DEFERRED and not this node's slot in the heap means 'not in it' to every reader
     if (index === DEFERRED) node.index = -1;
     // Stryker disable next-line ConditionalExpression,LogicalOperator: either half alone tells a node not in the heap (its index is negative exactly when it is not in it)
     if (index < 0 || this.#heap[index] !== node) return;
