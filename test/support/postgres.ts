@@ -8,7 +8,8 @@
  * As root the server runs as the `postgres` user through `setpriv`.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
@@ -115,15 +116,60 @@ export async function startPostgres(options: StartPostgresOptions = {}): Promise
     if (!existsSync(join(dataDir, 'PG_VERSION'))) {
       chmodSync(dataDir, 0o700);
       if (owner) chownSync(dataDir, owner.uid, owner.gid);
-      const initdb = ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--locale=C', '--encoding=UTF8'];
-      if (options.fsync === false) initdb.push('--no-sync');
-      await run(bin, 'initdb', initdb, dataDir, owner);
+      await initCluster(bin, dataDir, owner);
     }
     return await launch({ bin, owner, dataDir, ownsDir, options, port: undefined });
   } catch (error) {
     if (ownsDir) rmSync(dataDir, { recursive: true, force: true });
     throw error;
   }
+}
+
+/**
+ * Fills the empty `dataDir` with a new cluster: a copy of a template cluster made
+ * once per machine, user and server version by `initdb`, since `initdb` costs a
+ * second of CPU and a test suite starts a dozen servers. Where `cp -a` is missing
+ * it runs `initdb` itself.
+ */
+async function initCluster(bin: string, dataDir: string, owner: Owner | undefined): Promise<void> {
+  const template = await clusterTemplate(bin, owner);
+  try {
+    execFileSync('cp', ['-a', `${template}/.`, dataDir], { stdio: 'ignore' });
+  } catch {
+    await run(bin, 'initdb', initdbArgs(dataDir), dataDir, owner);
+  }
+}
+
+const initdbArgs = (dataDir: string) => ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--locale=C', '--encoding=UTF8', '--no-sync'];
+
+let templateMade: Promise<string> | undefined;
+
+/**
+ * The template cluster in `os.tmpdir()`: made in a folder of its own and renamed
+ * into place, so test processes racing to make it never see half of one.
+ */
+function clusterTemplate(bin: string, owner: Owner | undefined): Promise<string> {
+  return (templateMade ??= (async () => {
+    // Keyed by the server's version and folder: a template never outlives its binaries' upgrade.
+    const version = execFileSync(join(bin, 'postgres'), ['--version'], { encoding: 'utf8', env: cleanEnv() });
+    const key = createHash('sha256').update(`${bin}\n${version}\n${process.getuid?.() ?? ''}`).digest('hex').slice(0, 12);
+    const template = join(tmpdir(), `xstate-expire-pg-template-${key}`);
+    if (existsSync(join(template, 'PG_VERSION'))) return template;
+    const making = mkdtempSync(`${template}.making-`);
+    try {
+      chmodSync(making, 0o700);
+      if (owner) chownSync(making, owner.uid, owner.gid);
+      await run(bin, 'initdb', initdbArgs(making), making, owner);
+      try {
+        renameSync(making, template);
+      } catch {
+        // Another process made it first.
+      }
+    } finally {
+      rmSync(making, { recursive: true, force: true });
+    }
+    return template;
+  })());
 }
 
 /** The user that runs the server and owns its data dir. */
