@@ -20,10 +20,10 @@ export default {
   ],
   // The suite less what cannot see a mutant or needs a server: tests that run
   // src/ in a child process (the mutant is not active there), the tarball test
-  // (it builds dist/), the PostgreSQL tests, and the registry example's HTTP
-  // tests (a thousand concurrent requests: slow, and covered by the protocol tests).
+  // (it builds dist/), the PostgreSQL tests, and the registry example's tests
+  // (HTTP and processes: slow, and what they run of src/ the protocol tests cover).
   testFiles: [
-    'test/!(package|postgres-harness|process-exit|inspect-demo|registry).test.ts',
+    'test/!(package|postgres-harness|process-exit|inspect-demo|registry|registry-process).test.ts',
     'test/model/**/*.test.ts',
     'test/properties/**/*.test.ts',
   ],

@@ -1,10 +1,9 @@
 /** The lease registry example, over real HTTP on 127.0.0.1, with an injected clock for time. */
 import type { AddressInfo } from 'node:net';
 import { SimulatedClock } from 'xstate';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MAX_TTL_MS, type RegistryServerOptions, createRegistryServer } from '../examples/registry/server.js';
 import { flush } from './helpers.js';
-import { findPostgresBin, startPostgres } from './support/postgres.js';
 
 const running: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -108,9 +107,9 @@ describe('lease registry over HTTP', () => {
     expect((await call('GET', '/leases')).body).toEqual([]);
   });
 
-  it('1000 concurrent register/unregister pairs leave nothing behind and close each lease exactly once', async () => {
+  it('300 concurrent register/unregister pairs leave nothing behind and close each lease exactly once', async () => {
     const { call, advance, store, registry, errors } = await start();
-    const pairs = Array.from({ length: 1000 }, (_, i) =>
+    const pairs = Array.from({ length: 300 }, (_, i) =>
       Promise.all([call('PUT', `/leases/l${i}`, { ttlMs: 100 }), call('DELETE', `/leases/l${i}`)]),
     );
     const results = await Promise.all(pairs);
@@ -119,7 +118,7 @@ describe('lease registry over HTTP', () => {
     expect(results.every(([put]) => put.status === 201)).toBe(true);
     expect(store.size).toBe(0);
     expect(registry.manager.size).toBe(0);
-    expect(store.unregistered.size).toBe(1000);
+    expect(store.unregistered.size).toBe(300);
     expect([...store.unregistered.values()].every((n) => n === 1)).toBe(true);
     expect(registry.protocol.executors).toBe(0);
   });
@@ -206,106 +205,3 @@ describe('lease registry over HTTP', () => {
     }
   });
 });
-
-describe('the registry example process', () => {
-  it('on SIGTERM unregisters every live lease once, then exits', async () => {
-    const { spawn } = await import('node:child_process');
-    const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/registry/main.ts'], {
-      cwd: new URL('..', import.meta.url),
-      env: { ...process.env, PORT: String(port) },
-    });
-    let out = '';
-    child.stdout.on('data', (chunk) => (out += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-    await vi.waitFor(() => expect(out).toContain('lease registry on'), { timeout: 10_000 });
-    const base = `http://127.0.0.1:${port}`;
-    for (const id of ['a', 'b', 'c']) {
-      const res = await fetch(`${base}/leases/${id}`, { method: 'PUT', body: JSON.stringify({ ttlMs: 60_000 }) });
-      expect(res.status).toBe(201);
-    }
-    child.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    expect(out).toContain('SIGTERM: unregistering 3 leases');
-    expect(out).toContain('stopped; 0 leases left in the store');
-  }, 20_000);
-});
-
-describe('the registry example with durable leases (STORE)', () => {
-  const stores = {
-    pglite: async () => {
-      const { mkdtempSync } = await import('node:fs');
-      const { tmpdir } = await import('node:os');
-      const { join } = await import('node:path');
-      const dir = mkdtempSync(join(tmpdir(), 'registry-pglite-'));
-      return { store: `pglite:${join(dir, 'db')}`, stop: async () => {} };
-    },
-    postgres: async () => {
-      const server = await startPostgres({ fsync: true });
-      return { store: server.connectionString, stop: () => server.stop() };
-    },
-  };
-  const hasPostgres = !!process.env.CI || findPostgresBin() !== undefined;
-
-  for (const [kind, open] of Object.entries(stores)) {
-    if (kind === 'postgres' && !hasPostgres) continue;
-    it(`a lease survives a SIGKILL and a restart with the same expiresAt, then expires on time (${kind})`, async () => {
-      const { spawn } = await import('node:child_process');
-      const { store, stop } = await open();
-      const port = await freePort();
-      const start = () => {
-        const child = spawn(process.execPath, ['--import', 'tsx', 'examples/registry/main.ts'], {
-          cwd: new URL('..', import.meta.url),
-          env: { ...process.env, PORT: String(port), STORE: store },
-        });
-        const output = { text: '' };
-        child.stdout.on('data', (chunk) => (output.text += chunk));
-        child.stderr.on('data', (chunk) => (output.text += chunk));
-        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-        return { child, output, exited };
-      };
-      const base = `http://127.0.0.1:${port}`;
-      try {
-        const first = start();
-        await vi.waitFor(() => expect(first.output.text).toContain('lease registry on'), { timeout: 40_000, interval: 50 });
-        const put = await fetch(`${base}/leases/printer-1`, { method: 'PUT', body: JSON.stringify({ ttlMs: 4_000, data: { room: '4.12' } }) });
-        expect(put.status).toBe(201);
-        const { expiresAt } = (await put.json()) as { expiresAt: number };
-        first.child.kill('SIGKILL');
-        await first.exited;
-
-        const second = start();
-        try {
-          await vi.waitFor(() => expect(second.output.text).toContain('lease registry on'), { timeout: 30_000, interval: 50 });
-          const got = await fetch(`${base}/leases/printer-1`);
-          expect(got.status).toBe(200);
-          expect(await got.json()).toMatchObject({ id: 'printer-1', data: { room: '4.12' }, expiresAt, state: 'active' });
-          await vi.waitFor(() => expect(second.output.text).toMatch(/unregistered printer-1 .*closed at (\d+)/), {
-            timeout: 10_000,
-            interval: 50,
-          });
-          const closedAt = Number(/closed at (\d+)/.exec(second.output.text)![1]);
-          expect(closedAt).toBeGreaterThanOrEqual(expiresAt);
-          expect(closedAt - expiresAt).toBeLessThan(1_000);
-          expect((await fetch(`${base}/leases/printer-1`)).status).toBe(404);
-        } finally {
-          second.child.kill('SIGTERM');
-          await second.exited;
-        }
-      } finally {
-        await stop();
-      }
-    }, 90_000);
-  }
-});
-
-/** A free port on 127.0.0.1, for an example process. */
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
-}
