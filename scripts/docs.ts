@@ -155,7 +155,7 @@ export function requirementsDoc(): string {
       p.steps.some((s) => s.transitions.some((t) => t.requirements.includes(requirement))),
     ).length;
     const list = realising.map((t) => `\`${t.id.replaceAll('expiration.', '').replace('xstate.after.deadline.active', 'after deadline')}\``);
-    // Durable-only transitions are taken by the durable suite's paths (test/durable/model.test.ts).
+    // Durable-only transitions are taken by the durable suite's paths (test/durable/model.ts).
     const shown = through === 0 && realising.every((t) => t.event === 'reclaim') ? 'durable suite' : through;
     return `| **${requirement}** | ${requirements[requirement]} | ${list.join('<br>')} | ${shown} |`;
   });

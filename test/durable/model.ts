@@ -1,0 +1,160 @@
+/**
+ * The model-based paths, generated from the same statechart, against the
+ * durable manager on PGlite and on a real PostgreSQL 15 server. The database's
+ * clock is the test's; closes are claimed at once (`runClose` is automatic) and
+ * settled by the test. Run by suite.ts.
+ */
+import { beforeEach, expect, it } from 'vitest';
+import { MAX_TIMER_DELAY, type Requirement, requirements } from '../../src/index.js';
+import type { DurableExpireManager } from '../../src/durable/index.js';
+import {
+  type ModelAdapter,
+  type ModelEventName,
+  generateModelPaths,
+  modelCoverage,
+  runModelPaths,
+} from '../../src/testing/index.js';
+import { type CloseCall, T0, type TestDatabase, durableManager, eventually } from './support.js';
+
+/** What a durable integration makes happen: no executor to refuse, and its dispose leaves entities to others. */
+const events: ModelEventName[] = ['renew', 'stop', 'start', 'expire', 'delete', 'shutdown', 'deadline', 'rearm', 'reclaim', 'settleClose'];
+export const DEPTH = 3;
+const paths = generateModelPaths({ depth: DEPTH, events, automatic: ['runClose'] });
+const HORIZON = 20 * MAX_TIMER_DELAY;
+const CLAIM_MS = 60_000;
+
+interface World {
+  manager: DurableExpireManager;
+  /** Each path has an entity of its own in one manager: managers are made again only after a shutdown. */
+  id: string;
+  closes: CloseCall[];
+  deadline: number;
+  disposing: Promise<void> | undefined;
+}
+
+/** The entity's rows, the closing one included (a close that completed has taken its row away). */
+const rows = async (db: TestDatabase, { manager, id }: World) =>
+  db.store.query(`SELECT state, live FROM ${db.store.schema}.entities WHERE namespace = $1 AND id = $2`, [
+    manager.namespace,
+    id,
+  ]);
+
+const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void> } => {
+  let current: Awaited<ReturnType<typeof durableManager>> | undefined;
+  let paths = 0;
+  return {
+    /** Disposes the manager the last paths ran on. */
+    end: async () => void (await current?.manager.dispose()),
+    async setup() {
+      await db.clock.set(T0);
+      // The updater of the model never dies: its pause lasts whatever the clock does.
+      if (!current || current.manager.disposed) {
+        current = await durableManager(db, { hold: true, claimTimeoutMs: CLAIM_MS, pauseTimeoutMs: 1e15 });
+      }
+      const { manager } = current;
+      const id = `e${paths++}`;
+      const world: World = { manager, id, closes: [], deadline: T0 + HORIZON, disposing: undefined };
+      // This path's closes, from the manager's.
+      const all = current.closes;
+      Object.defineProperty(world, 'closes', { get: () => all.filter((c) => c.entity.id === id) });
+      await manager.new(id, world.deadline, { closer: 'lease' });
+      return world;
+    },
+
+    async perform(world, event) {
+      const { manager, id } = world;
+      const poll = () => manager.poll();
+      switch (event) {
+        case 'renew':
+          world.deadline = db.clock.now() + HORIZON;
+          await manager.new(id, world.deadline, { closer: 'lease' });
+          return undefined;
+        case 'stop':
+          return manager.stop(id);
+        case 'delete':
+          return manager.delete(id);
+        case 'start':
+          await manager.start(id);
+          return undefined;
+        case 'expire':
+          await manager.expire(id);
+          return undefined;
+        case 'shutdown':
+          world.disposing = manager.dispose({ close: true });
+          // It shuts the entity down before it waits for the close.
+          await eventually(async () => expect((await rows(db, world)).every((r) => r.state !== 'active' && r.state !== 'paused')).toBe(true));
+          return undefined;
+        case 'deadline':
+          if ((await manager.state(id)) === 'active') {
+            await db.clock.set(world.deadline - 1);
+            await poll();
+            if ((await manager.state(id)) !== 'active') throw new Error(`expired before its deadline, at ${db.clock.now()}`);
+          }
+          await db.clock.set(Math.max(db.clock.now(), world.deadline));
+          await poll();
+          return undefined;
+        case 'rearm':
+          await db.clock.advance(MAX_TIMER_DELAY);
+          await poll();
+          return undefined;
+        case 'reclaim':
+          // The claim runs out (nobody renewed it in the test's time); a pass takes the close over.
+          await db.clock.advance(CLAIM_MS);
+          await poll();
+          return undefined;
+        case 'settleClose': {
+          const running = world.closes.find((c) => !c.signal.aborted);
+          running?.settle();
+          await eventually(() => expect(running?.signal.aborted ?? true).toBe(true));
+          await eventually(async () => expect((await rows(db, world)).filter((r) => !r.live)).toEqual([]));
+          return undefined;
+        }
+        default:
+          throw new Error(`not a durable event: ${event}`);
+      }
+    },
+
+    async observe({ manager, id, closes }) {
+      return {
+        live: await manager.has(id),
+        state: await manager.state(id),
+        closes: closes.length,
+        closeSignalAborted: closes.at(-1)?.signal.aborted,
+      };
+    },
+
+    async teardown(world) {
+      // Nothing of this path is left for the next: its entity deleted, its closes settled and completed.
+      if (!world.manager.disposed) await world.manager.delete(world.id);
+      world.closes.forEach((c) => c.settle());
+      await world.disposing;
+      await eventually(async () => expect(await rows(db, world)).toEqual([]));
+    },
+  };
+};
+
+/** The model paths' tests, on the database `database()` gives (opened by the caller). */
+export function modelPaths(database: () => TestDatabase): void {
+  let db: TestDatabase;
+  beforeEach(() => void (db = database()));
+
+  it(`every one of ${paths.length} paths holds`, async () => {
+    const durable = adapter(db);
+    try {
+      expect(await runModelPaths(paths, durable)).toBe(paths.length);
+    } finally {
+      await durable.end();
+    }
+  }, 60_000);
+
+  it('they take every transition a durable manager can, reclaim included', () => {
+    const coverage = modelCoverage(paths, Object.keys(requirements) as Requirement[], { events: [...events, 'runClose'] });
+    // A queued close is claimed in the same transaction: renew and delete never find it queued.
+    expect(coverage.transitions.missing.map((t) => t.id)).toEqual([
+      'expiration.expired.queued --renew--> expiration.active',
+      'expiration.expired.queued --delete--> expiration.deleted',
+    ]);
+    expect(coverage.transitions.covered.map((t) => t.event)).toContain('reclaim');
+    expect(coverage.requirements.missing).toEqual([]);
+  });
+}
