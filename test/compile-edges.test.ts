@@ -103,6 +103,60 @@ describe('compileMachine refuses, naming the feature and the state', () => {
       'inline actions (function)',
     );
   });
+
+  it('an undefined or null action, which XState keeps in the list', () => {
+    const error = refusal(() => createMachine({ initial: 'a', states: { a: { entry: [undefined as never] } } }));
+    expect(error.message).toBe('compileMachine: inline actions (undefined) is not supported (state "(machine).a")');
+    expect(refusal(() => createMachine({ initial: 'a', states: { a: { exit: [null as never] } } })).feature).toBe(
+      'inline actions (object)',
+    );
+  });
+
+  it('an action provided as undefined, as unknown, in the state that runs it', () => {
+    const error = refusal(() => expirationMachine.provide({ actions: { queueClose: undefined as never } }));
+    expect([error.feature, error.state]).toEqual(['the unknown action "queueClose"', 'expiration.expired.queued']);
+  });
+
+  it('a raise named like after’s own that is not a delayed raise of that event', () => {
+    const raises = [
+      raise({ type: 'go' }, { id: 'xstate.after.go', delay: 5 }),
+      raise({ type: 'xstate.after.go' }, { id: 'xstate.after.go' }),
+      raise({ type: 'go' }, { id: 'go', delay: 5 }),
+    ];
+    for (const entry of raises) {
+      const error = refusal(() => createMachine({ initial: 'a', states: { a: { entry, on: { go: 'b' } }, b: {} } }));
+      expect([error.feature, error.state]).toEqual(['inline actions (xstate.raise)', '(machine).a']);
+    }
+  });
+
+  it('a final state below the top level, whose done event would be a second step', () => {
+    const nested = (initial: 'x' | 'y') =>
+      createMachine({ initial: 'a', states: { a: { initial, states: { x: { on: { go: 'y' } }, y: { type: 'final' } } } } });
+    const error = refusal(() => nested('x'));
+    expect(error.message).toBe(
+      'compileMachine: done events of nested final states are not supported (state "(machine).a.y")',
+    );
+    expect(refusal(() => nested('y')).message).toBe(error.message);
+    expect(() => compileMachine(nested('x'))).toThrow(UnsupportedMachineError);
+  });
+});
+
+describe('events a state ignores', () => {
+  it('an event declared with no transitions is left out', () => {
+    const table = compileMachine(createMachine({ initial: 'a', states: { a: { on: { X: [], Y: 'b' } }, b: {} } }));
+    expect([...table.leaves[0]!.on.keys()]).toEqual(['Y']);
+    expect(table.events).toEqual(['Y']);
+  });
+
+  it('a final state takes nothing, though the root declares transitions', () => {
+    const table = compileMachine(
+      createMachine({ initial: 'a', on: { PING: '.a' }, states: { a: { on: { go: 'b' } }, b: { type: 'final' } } }),
+    );
+    const [a, b] = table.leaves;
+    expect([...a!.on.keys()].sort()).toEqual(['PING', 'go']);
+    expect(b!.final).toBe(true);
+    expect(b!.on.size).toBe(0);
+  });
 });
 
 describe('an assign given as an object of values and functions', () => {
