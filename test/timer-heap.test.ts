@@ -197,6 +197,7 @@ describe('TimerHeap', () => {
     expect(log).toEqual(['first@0', 'last@0']);
     set(5);
     expect(log).toEqual(['first@0', 'last@0', 'moved@5']);
+    expect(removed.index).toBe(-1); // out of the heap, set aside no more
     heap.arm(removed, 6); // removed, not lost: it can be armed again
     set(100);
     expect(log).toEqual(['first@0', 'last@0', 'moved@5', 'removed@6', 'x@100', 'y@100']);
@@ -265,10 +266,13 @@ describe('TimerHeap', () => {
   });
 
   it('clear() drops every timer and the clock timer', () => {
-    const { heap, log, timer, set, pending } = heapOnManualClock();
+    const { heap, log, clock, timer, set, pending } = heapOnManualClock();
     timer('a', 10);
     timer('b', 20);
+    const armed = node('armed', log, clock);
+    heap.arm(armed, 30);
     heap.clear();
+    expect(armed.index).toBe(-1); // its documented 'not in the heap'
     expect(heap.size).toBe(0);
     expect(pending.size).toBe(0);
     set(100);

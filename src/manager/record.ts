@@ -49,7 +49,7 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   due = Infinity;
   seq = 0;
   order = 0;
-  // Stryker disable next-line UnaryOperator: a record is armed as it is made; any index not its slot in the heap means 'not in it' to arm()
+  // Stryker disable next-line UnaryOperator: before its first arm, any index reads as 'not in the heap' (every reader checks heap[index] === node), and arm() sets it
   index = -1;
 
   constructor(

@@ -35,7 +35,7 @@ class Timer implements HeapNode {
   due = 0;
   seq = 0;
   order = 0;
-  // Stryker disable next-line UnaryOperator: a Timer is armed as it is made; any index not its slot in the heap means 'not in it' to arm()
+  // Stryker disable next-line UnaryOperator: a Timer is armed as it is made, and before that any index reads as 'not in the heap' (every reader checks heap[index] === node)
   index = -1;
   constructor(readonly fn: () => void) {}
   fire(): void {
@@ -150,8 +150,8 @@ export class TimerHeap implements ExpireClock {
   /** Takes `node` out of the heap now, in O(log n). */
   remove(node: HeapNode): void {
     const index = node.index;
-    // Stryker disable next-line UnaryOperator,ConditionalExpression: any index that is not DEFERRED and not this node's slot in the heap means 'not in it' to every reader
-    if (index === DEFERRED) node.index = -1;
+    // Out of the heap, or set aside (DEFERRED) for the next wake-up: either way, out now.
+    node.index = -1;
     // Stryker disable next-line ConditionalExpression,LogicalOperator: either half alone tells a node not in the heap (its index is negative exactly when it is not in it)
     if (index < 0 || this.#heap[index] !== node) return;
     this.#removeAt(index);
@@ -175,7 +175,6 @@ export class TimerHeap implements ExpireClock {
 
   /** Empties the heap and cancels the clock's timer. */
   clear(): void {
-    // Stryker disable next-line UnaryOperator: after clear() the heap is empty, so any index means 'not in it' (every reader checks heap[index] === node)
     for (const node of this.#heap) node.index = -1;
     this.#heap.length = 0;
     this.#cancel();
@@ -226,7 +225,6 @@ export class TimerHeap implements ExpireClock {
       this.#up(index);
       this.#down(last.index);
     }
-    // Stryker disable next-line UnaryOperator: a stale index is never trusted: readers check heap[index] === node, and the engine reads it only for an active record, always in the heap
     node.index = -1;
   }
 
