@@ -11,7 +11,7 @@ const isRef = (value: unknown): value is AnyActorRef =>
  * Any other context passes through.
  */
 export function sanitizeContext(context: MachineContext): MachineContext {
-  // Stryker disable next-line ConditionalExpression: a string or number context gets through the checks below unchanged (no toJSON, no numeric deadline), so only !context decides
+  // Stryker disable next-line ConditionalExpression: a string or number context gets through the checks below unchanged (no engine, no numeric deadline), so only !context decides
   if (!context || typeof context !== 'object') return context;
   // The manager's context holds the engine: its own toJSON() is the small view.
   if ((context as Partial<ManagerContext>).engine instanceof ExpireEngine) return (context as ManagerContext).toJSON();

@@ -235,6 +235,24 @@ describe('ExpireProtocol.update never leaves what it opened without a close', ()
     expect(update).not.toHaveBeenCalled();
   });
 
+  it('refuses at once on a disposed manager, not after the work of the id still running', async () => {
+    const { manager } = managerOnSimulatedClock();
+    const protocol = createExpireProtocol(manager);
+    const first = deferred();
+    const running = protocol.run('a', () => first.promise);
+    await manager.dispose();
+    const update = vi.fn(() => ({ value: 1, expiresAt: 100, close: () => {} }));
+    let refusal: unknown;
+    void protocol.update('a', update).catch((error: unknown) => (refusal = error));
+    await flush();
+    // While the id's earlier work still runs.
+    expect(refusal).toBeInstanceOf(TypeError);
+    expect((refusal as Error).message).toMatch(/disposed/);
+    first.resolve();
+    await running;
+    expect(update).not.toHaveBeenCalled();
+  });
+
   const badRenewals: Array<[string, unknown, RegExp]> = [
     ['an invalid expiresAt', { value: 1, expiresAt: Number.NaN }, /renewal\.expiresAt/],
     ['an expiresAt that is a string', { value: 1, expiresAt: '100' }, /renewal\.expiresAt/],

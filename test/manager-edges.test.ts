@@ -203,6 +203,21 @@ describe('an inspected manager', () => {
 });
 
 describe('the manager actor', () => {
+  it('ignores events it does not know, even shaped like a child’s done event', async () => {
+    const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
+    manager.new('a', 10, close('a'));
+    const child = manager.actorOf('a')!;
+    manager.actor.send({ type: 'unknown' } as never);
+    manager.actor.send({ type: 'not.done', output: { ref: child, closed: false } } as never);
+    expect(manager.actor.getSnapshot().status).toBe('active');
+    expect(manager.has('a')).toBe(true);
+    expect(manager.actorOf('a')).toBe(child);
+    clock.increment(10);
+    await flush();
+    expect(closes.map((c) => c.id)).toEqual(['a']);
+    expect(manager.has('a')).toBe(false);
+  });
+
   it('is active until disposed, then done', async () => {
     const { manager } = managerOnSimulatedClock({ inspect: undefined });
     expect(manager.actor.getSnapshot().status).toBe('active');
@@ -237,3 +252,40 @@ describe('the clock option', () => {
     expect(closed).toBe(1);
   });
 });
+
+describe('options from JavaScript', () => {
+  it('null options are no options, for new and dispose', async () => {
+    const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
+    manager.new('a', 10, close('a'), null as never);
+    clock.increment(10);
+    await flush();
+    expect(closes.map((c) => c.id)).toEqual(['a']);
+    manager.new('b', 20, close('b'));
+    await manager.dispose(null as never);
+    expect(manager.disposed).toBe(true);
+    expect(closes.map((c) => c.id)).toEqual(['a']); // a plain dispose: b is dropped, not closed
+  });
+});
+
+describe('the signal option after dispose({ close: true })', () => {
+  it('aborting it while the closes run aborts none of them: they settle, each once', async () => {
+    const controller = new AbortController();
+    const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined, signal: controller.signal });
+    const running = deferred();
+    manager.new('a', 10, close('a', () => running.promise));
+    manager.new('b', 100, close('b'));
+    clock.increment(10);
+    await flush();
+    const disposing = manager.dispose({ close: true });
+    controller.abort();
+    await flush();
+    expect(closes.map((c) => [c.id, c.signal.aborted])).toEqual([
+      ['a', false],
+      ['b', true],
+    ]);
+    running.resolve();
+    await disposing;
+    expect(closes[0]!.signal.reason).toBe(CLOSE_SETTLED);
+  });
+});
+

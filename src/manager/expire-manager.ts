@@ -140,7 +140,7 @@ export class ExpireManager implements AsyncDisposable {
       );
     }
     assertClose(close);
-    // Stryker disable next-line OptionalChaining: options defaults to {}; only a null that the types forbid would reach here
+    // options?.: JavaScript callers may pass null for no options.
     assertExecutor(options?.executor);
     // While everything closes, only an update of a live entity is taken: it
     // replaces the entity and closes at once, so the renewal is not leaked.
@@ -148,7 +148,6 @@ export class ExpireManager implements AsyncDisposable {
     if (this.#disposal !== undefined || (closing && !this.#engine.has(id))) {
       throw new TypeError(`ExpireManager.new: the manager is ${closing ? 'closing' : 'disposed'} (id "${id}")`);
     }
-    // Stryker disable next-line OptionalChaining: as above
     const executor = options?.executor;
     // Stryker disable next-line ConditionalExpression: always through the actor is equivalent (its transition makes the same engine.new call); never through it is caught by the inspected-manager test
     if (this.#inspected) this.#actor.send({ type: 'new', id, deadline, close, executor });
@@ -218,10 +217,13 @@ export class ExpireManager implements AsyncDisposable {
    * waiting for the closes not yet started and aborts the running ones.
    */
   dispose(options: DisposeOptions = {}): Promise<void> {
-    // Stryker disable next-line StringLiteral: a listener left behind only calls dispose() again, which returns the disposal already under way
+    // From now on the signal ends nothing: aborting it during { close: true } must not abort the closes.
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    // Stryker disable next-line OptionalChaining,ConditionalExpression: options defaults to {}; and after a plain dispose, closing everything finds nothing and returns the same disposal
-    if (options?.close === true && this.#disposal === undefined) {
+    if (
+      options?.close === true &&
+      // Stryker disable next-line ConditionalExpression: after a plain dispose, closing everything finds nothing live and returns the same disposal
+      this.#disposal === undefined
+    ) {
       this.#closing ??= this.#engine.shutdown().then(() => this.#disposeNow());
       return this.#closing;
     }

@@ -81,7 +81,7 @@ export class ExpireProtocol {
   update<T>(id: string, update: () => Renewal<T> | Promise<Renewal<T>>): Promise<T> {
     assertId('update', id, 'ExpireProtocol');
     if (typeof update !== 'function') throw new TypeError('ExpireProtocol.update: update must be a function');
-    // Stryker disable next-line ConditionalExpression: updateDance() refuses a disposed manager the same way, with the same error, before calling update
+    // At once: not behind work of the id that is still running.
     if (this.manager.disposed) return Promise.reject(disposedError('ExpireProtocol', id));
     return this.run(id, () => updateDance(this.#steps as DanceSteps<Renewal<T>>, id, update));
   }

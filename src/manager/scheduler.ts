@@ -47,10 +47,10 @@ export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<an
   };
 
   const { scheduler } = system;
-  // Stryker disable next-line MethodExpression: XState always passes the id (its type requires one); any unique string would do as a default
+  // Stryker disable next-line MethodExpression: only the default's uniqueness matters (it names a delayed event that nobody cancels by id), and any random string has it
   scheduler.schedule = (source, target, event, delay, id = Math.random().toString(36).slice(2)) => {
     const previous = take(source, id);
-    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing on every clock; not clearing a previous event is caught by the replace test
+    // Stryker disable next-line ConditionalExpression: Node's, SimulatedClock and TimerHeap all ignore clearTimeout(undefined), so calling it always is the same
     if (previous !== undefined) clock.clearTimeout(previous);
     const handle = clock.setTimeout(() => {
       take(source, id);
@@ -65,7 +65,7 @@ export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<an
   };
   scheduler.cancel = (source, id) => {
     const handle = take(source, id);
-    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) does nothing on every clock the system can have (Node's, SimulatedClock, the timer heap)
+    // Stryker disable next-line ConditionalExpression: Node's, SimulatedClock and TimerHeap all ignore clearTimeout(undefined), so calling it always is the same
     if (handle !== undefined) clock.clearTimeout(handle);
   };
   scheduler.cancelAll = (source) => {
