@@ -29,6 +29,9 @@ class SlowFirst extends BaseSequencer {
   }
 }
 
+/** StrykerJS runs the tests in worker threads of its own, each file isolated, and takes no execArgv. */
+const underStryker = process.env['STRYKER_MUTATOR_WORKER'] !== undefined;
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
@@ -39,10 +42,10 @@ export default defineConfig({
     maxWorkers: 3,
     // Files share a worker's module cache instead of loading xstate and src/ afresh each
     // (a second of CPU per file). Tests restore what they change: timers, listeners, env.
-    isolate: false,
+    isolate: underStryker,
     sequence: { sequencer: SlowFirst },
     // PGlite is 10 MB of WebAssembly: V8's optimizing tier would recompile it in the
     // background, CPU that a test file living seconds never earns back (−13 s of CPU).
-    execArgv: ['--liftoff-only'],
+    execArgv: underStryker ? [] : ['--liftoff-only'],
   },
 });
