@@ -5,9 +5,11 @@
  * - docs/statechart.md: a Mermaid diagram of the expiration statechart, from `toDirectedGraph`,
  *   and the transition table compiled from it (what entities at rest run on).
  * - docs/requirements.md: requirement → transitions → number of model paths.
- * - docs/testing.md: the model summary line it quotes (between generated-section markers).
+ * - docs/testing.md: the model summary line it quotes, and the list of the mutants disabled
+ *   in src/ with their reasons (between generated-section markers).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { toDirectedGraph } from 'xstate/graph';
 import { type Requirement, type TableOp, compileMachine, expirationMachine, requirements } from '../src/index.js';
@@ -191,10 +193,40 @@ function section(name: string, body: string) {
   };
 }
 
+/**
+ * The mutants disabled in src/, one row per `// Stryker disable next-line` comment:
+ * the file, the code line it applies to, the mutators, and why they are equivalent.
+ */
+export function disabledMutants(): string {
+  const src = fileURLToPath(new URL('../src/', import.meta.url));
+  const rows: string[] = [];
+  const files = (readdirSync(src, { recursive: true }) as string[]).filter((f) => f.endsWith('.ts')).sort();
+  for (const file of files) {
+    const lines = readFileSync(join(src, file), 'utf8').split('\n');
+    lines.forEach((line, at) => {
+      const match = /\/\/ Stryker disable next-line ([\w,]+): (.*)$/.exec(line);
+      if (!match) return;
+      const code = (lines[at + 1] ?? '').trim().replaceAll('|', '\\|').replaceAll('`', "'");
+      const shown = code.length > 60 ? `${code.slice(0, 57)}...` : code;
+      rows.push(`| ${file.replaceAll('\\', '/')} | \`${shown}\` | ${match[1]!.split(',').join(', ')} | ${match[2]!.replaceAll('|', '\\|')} |`);
+    });
+  }
+  return `${rows.length} comments in \`src/\`:\n\n| file | the line | mutators | why no test can tell |\n| --- | --- | --- | --- |\n${rows.join('\n')}`;
+}
+
+/** Applies the transforms one after the other. */
+const all =
+  (...steps: Array<(current: string) => string>) =>
+  (current: string) =>
+    steps.reduce((text, step) => step(text), current);
+
 const docs: Record<string, (current: string) => string> = {
   'statechart.md': statechartDoc,
   'requirements.md': requirementsDoc,
-  'testing.md': section('model summary', `\`\`\`\n${modelSummaryLine()}\n\`\`\``),
+  'testing.md': all(
+    section('model summary', `\`\`\`\n${modelSummaryLine()}\n\`\`\``),
+    section('disabled mutants', disabledMutants()),
+  ),
 };
 const check = process.argv.includes('--check');
 let stale = 0;
