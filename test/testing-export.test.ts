@@ -169,6 +169,13 @@ describe('modelCoverage', () => {
     expect(coverage.requirements.missing.sort()).toEqual(all.filter((r) => !['R1.1', 'R1.2', 'R2'].includes(r)).sort());
   });
 
+  it('a path of no steps has reached the initial state, and taken nothing', () => {
+    const coverage = modelCoverage([walkModel([])], all);
+    expect(coverage.states.covered).toEqual(['expiration.active']);
+    expect(coverage.transitions.covered).toEqual([]);
+    expect(coverage.requirements.traced.size).toBe(0);
+  });
+
   it('counts only the transitions of the given events: a durable-only one is neither covered nor missing', () => {
     const events = ['stop', 'start', 'expire', 'deadline', 'rearm', 'runClose', 'settleClose'] as const;
     const paths = generateModelPaths({ depth: 4, events: ['stop', 'start', 'expire', 'deadline', 'rearm'], automatic });
@@ -197,3 +204,76 @@ describe('generateModelPaths and walkModel at their edges', () => {
     }
   });
 });
+
+describe('walkModel: what each step must show', () => {
+  const shown = (events: ModelEventName[], automatic: ModelEventName[] = []) =>
+    walkModel(events, { automatic }).steps.map((s) => ({ event: s.event, then: s.then, returns: s.returns, ...s.expect }));
+
+  it('what stop() and delete() return, and only for them: whether the entity was live', () => {
+    expect(shown(['stop', 'start', 'delete']).map((s) => s.returns)).toEqual([true, undefined, true]);
+    // Queued is live; closing is not: delete finds nothing live once the close runs.
+    expect(shown(['stop', 'expire', 'runClose', 'delete']).map((s) => [s.state, s.live, s.returns])).toEqual([
+      ['paused', true, true],
+      ['expired.queued', true, undefined],
+      ['expired.closing', false, undefined],
+      ['expired.closing', false, false],
+    ]);
+  });
+
+  it('counts the closes, and the close signal is unaborted while the close runs, aborted once it settled', () => {
+    expect(shown(['stop', 'expire', 'runClose', 'settleClose']).map((s) => [s.closes, s.closeSignalAborted])).toEqual([
+      [0, undefined],
+      [0, undefined],
+      [1, false],
+      [1, true],
+    ]);
+  });
+
+  it('lists the automatic events that followed a step, and shows the state after them', () => {
+    expect(shown(['stop', 'expire'], ['runClose', 'settleClose'])).toEqual([
+      { event: 'stop', then: [], returns: true, state: 'paused', live: true, closes: 0, closeSignalAborted: undefined },
+      { event: 'expire', then: ['runClose', 'settleClose'], returns: undefined, state: 'closed', live: false, closes: 1, closeSignalAborted: true },
+    ]);
+  });
+});
+
+describe('generateModelPaths: which paths', () => {
+  it('every accepted sequence up to the depth, and the shortest path to each state extended by each event', () => {
+    const names = generateModelPaths({ depth: 2, events: ['stop', 'start', 'shutdown', 'renew'] }).map((p) => p.name);
+    expect(names.sort()).toEqual(
+      [
+        'stop > start',
+        'stop > shutdown',
+        'stop > renew',
+        'stop > stop',
+        'renew > stop',
+        'renew > shutdown',
+        'renew > renew',
+        'start',
+        'shutdown > stop',
+        'shutdown > start',
+        'shutdown > shutdown',
+      ].sort(),
+    );
+  });
+
+  it('no path is the start of another; renew never follows shutdown, nor an entity no longer live', () => {
+    const paths = generateModelPaths({ depth: 3 });
+    const names = paths.map((p) => `${p.name} >`);
+    expect(names.filter((name, i) => names.some((other, j) => j !== i && other.startsWith(name)))).toEqual([]);
+    for (const path of paths) {
+      path.steps.forEach((step, i) => {
+        if (step.event !== 'renew') return;
+        expect(path.steps.slice(0, i).some((s) => s.event === 'shutdown'), path.name).toBe(false);
+        if (i > 0) expect(path.steps[i - 1]!.expect.live, path.name).toBe(true);
+      });
+    }
+    expect(paths.every((p) => p.steps.length >= 1)).toBe(true);
+  });
+
+  it('takes a depth of 1', () => {
+    const paths = generateModelPaths({ depth: 1, events: ['stop', 'start'] });
+    expect(paths.map((p) => p.name).sort()).toEqual(['start', 'stop > start', 'stop > stop'].sort());
+  });
+});
+
