@@ -253,3 +253,27 @@ describe('a machine of nested states', () => {
     expect(candidate!.guard?.test({ context: undefined, event: undefined }, undefined)).toBe(true);
   });
 });
+
+describe('the table of a machine of your own', () => {
+  const leafOf = (table: ReturnType<typeof compileMachine>, path: string) => table.leaves.find((l) => l.path === path)!;
+
+  it('after schedules its event on entry and cancels that same event when the state is left', () => {
+    const machine = createMachine({ initial: 'a', states: { a: { after: { 100: 'b' }, on: { go: 'b' } }, b: {} } });
+    const table = compileMachine(machine);
+    const a = leafOf(table, 'a');
+    expect(a.delayed).toMatch(/^xstate\.after\.100\./);
+    expect(table.initial.ops).toEqual([{ kind: 'schedule', event: a.delayed, delay: 100, name: undefined }]);
+    expect(a.on.get('go')![0]!.ops).toEqual([{ kind: 'cancel', event: a.delayed }]);
+    expect(a.on.get(a.delayed!)![0]!.ops).toEqual([{ kind: 'cancel', event: a.delayed }]);
+  });
+
+  it('an unguarded candidate ends the row: the ones after it can never win', () => {
+    const machine = setup({ guards: { g: () => true } }).createMachine({
+      initial: 'a',
+      states: { a: { on: { go: [{ target: 'b' }, { target: 'c', guard: 'g' }] } }, b: {}, c: {} },
+    });
+    const table = compileMachine(machine);
+    const row = leafOf(table, 'a').on.get('go')!;
+    expect(row.map((t) => [t.guard?.name, table.leaves[t.target]!.path])).toEqual([[undefined, 'b']]);
+  });
+});

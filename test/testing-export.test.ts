@@ -89,6 +89,11 @@ describe('a wrong adapter', () => {
     );
   });
 
+  it('an adapter that returns nothing from stop() or delete() is not checked on it', async () => {
+    const silent = adapter({ stop: ({ manager }) => void manager.stop('e'), delete: ({ manager }) => void manager.delete('e') });
+    await expect(runModelPath(walkModel(['stop', 'start', 'delete'], { automatic }), silent)).resolves.toBeUndefined();
+  });
+
   it('is caught on live and on the number of closes', async () => {
     const path = walkModel(['deadline'], { automatic });
     await expect(runModelPath(path, adapter({ deadline: () => undefined }))).rejects.toThrow(
@@ -274,6 +279,29 @@ describe('generateModelPaths: which paths', () => {
   it('takes a depth of 1', () => {
     const paths = generateModelPaths({ depth: 1, events: ['stop', 'start'] });
     expect(paths.map((p) => p.name).sort()).toEqual(['start', 'stop > start', 'stop > stop'].sort());
+  });
+});
+
+describe('the model at its less travelled edges', () => {
+  it('a close refused by the executor leaves the manager at once; a close taken over by another worker is the same close', () => {
+    expect(walkModel(['stop', 'expire', 'refuse']).steps.at(-1)!.expect).toMatchObject({ state: 'deleted', live: false, closes: 0 });
+    expect(walkModel(['stop', 'expire', 'runClose', 'reclaim']).steps.at(-1)!.expect).toEqual({
+      state: 'expired.closing',
+      live: false,
+      closes: 1,
+      closeSignalAborted: false,
+    });
+  });
+
+  it('by default, the events to make happen are those neither automatic nor durable-only', () => {
+    const events = generateModelPaths({ depth: 2, automatic: ['runClose'] }).flatMap((p) => p.steps.map((s) => s.event));
+    expect(new Set(events)).toEqual(new Set(['renew', 'stop', 'start', 'expire', 'delete', 'dispose', 'shutdown', 'deadline', 'rearm', 'refuse', 'settleClose']));
+  });
+
+  it('once the entity is gone, every event but renew is tried (renew would be a new entity)', () => {
+    const names = generateModelPaths({ depth: 2 }).map((p) => p.name);
+    expect(names.filter((n) => n.startsWith('delete > ')).length).toBe(11);
+    expect(names).not.toContain('delete > renew');
   });
 });
 

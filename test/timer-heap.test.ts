@@ -412,7 +412,7 @@ describe('the default clock (createTimerQueue)', () => {
     const queue = createTimerQueue(() => 0);
     const fired: number[] = [];
     // The slice is measured with performance.now(): a callback 'runs for' what it adds.
-    let elapsed = 0;
+    let elapsed = 1_000;
     const spy = vi.spyOn(performance, 'now').mockImplementation(() => elapsed);
     onTestFinished(() => spy.mockRestore());
     const busy = (ms: number) => void (elapsed += ms);

@@ -152,11 +152,12 @@ function compile(machine: AnyStateMachine): TransitionTable {
 
   const opsOf = (executed: ReadonlyArray<{ type: string; params?: unknown }>, state: string): TableOp[] =>
     executed.map(({ type, params }) => {
-      const p = (params ?? {}) as { sendId?: string; event?: { type?: string }; id?: string; delay?: unknown };
-      if (type === 'xstate.cancel' && isAfterEvent(p.sendId)) return { kind: 'cancel', event: p.sendId! };
-      if (type === 'xstate.raise' && isAfterEvent(p.event?.type) && p.id === p.event!.type && typeof p.delay === 'number') {
-        const named = delayNames[p.delay - SENTINEL];
-        const delay = named === undefined ? p.delay : (delays[named] as TableDelay);
+      const p = (params ?? {}) as { sendId?: string; id?: string; delay?: number };
+      // checkNode() let through only after's own cancel and delayed raise: these are they.
+      if (type === 'xstate.cancel') return { kind: 'cancel', event: p.sendId! };
+      if (type === 'xstate.raise') {
+        const named = delayNames[p.delay! - SENTINEL];
+        const delay = named === undefined ? p.delay! : (delays[named] as TableDelay);
         return { kind: 'schedule', event: p.id!, delay, name: named };
       }
       const implementation = actions[type] as { type?: string; assignment?: TableAssignment } | undefined;
