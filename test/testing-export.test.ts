@@ -90,7 +90,12 @@ describe('a wrong adapter', () => {
   });
 
   it('an adapter that returns nothing from stop() or delete() is not checked on it', async () => {
-    const silent = adapter({ stop: ({ manager }) => void manager.stop('e'), delete: ({ manager }) => void manager.delete('e') });
+    const silent = adapter({
+      stop: ({ manager }) => void manager.stop('e'),
+      delete: ({ manager }) => void manager.delete('e'),
+      // What other calls return is never checked, booleans included.
+      start: ({ manager }) => (manager.start('e'), false),
+    });
     await expect(runModelPath(walkModel(['stop', 'start', 'delete'], { automatic }), silent)).resolves.toBeUndefined();
   });
 
@@ -279,6 +284,11 @@ describe('generateModelPaths: which paths', () => {
   it('takes a depth of 1', () => {
     const paths = generateModelPaths({ depth: 1, events: ['stop', 'start'] });
     expect(paths.map((p) => p.name).sort()).toEqual(['start', 'stop > start', 'stop > stop'].sort());
+  });
+
+  it('extends the shortest path to a live state by renew too', () => {
+    const names = generateModelPaths({ depth: 1, events: ['stop', 'renew'] }).map((p) => p.name);
+    expect(names.sort()).toEqual(['renew', 'stop > renew', 'stop > stop'].sort());
   });
 });
 

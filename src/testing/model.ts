@@ -342,7 +342,7 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
     });
     for (const event of events) {
       // `new` for an id the manager no longer holds starts a new expiration: not this one's `renew`.
-      if (event === 'renew' && (path.state.status === 'done' || !isLive(modelState(path.state)))) continue;
+      if (event === 'renew' && !isLive(modelState(path.state))) continue;
       if (!possible(prefix, event)) continue;
       add([...prefix, event]);
     }
