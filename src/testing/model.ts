@@ -252,8 +252,11 @@ function stepLogic(automatic: readonly ModelEventName[]) {
 
 /** Runs `events` through the model from `new`, computing what each step must show. */
 export function walkModel(events: readonly ModelEventName[], options: Pick<ModelPathOptions, 'automatic'> = {}): ModelPath {
-  const automatic = options.automatic ?? [];
-  const transitions = modelTransitions();
+  return walk(events, options.automatic ?? [], modelTransitions());
+}
+
+/** {@link walkModel} with the machine's transitions read once by the caller (one read for all the paths). */
+function walk(events: readonly ModelEventName[], automatic: readonly ModelEventName[], transitions: ModelTransition[]): ModelPath {
   let [snapshot] = initialTransition(expirationModel, dummyInput);
   let closes = 0;
   let closeSignalAborted: boolean | undefined;
@@ -351,7 +354,8 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
   const all = [...sequences].map((s) => (s === '' ? [] : (s.split(' ') as ModelEventName[])));
   const keys = all.map((path) => `${path.join(' ')} `);
   const maximal = all.filter((_, i) => !keys.some((other, j) => j !== i && other.startsWith(keys[i]!)));
-  return maximal.map((path) => walkModel(path, { automatic }));
+  const transitions = modelTransitions();
+  return maximal.map((path) => walk(path, automatic, transitions));
 }
 
 /** Whether a user can make `event` happen after `path`: once the manager closes everything, it refuses `new`. */
