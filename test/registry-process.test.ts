@@ -6,11 +6,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { findPostgresBin, startPostgres } from './support/postgres.js';
+import { findPostgresBin, freePort, startPostgres } from './support/postgres.js';
 
 /** A registry process on `port`, its stdout and stderr collected. */
 interface Registry {
@@ -35,16 +34,6 @@ function startRegistry(port: number, env: Record<string, string> = {}): Registry
   const ready = (timeout = 30_000) =>
     vi.waitFor(() => expect(output.text).toContain('lease registry on'), { timeout, interval: 50 });
   return { child, output, exited, ready };
-}
-
-/** A free port on 127.0.0.1, for an example process. */
-async function freePort(): Promise<number> {
-  return new Promise<number>((resolve) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 describe('the registry example process', () => {

@@ -236,8 +236,8 @@ function status(bin: string, name: string, args: string[]): Promise<number> {
   });
 }
 
-/** A free TCP port on 127.0.0.1 (free now; the server may still lose a race for it). */
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (free now; whoever binds it next may still lose a race for it). */
+export function freePort(): Promise<number> {
   return new Promise((done, fail) => {
     const server = createServer();
     server.on('error', fail);
