@@ -635,11 +635,12 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
 
   it('PostgreSQL SIGKILLed (fsync on) while workers run, restarted on its data dir: nothing lost, nothing closed twice', { timeout: 25_000 }, async () => {
     const s = await schemaFor('crash');
+    const CLAIM_MS = 10_000;
     const workers = await hire(2);
     // A claim outlives the outage (its owner renews it once the server is back: a close then
     // runs once, not merely at least once); pauses are short, so heartbeats come every 500 ms.
     await Promise.all(
-      workers.map((w) => w.open(config(s, { claimTimeoutMs: 10_000, pauseTimeoutMs: 1_500, closer: { holdMs: [100, 400] } }))),
+      workers.map((w) => w.open(config(s, { claimTimeoutMs: CLAIM_MS, pauseTimeoutMs: 1_500, closer: { holdMs: [100, 400] } }))),
     );
     const ttlMs = [100, 400, 700, 1_000, 1_300, 1_600];
     const creating = workers.map((w, n) =>
@@ -659,9 +660,11 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
       return pending >= 10 && running >= 1;
     }, 5_000, 20);
     const port = server.port;
+    const crashedAt = Date.now();
     await server.kill();
     await sleep(300);
     server = await server.restart();
+    const outageMs = Date.now() - crashedAt;
     expect(server.port).toBe(port);
     const ackedBeforeRestart = workers.reduce((n, w) => n + w.events.filter((e) => e.event === 'created').length, 0);
     await sleep(300); // creating on after the restart
@@ -689,7 +692,10 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     // Nothing lost: every acknowledged creation closed…
     expect(acked.filter((id) => !byId.has(id))).toEqual([]);
     // …and nothing twice: one invocation per entity (its claim outlived the outage), finished.
-    expect([...byId].filter(([, list]) => list.length !== 1).map(([id]) => id)).toEqual([]);
+    // (An outage as long as a claim lets another worker take a running close over: at least once.)
+    expect(outageMs, 'the outage came near the claim timeout, where exactly once is not promised').toBeLessThan(CLAIM_MS / 2);
+    const twice = [...byId].filter(([, list]) => list.length !== 1);
+    expect(twice.map(([id]) => id), `closed twice after a ${outageMs} ms outage: ${JSON.stringify(twice)}`).toEqual([]);
     expect(closes.filter((c) => c.finished === null).map((c) => c.id)).toEqual([]);
   });
 });

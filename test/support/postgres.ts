@@ -20,7 +20,9 @@ export interface StartPostgresOptions {
   /**
    * `fsync` of the server (default `true`). `false` is faster and still keeps
    * every commit across `kill()`, which loses no data the kernel already has;
-   * only an OS crash would.
+   * only an OS crash would. With `true`, on Linux and PostgreSQL 14+, crash
+   * recovery syncs with `recovery_init_sync_method=syncfs` (a restart after
+   * `kill()` in about a second, not several on a busy machine).
    */
   fsync?: boolean;
   /**
@@ -361,6 +363,12 @@ async function launch(spec: Launch): Promise<PostgresServer> {
     listen_addresses: HOST,
     unix_socket_directories: socketDir,
     fsync: options.fsync === false ? 'off' : 'on',
+    // After a crash, recovery first fsyncs every file of the data dir one by one: seconds
+    // on a busy machine, longer than a crash test's leases. syncfs (PostgreSQL 14+, Linux)
+    // flushes the file system in one call, as safely.
+    ...(options.fsync !== false && process.platform === 'linux' && majorVersion(dataDir) >= 14
+      ? { recovery_init_sync_method: 'syncfs' }
+      : {}),
     ...options.settings,
   };
   const settingArgs = Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]);
@@ -460,6 +468,15 @@ async function launch(spec: Launch): Promise<PostgresServer> {
         ? `did not accept connections within ${timeout} ms`
         : `exited with ${child.exitCode ?? child.signalCode}`;
     throw new Error(`PostgreSQL (${join(bin, 'postgres')} -D ${dataDir} -p ${port}) ${why}. Log:\n${log.trim()}`);
+  }
+}
+
+/** The major version of the cluster in `dataDir` (its `PG_VERSION`), 0 when unknown. */
+function majorVersion(dataDir: string): number {
+  try {
+    return Number.parseInt(readFileSync(join(dataDir, 'PG_VERSION'), 'utf8'), 10) || 0;
+  } catch {
+    return 0;
   }
 }
 
