@@ -474,7 +474,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     const live = await q<{ id: string; generation: number }>(
       `SELECT id, generation::float8 AS generation FROM ${s}.entities WHERE live ORDER BY id`,
     );
-    // The final wait: pauses end (900 ms), deadlines (≤ 430 ms) pass, closes finish.
+    // The final wait: pauses end (900 ms), deadlines (≤ 1 s: each loop ends with a 1 s renewal) pass, closes finish.
     await waitFor('every entity to be closed', async () => (await entitiesOf(s)).length === 0, 6_000);
 
     const all = await closesOf(s);

@@ -61,7 +61,7 @@ export interface OpenConfig {
   freezeInClaimMs?: number;
 }
 
-/** What `race` takes: random protocol calls on shared ids for `durationMs`. */
+/** What `race` takes: random protocol calls on shared ids for `durationMs`; each loop ends with a 1 s renewal. */
 export interface RaceConfig {
   ids: string[];
   durationMs: number;
@@ -141,6 +141,9 @@ function random(seed: number): () => number {
   };
 }
 
+/** The TTL of the renewal each race loop ends with. */
+const FINAL_TTL_MS = 1_000;
+
 /** Random protocol calls with injected failures; resolves with how many of each ran. */
 async function race({ ids, durationMs, minOps, seed, loops }: RaceConfig): Promise<Record<string, number>> {
   const rnd = random(seed);
@@ -198,6 +201,9 @@ async function race({ ids, durationMs, minOps, seed, loops }: RaceConfig): Promi
         else throw error;
       }
     }
+    // Every loop ends with a longer renewal, so that entities are live when the race ends.
+    await protocol!.update(pick(), () => ({ value: 'ok', expiresAt: { ttlMs: FINAL_TTL_MS }, closer: 'lease', data: { final: true } }));
+    count('final');
   };
   await Promise.all(Array.from({ length: loops }, loop));
   return stats;
