@@ -4,8 +4,8 @@
  * actor has ended.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { type Executor, MANAGER_DISPOSED, SerialExecutor } from '../src/index.js';
-import { deferred, flush, managerOnSimulatedClock } from './helpers.js';
+import { type Executor, MANAGER_DISPOSED } from '../src/index.js';
+import { deferred, flush, heldExecutor, managerOnSimulatedClock } from './helpers.js';
 
 afterEach(() => vi.restoreAllMocks());
 
@@ -15,20 +15,18 @@ describe('a late refusal of an older close', () => {
       const { clock, manager, closes, errors, close } = managerOnSimulatedClock({ inspect: undefined });
       const refusal = deferred();
       const refusing: Executor = { asyncExec: () => refusal.promise.then(() => Promise.reject(new Error('refused late'))) };
-      const gate = deferred();
-      const later = new SerialExecutor();
-      void later.asyncExec(() => gate.promise);
+      const { executor: later, release } = heldExecutor();
       manager.new('a', 10, close('old'), { executor: refusing });
       if (engine === 'actors') manager.actorOf('a');
       clock.increment(10); // the old close is queued on the executor that will refuse it
       manager.new('a', 20, close('new'), { executor: later });
-      clock.increment(10); // the new close is queued too, behind the gate
+      clock.increment(10); // the new close is queued too, behind the held task
       expect(manager.state('a')).toBe('expired');
       refusal.resolve();
       await flush();
       expect(errors.map((e) => String(e.error))).toEqual(['Error: refused late']); // reported all the same
       expect(manager.has('a')).toBe(true); // but it was about a close that will never run
-      gate.resolve();
+      release();
       await flush();
       expect(closes.map((c) => c.id)).toEqual(['new']);
       expect(manager.has('a')).toBe(false);
@@ -58,16 +56,14 @@ describe('a close that settles after its actor ended', () => {
 describe('a close queued as a record, whose actor then ended', () => {
   it('its stale task frees the executor at once, so the next close on it runs', async () => {
     const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
-    const gate = deferred();
-    const shared = new SerialExecutor();
-    void shared.asyncExec(() => gate.promise);
+    const { executor: shared, release } = heldExecutor();
     manager.new('a', 10, close('a'), { executor: shared });
     manager.new('b', 20, close('b'), { executor: shared });
-    clock.increment(10); // a's close is queued behind the gate, as a record
+    clock.increment(10); // a's close is queued behind the held task, as a record
     manager.actorOf('a');
     manager.delete('a'); // its actor ends, deleted
     clock.increment(10); // b's close is queued behind a's task
-    gate.resolve();
+    release();
     await flush();
     expect(closes.map((c) => c.id)).toEqual(['b']);
   });

@@ -8,7 +8,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   ExpireEngine,
   type Executor,
-  SerialExecutor,
   TimerHeap,
   compileMachine,
   createExpireManager,
@@ -16,7 +15,7 @@ import {
   installScheduler,
   realClock,
 } from '../src/index.js';
-import { deferred, flush, managerOnSimulatedClock } from './helpers.js';
+import { deferred, flush, heldExecutor, managerOnSimulatedClock } from './helpers.js';
 
 describe('an executor that runs the task inside asyncExec', () => {
   const atOnce: Executor = { asyncExec: (task) => Promise.resolve(task()).then(() => undefined) };
@@ -40,14 +39,12 @@ describe('an executor that runs the task inside asyncExec', () => {
 describe('a close queued as a record, then materialized and renewed', () => {
   it('never runs: the renewal made it stale', async () => {
     const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
-    const gate = deferred();
-    const executor = new SerialExecutor();
-    void executor.asyncExec(() => gate.promise);
+    const { executor, release } = heldExecutor();
     manager.new('a', 10, close('old'), { executor });
-    clock.increment(10); // queued, behind the gate
+    clock.increment(10); // queued, behind the held task
     const actor = manager.actorOf('a')!;
     manager.new('a', 100, close('new'), { executor });
-    gate.resolve();
+    release();
     await flush();
     expect(closes).toEqual([]);
     expect(actor.getSnapshot().value).toBe('active');
@@ -58,13 +55,11 @@ describe('a close queued as a record, then materialized and renewed', () => {
 
   it('runs once through the actor when nothing renewed it', async () => {
     const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
-    const gate = deferred();
-    const executor = new SerialExecutor();
-    void executor.asyncExec(() => gate.promise);
+    const { executor, release } = heldExecutor();
     manager.new('a', 10, close('a'), { executor });
     clock.increment(10);
     const actor = manager.actorOf('a')!;
-    gate.resolve();
+    release();
     await flush();
     expect(closes.map((c) => c.id)).toEqual(['a']);
     expect(actor.getSnapshot().status).toBe('done');

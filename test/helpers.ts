@@ -1,5 +1,5 @@
 import { type AnyActorRef, SimulatedClock } from 'xstate';
-import { type ExpireClock, type ExpireManagerOptions, createExpireManager } from '../src/index.js';
+import { type ExpireClock, type ExpireManagerOptions, SerialExecutor, createExpireManager } from '../src/index.js';
 
 /** Lets every queued microtask and promise callback run (executor tasks, closes). */
 export const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -13,6 +13,14 @@ export function deferred<T = void>() {
     reject = rej;
   });
   return { promise, resolve, reject };
+}
+
+/** A `SerialExecutor` kept busy until `release()`: whatever is queued on it waits behind that. */
+export function heldExecutor() {
+  const gate = deferred();
+  const executor = new SerialExecutor();
+  void executor.asyncExec(() => gate.promise);
+  return { executor, release: gate.resolve };
 }
 
 /** One call of a recorded close. */

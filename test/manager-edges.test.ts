@@ -12,7 +12,7 @@ import {
   SerialExecutor,
   createExpireManager,
 } from '../src/index.js';
-import { deferred, flush, managerOnSimulatedClock } from './helpers.js';
+import { deferred, flush, heldExecutor, managerOnSimulatedClock } from './helpers.js';
 
 /** An executor that records which entity's tasks it ran. */
 function recordingExecutor(name: string, log: string[]): Executor {
@@ -74,16 +74,14 @@ describe('renewing a live id with a different executor', () => {
   it('while paused, and when its close was already queued on the old one', async () => {
     const { clock, manager, closes, close } = managerOnSimulatedClock({ inspect: undefined });
     const ran: string[] = [];
-    const blocked = new SerialExecutor();
-    const gate = deferred();
-    void blocked.asyncExec(() => gate.promise);
+    const { executor: blocked, release } = heldExecutor();
     const old: Executor = { asyncExec: (task) => (ran.push('old'), blocked.asyncExec(task) as Promise<void>) };
     manager.new('a', 10, close('old'), { executor: old });
-    clock.increment(10); // queued on the old executor, behind the gate
+    clock.increment(10); // queued on the old executor, behind the held task
     manager.new('a', 30, close('new'), { executor: recordingExecutor('new', ran) });
     manager.stop('a');
     manager.new('a', 40, close('newer'), { executor: recordingExecutor('newer', ran) });
-    gate.resolve();
+    release();
     await flush();
     expect(closes).toEqual([]); // the stale task on the old executor returned at once
     clock.increment(30);
@@ -139,16 +137,14 @@ describe('closes of one id on the manager’s default executor', () => {
 describe('size and has while a close runs', () => {
   it('a queued close still counts; a running one does not, and the id is free for a new entity', async () => {
     const { clock, manager, close } = managerOnSimulatedClock({ inspect: undefined });
-    const gate = deferred();
-    const executor = new SerialExecutor();
-    void executor.asyncExec(() => gate.promise);
+    const { executor, release } = heldExecutor();
     const running = deferred();
     manager.new('a', 10, close('a', () => running.promise), { executor });
     manager.new('b', 100, close('b'));
     clock.increment(10);
     await flush();
     expect([manager.size, manager.has('a'), manager.state('a')]).toEqual([2, true, 'expired']);
-    gate.resolve();
+    release();
     await flush();
     expect([manager.size, manager.has('a'), manager.state('a')]).toEqual([1, false, undefined]);
     expect(manager.stop('a')).toBe(false);
