@@ -20,6 +20,8 @@ export interface Draft {
   leaseUntil: number | null;
   leaseMs: number | null;
   leaseEvent: string | null;
+  /** The processes holding the pause (`paused` only): it lasts while any of them lives. */
+  holders: string[];
   /** The generation the row was read with (its key); `undefined` for a row not yet inserted. */
   key: number | undefined;
   /** Reached a final state: the row goes. */
@@ -45,12 +47,16 @@ export class Step {
   readonly aborts: string[] = [];
   /** Pauses taken (`id#generation`): this manager renews them while it lives. */
   readonly pauses: string[] = [];
+  /** Entities `dispose({ close: true })` shut down (`id#generation`): it waits until they are gone. */
+  readonly waitFor: string[] = [];
   /** The earliest `due` or lease end written: other managers may need to wake up for it. */
   earliest = Infinity;
   constructor(
     readonly query: Query,
     /** The database's time, in ms. */
     readonly now: number,
+    /** A generation no entity ever had (from the schema's sequence), when the transaction asked for one. */
+    readonly generation: number | undefined = undefined,
   ) {}
 }
 
@@ -60,9 +66,37 @@ export interface EngineHost {
   canClose(closer: string, pending: number): boolean;
 }
 
+/**
+ * Errors a transaction is run again for: a unique violation (two processes
+ * created one id at once: the loser renews the winner's row), a
+ * serialization failure and a deadlock.
+ */
+const RETRIED = new Set(['23505', '40001', '40P01']);
+
+/**
+ * Entity keys (`id#generation`) as two array parameters, and the rows they
+ * make: `(id, generation) IN (…)` finds them by the primary key.
+ */
+const KEYS = {
+  at: (first: number): string => `SELECT unnest($${first}::text[]), unnest($${first + 1}::bigint[])`,
+  params: (keys: readonly string[]): [string[], string[]] => {
+    const ids: string[] = [];
+    const generations: string[] = [];
+    for (const key of keys) {
+      const at = key.lastIndexOf('#');
+      ids.push(key.slice(0, at));
+      generations.push(key.slice(at + 1));
+    }
+    return [ids, generations];
+  },
+};
+
+/** The key of an entity's incarnation: `id#generation` (an id may hold `#`; the generation never does). */
+export const keyOf = (id: string, generation: number): string => `${id}#${generation}`;
+
 /** The row's columns, numbers as JavaScript numbers on every driver. */
 const COLUMNS = `id, generation::float8 AS generation, state, live, deadline, due, closer, data, owner,
-  lease_state, lease_until, lease_ms, lease_event`;
+  lease_state, lease_until, lease_ms, lease_event, holders`;
 
 const toDraft = (row: Row): Draft => ({
   id: row.id as string,
@@ -78,6 +112,7 @@ const toDraft = (row: Row): Draft => ({
   leaseUntil: row.lease_until === null ? null : Number(row.lease_until),
   leaseMs: row.lease_ms === null ? null : Number(row.lease_ms),
   leaseEvent: (row.lease_event as string | null) ?? null,
+  holders: (row.holders as string[] | null) ?? [],
   key: Number(row.generation),
   ended: false,
 });
@@ -142,8 +177,13 @@ export class DurableEngine {
     return this.#leaves.get(state)?.top ?? state;
   }
 
-  /** Runs `work` in a transaction with the database's time; retries once on a race for a new live row. */
-  async transaction<T>(work: (step: Step) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a transaction with the database's time (and, with
+   * `generation`, a fresh generation). Retried when it lost a race the
+   * database reports (two processes created one id at once, a serialization
+   * failure or a deadlock): `work` starts afresh, on a new {@link Step}.
+   */
+  async transaction<T>(work: (step: Step) => Promise<T>, { generation = false } = {}): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.store.transaction(async (query) => {
@@ -151,14 +191,14 @@ export class DurableEngine {
           // alive) is cut off after claimTimeoutMs, so that SKIP LOCKED does not skip
           // its rows for as long as it hangs.
           const [row] = await query(
-            `SELECT set_config('idle_in_transaction_session_timeout', $1, true), ${this.#s}.now_ms() AS now`,
+            `SELECT set_config('idle_in_transaction_session_timeout', $1, true), ${this.#s}.now_ms() AS now` +
+              (generation ? `, nextval('${this.#s}.generations')::float8 AS generation` : ''),
             [String(Math.ceil(this.claimTimeoutMs))],
           );
-          return work(new Step(query, Number(row!.now)));
+          return work(new Step(query, Number(row!.now), generation ? Number(row!.generation) : undefined));
         });
       } catch (error) {
-        // Two processes created the same id at once: the loser renews the winner's row.
-        if ((error as { code?: string }).code !== '23505' || attempt >= 3) throw error;
+        if (!RETRIED.has((error as { code?: string }).code ?? '') || attempt >= 5) throw error;
       }
     }
   }
@@ -196,14 +236,9 @@ export class DurableEngine {
 
   /** A new entity, on its initial transition; its generation is unique for the id. */
   async create(step: Step, id: string, deadline: number, closer: string, data: unknown): Promise<Draft> {
-    const [row] = await step.query(
-      `SELECT max(generation)::float8 AS generation FROM ${this.#s}.entities WHERE namespace = $1 AND id = $2`,
-      [this.namespace, id],
-    );
-    const previous = row?.generation === null || row?.generation === undefined ? -1 : Number(row.generation);
     const draft: Draft = {
       id,
-      generation: Math.max(Math.round(step.now * 1000), previous + 1),
+      generation: this.#fresh(step),
       state: this.#table.leaves[this.#table.initial.target]!.path,
       live: true,
       deadline,
@@ -215,6 +250,7 @@ export class DurableEngine {
       leaseUntil: null,
       leaseMs: null,
       leaseEvent: null,
+      holders: [],
       key: undefined,
       ended: false,
     };
@@ -244,9 +280,22 @@ export class DurableEngine {
     return this.#leaves.get(draft.state)?.delayed;
   }
 
-  /** Takes a pause lease: if this process dies while it holds it, `start` ends the pause (R1.2). */
+  /**
+   * Makes this process a holder of the draft's pause (it must be paused): the
+   * pause lasts while any holder lives and renews it, and when every holder
+   * has died, its lease runs out and `start` ends it (R1.2 for a dead updater).
+   */
   holdPause(step: Step, draft: Draft): void {
-    lease(draft, this.owner, step.now + this.pauseTimeoutMs, this.pauseTimeoutMs, 'start');
+    const until = Math.max(draft.leaseEvent === 'start' ? (draft.leaseUntil ?? 0) : 0, step.now + this.pauseTimeoutMs);
+    lease(draft, this.owner, until, this.pauseTimeoutMs, 'start');
+    if (!draft.holders.includes(this.owner)) draft.holders = [...draft.holders, this.owner];
+  }
+
+  /** This process lets go of the draft's pause; resolves with whether other holders keep it. */
+  releasePause(draft: Draft): boolean {
+    draft.holders = draft.holders.filter((holder) => holder !== this.owner);
+    if (draft.owner === this.owner && draft.holders.length > 0) draft.owner = draft.holders[0]!;
+    return draft.holders.length > 0;
   }
 
   /** Releases a lease now: its event happens on the next pass of any manager. */
@@ -288,19 +337,21 @@ export class DurableEngine {
       draft.leaseUntil,
       draft.leaseMs,
       draft.leaseEvent,
+      draft.holders,
     ];
     if (draft.key === undefined) {
       await step.query(
         `INSERT INTO ${this.#s}.entities (namespace, id, generation, state, live, deadline, due, closer, data,
-           owner, lease_state, lease_until, lease_ms, lease_event)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14)`,
+           owner, lease_state, lease_until, lease_ms, lease_event, holders)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15)`,
         values,
       );
     } else {
       await step.query(
         `UPDATE ${this.#s}.entities SET generation = $3, state = $4, live = $5, deadline = $6, due = $7, closer = $8,
-           data = $9::jsonb, owner = $10, lease_state = $11, lease_until = $12, lease_ms = $13, lease_event = $14
-         WHERE namespace = $1 AND id = $2 AND generation = $15`,
+           data = $9::jsonb, owner = $10, lease_state = $11, lease_until = $12, lease_ms = $13, lease_event = $14,
+           holders = $15
+         WHERE namespace = $1 AND id = $2 AND generation = $16`,
         [...values, draft.key],
       );
     }
@@ -318,24 +369,56 @@ export class DurableEngine {
   }
 
   /**
-   * Extends the leases of `held` (keys `id#generation`: the closes running here
-   * and the pauses taken here), while this process still owns them; resolves
-   * with the keys it no longer holds. Only what this process acts on is
-   * renewed: a lease it was given by a transaction whose reply it lost runs
-   * out like a dead process's.
+   * Renews the claims of the closes running here (keys `id#generation`) while
+   * this process still owns them; resolves with the keys it has lost (another
+   * process took the close over after its claim ran out).
    */
-  async heartbeat(held: readonly string[]): Promise<string[]> {
-    if (held.length === 0) return [];
+  async renewClaims(running: readonly string[]): Promise<string[]> {
+    if (running.length === 0) return [];
     const rows = await this.transaction(async (step) =>
       step.query(
         `UPDATE ${this.#s}.entities SET lease_until = $3 + lease_ms
-          WHERE namespace = $1 AND owner = $2 AND lease_ms IS NOT NULL AND id || '#' || generation = ANY($4)
+          WHERE namespace = $1 AND owner = $2 AND lease_event = 'reclaim' AND (id, generation) IN (${KEYS.at(4)})
           RETURNING id || '#' || generation AS key`,
-        [this.namespace, this.owner, step.now, held],
+        [this.namespace, this.owner, step.now, ...KEYS.params(running)],
       ),
     );
     const renewed = new Set(rows.map((row) => row.key as string));
-    return held.filter((key) => !renewed.has(key));
+    return running.filter((key) => !renewed.has(key));
+  }
+
+  /**
+   * Renews the pauses this process holds (keys `id#generation`) that are still
+   * paused, whoever took them last; resolves with the keys whose entity is no
+   * longer live at that generation (closing, ended or renewed: for good, as
+   * generations never come back), which this process can forget.
+   */
+  async renewPauses(held: readonly string[]): Promise<string[]> {
+    if (held.length === 0) return [];
+    const rows = await this.transaction(async (step) => {
+      await step.query(
+        `UPDATE ${this.#s}.entities SET lease_until = greatest(lease_until, $2 + $3)
+          WHERE namespace = $1 AND live AND state = 'paused' AND lease_event = 'start' AND $4 = ANY(holders)
+            AND (id, generation) IN (${KEYS.at(5)})`,
+        [this.namespace, step.now, this.pauseTimeoutMs, this.owner, ...KEYS.params(held)],
+      );
+      return step.query(
+        `SELECT id || '#' || generation AS key FROM ${this.#s}.entities
+          WHERE namespace = $1 AND live AND (id, generation) IN (${KEYS.at(2)})`,
+        [this.namespace, ...KEYS.params(held)],
+      );
+    });
+    const live = new Set(rows.map((row) => row.key as string));
+    return held.filter((key) => !live.has(key));
+  }
+
+  /** How many of the entities `keys` (`id#generation`) are still in the table, in any state. */
+  async countKeys(keys: readonly string[]): Promise<number> {
+    const [row] = await this.store.query(
+      `SELECT count(*)::float8 AS n FROM ${this.#s}.entities WHERE namespace = $1 AND (id, generation) IN (${KEYS.at(2)})`,
+      [this.namespace, ...KEYS.params(keys)],
+    );
+    return Number(row?.n ?? 0);
   }
 
   /** The earliest deadline or lease end this process could handle (database time), if any. */
@@ -361,8 +444,9 @@ export class DurableEngine {
     if (transition === undefined) return false;
     draft.state = this.#table.leaves[transition.target]!.path;
     this.#run(step, draft, transition.ops, event, context);
-    // A lease holds only in the state it was taken in.
+    // A lease holds only in the state it was taken in; so do the holders of a pause.
     if (draft.leaseState !== null && draft.leaseState !== draft.state) lease(draft, null, null, null, null);
+    if (draft.state !== 'paused') draft.holders = [];
     if (this.#table.leaves[transition.target]!.final) draft.ended = true;
     return true;
   }
@@ -385,7 +469,8 @@ export class DurableEngine {
           Object.assign(context, assignmentOf(op, args));
           const close = context.close as unknown as { closer: string; data: unknown };
           draft.deadline = context.deadline;
-          draft.generation = context.generation;
+          // A renewal's generation comes from the schema's sequence: unique across incarnations.
+          if (context.generation !== draft.generation) draft.generation = this.#fresh(step);
           draft.closer = close.closer;
           draft.data = close.data;
           break;
@@ -395,6 +480,12 @@ export class DurableEngine {
           break;
       }
     }
+  }
+
+  /** The step's fresh generation; a transaction that may create or renew asks for one. */
+  #fresh(step: Step): number {
+    if (step.generation === undefined) throw new Error('durable manager: a generation was needed but not drawn');
+    return step.generation;
   }
 
   /** The machine's context for a row: what its guards, delays and assigns read. */

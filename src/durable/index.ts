@@ -6,6 +6,8 @@
  * @packageDocumentation
  */
 export { DurableExpireManager, createDurableExpireManager } from './manager.js';
+export { CLAIM_LOST } from './reasons.js';
+export { MAX_ID_BYTES, MAX_NAMESPACE_BYTES, MAX_TIMEOUT_MS } from './validate.js';
 export type {
   ClosingEntity,
   Closer,

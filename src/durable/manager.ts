@@ -3,9 +3,10 @@ import { compileMachine } from '../machines/compile.js';
 import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js';
 import { type LiveExpirationState, MAX_TIMER_DELAY, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler } from '../types.js';
-import { assertId, describe } from '../manager/validate.js';
-import { assertJson, toDurableDeadline } from './validate.js';
-import { type Claim, type Draft, DurableEngine, Step } from './engine.js';
+import { describe } from '../manager/validate.js';
+import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadline } from './validate.js';
+import { type Claim, type Draft, DurableEngine, Step, keyOf } from './engine.js';
+import { CLAIM_LOST } from './reasons.js';
 import type { DurableStore } from './store.js';
 
 /** What a closer is called with: which entity, its data, and its generation. */
@@ -53,18 +54,19 @@ export interface DurableExpireManagerOptions {
   /**
    * How long a close's claim lasts without renewal: the manager running it
    * renews it while it runs; if that manager dies, another takes the close
-   * over after this. Default 30 s.
+   * over after this. Default 30 s; 30 ms to 2^31−1 ms.
    */
   claimTimeoutMs?: number;
   /**
-   * How long a pause (`stop`) lasts without renewal: the manager that paused
-   * renews it while it lives; if it dies, the entity resumes its saved
-   * deadline after this (R1.2 for a dead updater). Default 30 s.
+   * How long a pause (`stop`) lasts without renewal: every manager that
+   * paused it (a holder) renews it while it lives; when every holder has
+   * died, the entity resumes its saved deadline after this (R1.2 for a dead
+   * updater). Default 30 s; at least 30 ms.
    */
   pauseTimeoutMs?: number;
-  /** How often the manager looks for due entities besides its timer and notifications. Default 1 s. */
+  /** How often the manager looks for due entities besides its timer and notifications. Default 1 s; 10 ms to 2^31−1 ms. */
   pollIntervalMs?: number;
-  /** How many closes this process runs at once. Default 100. */
+  /** How many closes this process runs at once. Default 100; a whole number from 1 to 10,000. */
   concurrency?: number;
   /** Receives a closer's failure, with the entity's id. Default: `console.error`. */
   onCloseError?: CloseErrorHandler;
@@ -90,16 +92,20 @@ export interface DurableEntity {
 /** Options of {@link DurableExpireManager.dispose}. */
 export interface DurableDisposeOptions {
   /**
-   * Close every live entity of the namespace first (shared with every manager
-   * of it), and wait until every close has settled. Default `false`: only this
-   * manager stops, and the entities stay for the others or for a restart.
+   * Close every entity of the namespace that is live when it starts (shared
+   * with every manager of it) and wait until each of those whose closer this
+   * process has is closed (or deleted, or renewed by another process). Those
+   * whose closer it lacks are expired too, and left for a process that has it;
+   * entities created meanwhile by other processes stay. Default `false`: only
+   * this manager stops, and the entities stay for the others or for a restart.
    */
   close?: boolean;
 }
 
 const SHUTDOWN = { type: 'shutdown' } as const;
-const ENTITY = 'id, state, deadline, closer, data, generation::float8 AS generation';
+const START = { type: 'start' } as const;
 const SETTLED = { type: 'settled' } as const;
+const ENTITY = 'id, state, deadline, closer, data, generation::float8 AS generation';
 const BATCH = 100;
 /** How soon to look again at a deadline that was due but not handled by a pass. */
 const RETRY_MS = 5;
@@ -109,6 +115,14 @@ interface Running {
   controller: AbortController;
   done: Promise<void>;
 }
+
+/**
+ * Where a manager is in its life: `running`; `closing` during
+ * `dispose({ close: true })` (every call still works, `new` renews live ids
+ * only); `disposing` while it winds down (calls are refused, running closes
+ * end); `disposed`.
+ */
+type Status = 'running' | 'closing' | 'disposing' | 'disposed';
 
 /**
  * Expirations that survive the process and are shared by every process on the
@@ -130,21 +144,27 @@ export class DurableExpireManager implements AsyncDisposable {
   readonly #heartbeatMs: number;
   readonly #concurrency: number;
   readonly #signal: AbortSignal | undefined;
+  /** Closes running here, by key (`id#generation`). */
   readonly #running = new Map<string, Running>();
-  /** Pauses this manager took and may still hold (`id#generation`): renewed while it lives. */
+  /** Pauses this manager holds (keys), renewed while it lives; forgotten once their entity is no longer live at that generation. */
   readonly #pauses = new Set<string>();
+  /** Transactions in flight: a disposal waits for them, and for what they started. */
+  readonly #inflight = new Set<Promise<unknown>>();
+  /** During `dispose({ close: true })`: the entities it waits for (keys). */
+  readonly #closeAll = new Set<string>();
   readonly #onAbort = (): void => void this.dispose();
+  #status: Status = 'running';
   #offset = 0;
   #wake: ReturnType<typeof setTimeout> | undefined;
   #wakeAt = Infinity;
   #poll: ReturnType<typeof setInterval> | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
+  #beating: Promise<void> | undefined;
   #unlisten: (() => Promise<void>) | undefined;
   #passing: Promise<number> | undefined;
   #again = false;
-  #stopped = false;
-  #disposal: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
+  #disposal: Promise<void> | undefined;
 
   /** @internal Use {@link createDurableExpireManager}. */
   constructor(options: Required<Omit<DurableExpireManagerOptions, 'signal' | 'onCloseError'>> & DurableExpireManagerOptions) {
@@ -180,10 +200,11 @@ export class DurableExpireManager implements AsyncDisposable {
       );
       this.#poll = setInterval(() => this.#kick(), this.#pollIntervalMs);
       this.#poll.unref?.();
-      this.#heartbeat = setInterval(() => void this.#renew().catch((e) => this.#report('heartbeat', e)), this.#heartbeatMs);
+      this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
       this.#heartbeat.unref?.();
       await this.poll();
     } catch (error) {
+      this.#status = 'disposed';
       await this.#stop();
       throw error;
     }
@@ -203,7 +224,7 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /** `true` once {@link DurableExpireManager.dispose} has been called. */
   get disposed(): boolean {
-    return this.#disposal !== undefined || this.#closing !== undefined;
+    return this.#status !== 'running';
   }
 
   /** Where closer failures are reported. */
@@ -217,11 +238,12 @@ export class DurableExpireManager implements AsyncDisposable {
    *
    * @param deadline absolute (epoch ms on the database's clock, or a Date), or
    *   `{ ttlMs }` from the database's now.
-   * @throws TypeError on a bad id, deadline, closer name or non-JSON data, or
-   *   when the manager is disposed; nothing changes then.
+   * @throws TypeError on a bad id, deadline, closer name or data that is not
+   *   JSON (the message names the path inside `data`), or when the manager is
+   *   disposed; nothing changes then.
    */
   async new(id: string, deadline: DurableDeadline, options: DurableNewOptions): Promise<void> {
-    assertId('new', id, 'DurableExpireManager');
+    assertDurableId('DurableExpireManager.new', id);
     const at = toDurableDeadline('DurableExpireManager.new', deadline);
     if (options === null || typeof options !== 'object') {
       throw new TypeError('DurableExpireManager.new: options must be { closer, data? }');
@@ -231,21 +253,29 @@ export class DurableExpireManager implements AsyncDisposable {
       throw new TypeError(`DurableExpireManager.new: unknown closer ${describe(closer)}; known: ${this.#names.join(', ')}`);
     }
     assertJson('DurableExpireManager.new', data, 'data');
-    const closingOnly = this.#closing !== undefined && this.#disposal === undefined;
-    if (this.#disposal !== undefined) throw new TypeError(`DurableExpireManager.new: the manager is disposed (id "${id}")`);
-    await this.#call(async (step) => {
-      const live = await this.#engine.live(step, id);
-      const absolute = at.ttlMs === undefined ? at.deadline : step.now + at.ttlMs;
-      if (live) {
-        await this.#engine.send(step, live, { type: 'renew', deadline: absolute, close: { closer, data }, executor: undefined } as never);
-        // While everything closes, an update of a live entity closes at once (not leaked).
-        if (closingOnly) await this.#engine.send(step, live, SHUTDOWN);
-        await this.#engine.write(step, live);
-      } else {
-        if (closingOnly) throw new TypeError(`DurableExpireManager.new: the manager is closing (id "${id}")`);
-        await this.#engine.write(step, await this.#engine.create(step, id, absolute, closer, data));
-      }
-    });
+    if (this.#status === 'disposing' || this.#status === 'disposed') {
+      throw new TypeError(`DurableExpireManager.new: the manager is disposed (id "${id}")`);
+    }
+    const closingAll = this.#status === 'closing';
+    await this.#call(
+      async (step) => {
+        const live = await this.#engine.live(step, id);
+        const absolute = at.ttlMs === undefined ? at.deadline : step.now + at.ttlMs;
+        if (live) {
+          await this.#engine.send(step, live, { type: 'renew', deadline: absolute, close: { closer, data }, executor: undefined } as never);
+          // While everything closes, an update of a live entity closes at once (not leaked).
+          if (closingAll) {
+            await this.#engine.send(step, live, SHUTDOWN);
+            if (Object.hasOwn(this.#closers, live.closer)) step.waitFor.push(keyOf(live.id, live.generation));
+          }
+          await this.#engine.write(step, live);
+        } else {
+          if (closingAll) throw new TypeError(`DurableExpireManager.new: the manager is closing (id "${id}")`);
+          await this.#engine.write(step, await this.#engine.create(step, id, absolute, closer, data));
+        }
+      },
+      { generation: true },
+    );
   }
 
   /**
@@ -268,8 +298,9 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /**
    * Pauses the expiration for `id`, keeping its deadline, while an update runs
-   * (Go: `Stop`) — for every process. If this process dies while it holds the
-   * pause, the entity resumes after `pauseTimeoutMs`.
+   * (Go: `Stop`) — for every process. The caller becomes a holder of the pause,
+   * also when the entity was paused already: the pause lasts while any holder
+   * lives, and `pauseTimeoutMs` after the last one died the entity resumes.
    *
    * @returns whether an expiration exists for `id`.
    */
@@ -303,7 +334,7 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /** The top-level state of the live expiration for `id`, or `undefined`. */
   async state(id: string): Promise<LiveExpirationState | undefined> {
-    assertId('state', id, 'DurableExpireManager');
+    assertDurableId('DurableExpireManager.state', id);
     const [row] = await this.#store.query(
       `SELECT state FROM ${this.#store.schema}.entities WHERE namespace = $1 AND id = $2 AND live`,
       [this.namespace, id],
@@ -313,7 +344,7 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /** The live entity `id` as stored: state, deadline, closer, data, generation; `undefined` when none. */
   async get(id: string): Promise<DurableEntity | undefined> {
-    assertId('get', id, 'DurableExpireManager');
+    assertDurableId('DurableExpireManager.get', id);
     const [row] = await this.#store.query(
       `SELECT ${ENTITY} FROM ${this.#store.schema}.entities WHERE namespace = $1 AND id = $2 AND live`,
       [this.namespace, id],
@@ -358,7 +389,7 @@ export class DurableExpireManager implements AsyncDisposable {
    * make it happen now. Resolves with how many entities it handled.
    */
   poll(): Promise<number> {
-    if (this.#stopped || this.#disposal !== undefined) return Promise.resolve(0);
+    if (!this.#active) return Promise.resolve(0);
     if (this.#passing) {
       this.#again = true;
       return this.#passing;
@@ -376,16 +407,22 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /**
    * Stops this manager. By default only this process stops: its timers and
-   * notifications end, the signals of its running closes abort (a close that
-   * then fails is handed to the other managers at once), and the entities stay
-   * for the other managers or a restart. With `{ close: true }`, every live
-   * entity of the namespace is closed first (see {@link DurableDisposeOptions}).
-   * Every call resolves once this manager's running closes have settled.
+   * notifications end; a close whose claim commits from now on is handed back
+   * to the other managers at once instead of starting; the signals of its
+   * running closes abort (`MANAGER_DISPOSED`: a close that then fails is
+   * handed over at once too); the pauses it holds are released (an entity no
+   * other live process holds resumes its saved deadline now, R1.2: the updates
+   * of this process can no longer finish); and the entities stay for the other
+   * managers or a restart. With `{ close: true }`, the namespace's live
+   * entities are closed first (see {@link DurableDisposeOptions}).
+   *
+   * Every call resolves once every close this manager started has settled and
+   * its completion (or hand-over) is written.
    */
   dispose(options: DurableDisposeOptions = {}): Promise<void> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    if (options?.close === true && this.#disposal === undefined) {
-      this.#closing ??= this.#closeAll().then(() => this.#disposeNow());
+    if (options?.close === true && (this.#status === 'running' || this.#status === 'closing')) {
+      this.#closing ??= this.#closeEverything().then(() => this.#disposeNow());
       return this.#closing;
     }
     return this.#disposeNow();
@@ -396,82 +433,155 @@ export class DurableExpireManager implements AsyncDisposable {
     return this.dispose();
   }
 
+  /** Whether the manager takes calls and runs closes: not once disposal began. */
+  get #active(): boolean {
+    return this.#status === 'running' || this.#status === 'closing';
+  }
+
   #disposeNow(): Promise<void> {
     this.#disposal ??= (async () => {
-      const running = [...this.#running.values()];
-      for (const { controller } of running) controller.abort(MANAGER_DISPOSED);
-      await Promise.all(running.map(({ done }) => done));
+      this.#status = 'disposing';
+      clearInterval(this.#poll);
+      clearTimeout(this.#wake);
+      // Whatever commits from now on hands its claims back (see #call).
+      await this.#settle();
+      for (const { controller } of this.#running.values()) controller.abort(MANAGER_DISPOSED);
+      await Promise.all([...this.#running.values()].map(({ done }) => done));
+      await this.#settle();
+      await this.#releasePauses();
+      await this.#settle();
+      this.#status = 'disposed';
       await this.#stop();
     })();
     return this.#disposal;
   }
 
+  /** Waits until no transaction of this manager is in flight (one may start another). */
+  async #settle(): Promise<void> {
+    while (this.#inflight.size > 0) await Promise.allSettled([...this.#inflight]);
+  }
+
   async #stop(): Promise<void> {
-    if (this.#stopped) return;
-    this.#stopped = true;
     clearInterval(this.#poll);
     clearInterval(this.#heartbeat);
     clearTimeout(this.#wake);
     await this.#passing?.catch(() => {});
+    await this.#beating;
     await this.#unlisten?.().catch(() => {});
+    this.#unlisten = undefined;
     await this.#store.release();
   }
 
-  /** `dispose({ close: true })`: every live entity shut down, then wait until the namespace is empty. */
-  async #closeAll(): Promise<void> {
-    const ids = await this.#store.query(
+  /**
+   * `dispose({ close: true })`: every entity live now is shut down; then wait
+   * until each of those this process can close has left the table (closed or
+   * deleted) or changed generation (renewed by another process).
+   */
+  async #closeEverything(): Promise<void> {
+    this.#status = 'closing';
+    const rows = await this.#store.query(
       `SELECT id FROM ${this.#store.schema}.entities WHERE namespace = $1 AND live`,
       [this.namespace],
     );
-    for (const { id } of ids) await this.#route('shutdown', id as string);
-    for (;;) {
-      const [row] = await this.#store.query(
-        `SELECT count(*)::float8 AS n FROM ${this.#store.schema}.entities WHERE namespace = $1`,
-        [this.namespace],
-      );
-      if (Number(row?.n ?? 0) === 0 || this.#disposal !== undefined) return;
+    for (const { id } of rows) {
+      await this.#call(async (step) => {
+        const live = await this.#engine.live(step, id as string);
+        if (!live) return;
+        await this.#engine.send(step, live, SHUTDOWN);
+        if (Object.hasOwn(this.#closers, live.closer)) step.waitFor.push(keyOf(live.id, live.generation));
+        await this.#engine.write(step, live);
+      });
+    }
+    while (this.#status === 'closing' && this.#closeAll.size > 0) {
+      if ((await this.#engine.countKeys([...this.#closeAll])) === 0) return;
       await this.poll();
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, this.#pollIntervalMs)));
     }
   }
 
   /** One call: a transaction on the live row of `id`. */
-  async #route(call: 'stop' | 'start' | 'expire' | 'delete' | 'shutdown', id: string): Promise<boolean> {
-    assertId(call, id, 'DurableExpireManager');
-    if (this.#disposal !== undefined) return false;
+  async #route(call: 'stop' | 'start' | 'expire' | 'delete', id: string): Promise<boolean> {
+    assertDurableId(`DurableExpireManager.${call}`, id);
+    if (!this.#active) return false;
     return this.#call(async (step) => {
       const live = await this.#engine.live(step, id);
       if (!live) return false;
-      const taken = await this.#engine.send(step, live, { type: call });
-      if (call === 'stop' && taken) {
+      await this.#engine.send(step, live, { type: call });
+      // The caller holds the pause, whether it took it or joined it (R1.1 for every updater).
+      if (call === 'stop' && live.state === 'paused') {
         this.#engine.holdPause(step, live);
-        step.pauses.push(`${live.id}#${live.generation}`);
+        step.pauses.push(keyOf(live.id, live.generation));
       }
       await this.#engine.write(step, live);
       return true;
     });
   }
 
-  /** The heartbeat: renews what this manager holds, and forgets the pauses it no longer holds. */
-  async #renew(): Promise<void> {
-    const lost = await this.#engine.heartbeat([...this.#running.keys(), ...this.#pauses]);
-    for (const key of lost) this.#pauses.delete(key);
+  /**
+   * The heartbeat: renews the claims of the closes running here (a close whose
+   * claim was taken over sees its signal abort with {@link CLAIM_LOST}) and the
+   * pauses held here, and forgets the pauses whose entity has moved on.
+   */
+  #beat(): Promise<void> {
+    this.#beating ??= (async () => {
+      try {
+        const lost = await this.#engine.renewClaims([...this.#running.keys()]);
+        for (const key of lost) this.#running.get(key)?.controller.abort(CLAIM_LOST);
+        const gone = await this.#engine.renewPauses([...this.#pauses]);
+        for (const key of gone) this.#pauses.delete(key);
+      } catch (error) {
+        this.#report('heartbeat', error);
+      } finally {
+        this.#beating = undefined;
+      }
+    })();
+    return this.#beating;
   }
 
-  /** A transaction, then what it asked for once committed: closes to run or abort, managers to wake. */
-  async #call<T>(work: (step: Step) => Promise<T>): Promise<T> {
+  /** Lets go of the pauses this process holds: one no other live process holds resumes its saved deadline now. */
+  async #releasePauses(): Promise<void> {
+    for (const key of [...this.#pauses]) {
+      const at = key.lastIndexOf('#');
+      try {
+        await this.#call(async (step) => {
+          const draft = await this.#engine.byKey(step, key.slice(0, at), Number(key.slice(at + 1)));
+          if (!draft?.live || draft.state !== 'paused' || !draft.holders.includes(this.owner)) return;
+          if (!this.#engine.releasePause(draft)) await this.#engine.send(step, draft, START);
+          await this.#engine.write(step, draft);
+        });
+        this.#pauses.delete(key);
+      } catch (error) {
+        // Unreleased, it still ends when its lease runs out.
+        this.#report('release', error);
+      }
+    }
+  }
+
+  /** A transaction, then what it asked for once committed: closes to run or hand back, leases to renew, managers to wake. */
+  #call<T>(work: (step: Step) => Promise<T>, options?: { generation?: boolean }): Promise<T> {
+    const call = this.#transaction(work, options);
+    this.#inflight.add(call);
+    const forget = (): void => void this.#inflight.delete(call);
+    call.then(forget, forget);
+    return call;
+  }
+
+  async #transaction<T>(work: (step: Step) => Promise<T>, options?: { generation?: boolean }): Promise<T> {
     let done!: Step;
     const result = await this.#engine.transaction(async (step) => {
       done = step;
       const value = await work(step);
       await this.#engine.notify(step, this.#pollIntervalMs);
       return value;
-    });
+    }, options);
     this.#offset = done.now - Date.now();
     // Only once committed, and told so: a lease whose reply was lost is not renewed, so it runs out.
     for (const key of done.pauses) this.#pauses.add(key);
+    for (const key of done.waitFor) this.#closeAll.add(key);
     for (const key of done.aborts) this.#running.get(key)?.controller.abort(MANAGER_DISPOSED);
-    for (const claim of done.claims) this.#run(claim);
+    if (this.#active) for (const claim of done.claims) this.#run(claim);
+    // Claimed as disposal began: never started here, handed back to the others at once.
+    else if (done.claims.length > 0) void this.#handBack(done.claims).catch((error) => this.#report('hand back', error));
     if (done.earliest !== Infinity) this.#schedule(done.earliest);
     return result;
   }
@@ -480,7 +590,7 @@ export class DurableExpireManager implements AsyncDisposable {
   async #pass(): Promise<number> {
     let handled = 0;
     try {
-      for (;;) {
+      while (this.#active) {
         const batch = await this.#call(async (step) => {
           const rows = await this.#engine.due(step, this.#names, BATCH);
           let count = 0;
@@ -495,7 +605,7 @@ export class DurableExpireManager implements AsyncDisposable {
         handled += batch.count;
         if (batch.rows < BATCH || batch.count === 0) break;
       }
-      const next = await this.#engine.next(this.#names);
+      const next = this.#active ? await this.#engine.next(this.#names) : undefined;
       if (next) {
         this.#offset = next.now - Date.now();
         // Due already: the timer fired a little early, or another pass holds it; look
@@ -528,17 +638,12 @@ export class DurableExpireManager implements AsyncDisposable {
   }
 
   #canClose(closer: string, pending = 0): boolean {
-    return (
-      !this.#stopped &&
-      this.#disposal === undefined &&
-      Object.hasOwn(this.#closers, closer) &&
-      this.#running.size + pending < this.#concurrency
-    );
+    return this.#active && Object.hasOwn(this.#closers, closer) && this.#running.size + pending < this.#concurrency;
   }
 
   /** Runs a claimed close; then completes it, fenced by generation and owner (or hands it over if aborted and failed). */
   #run(claim: Claim): void {
-    const key = `${claim.id}#${claim.generation}`;
+    const key = keyOf(claim.id, claim.generation);
     // Re-claimed by this very manager (its lease ran out while the close still runs here): it goes on.
     if (this.#running.has(key)) return;
     const controller = new AbortController();
@@ -554,6 +659,7 @@ export class DurableExpireManager implements AsyncDisposable {
         failed = true;
         report({ id: claim.id, onCloseError: this.#onCloseError }, error);
       }
+      // A close that failed because it was cut short is someone else's to run again.
       const handOver = failed && controller.signal.aborted;
       if (!controller.signal.aborted) controller.abort(CLOSE_SETTLED);
       await this.#complete(claim, handOver);
@@ -564,20 +670,32 @@ export class DurableExpireManager implements AsyncDisposable {
     this.#running.set(key, { controller, done });
   }
 
-  /** Completes a close (`settled`), or hands it over (its lease ends now); retried while the database is away. */
+  /** Hands claims back at once (their lease ends now): another manager's next pass runs them. */
+  #handBack(claims: readonly Claim[]): Promise<void> {
+    return this.#call(async (step) => {
+      for (const claim of claims) {
+        const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
+        if (!draft) continue;
+        this.#engine.releaseNow(step, draft);
+        await this.#engine.write(step, draft);
+      }
+    });
+  }
+
+  /** Completes a close (`settled`), or hands it over; retried while the database is away (briefly once disposing). */
   async #complete(claim: Claim, handOver: boolean): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
+        if (handOver) return await this.#handBack([claim]);
         await this.#call(async (step) => {
           const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
           if (!draft) return; // re-claimed by another manager, or replaced: nothing to complete
-          if (handOver) this.#engine.releaseNow(step, draft);
-          else await this.#engine.send(step, draft, SETTLED);
+          await this.#engine.send(step, draft, SETTLED);
           await this.#engine.write(step, draft);
         });
         return;
       } catch (error) {
-        if (attempt >= 20 || this.#stopped) return this.#report('complete', error);
+        if (attempt >= (this.#active ? 20 : 3)) return this.#report('complete', error);
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 50 * 2 ** attempt)));
       }
     }
@@ -585,7 +703,7 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /** Aims the timer at `at` (database time), if sooner than it is aimed. */
   #schedule(at: number): void {
-    if (this.#stopped || at >= this.#wakeAt) return;
+    if (!this.#active || at >= this.#wakeAt) return;
     clearTimeout(this.#wake);
     this.#wakeAt = at;
     // One millisecond past it: the offset is an estimate, and early is useless.
@@ -603,21 +721,22 @@ export class DurableExpireManager implements AsyncDisposable {
   }
 
   #kick(): void {
-    if (!this.#stopped) void this.poll();
+    if (this.#active) void this.poll();
   }
 
   #report(what: string, error: unknown): void {
-    if (!this.#stopped) console.error(`xstate-expire durable manager (${what}):`, error);
+    if (this.#status !== 'disposed') console.error(`xstate-expire durable manager (${what}):`, error);
   }
 }
 
 /** Validates the options, opens the store (creating or migrating the schema), and starts the manager. */
 export async function createDurableExpireManager(options: DurableExpireManagerOptions): Promise<DurableExpireManager> {
-  if (options === null || typeof options !== 'object') throw new TypeError('createDurableExpireManager: options must be an object');
+  const owner = 'createDurableExpireManager';
+  if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: options must be an object`);
   const { store, closers, namespace = 'default', claimTimeoutMs = 30_000, pauseTimeoutMs = 30_000 } = options;
   const { pollIntervalMs = 1_000, concurrency = 100, onCloseError, signal } = options;
   const fail = (what: string): never => {
-    throw new TypeError(`createDurableExpireManager: ${what}`);
+    throw new TypeError(`${owner}: ${what}`);
   };
   if (typeof store?.transaction !== 'function' || typeof store.acquire !== 'function') {
     fail('store must be pgliteStore(...) or postgresStore(...)');
@@ -628,9 +747,13 @@ export async function createDurableExpireManager(options: DurableExpireManagerOp
   for (const [name, closer] of Object.entries(closers)) {
     if (typeof closer !== 'function') fail(`closers.${name} must be a function`);
   }
-  if (typeof namespace !== 'string' || namespace === '') fail('namespace must be a non-empty string');
-  for (const [name, value] of Object.entries({ claimTimeoutMs, pauseTimeoutMs, pollIntervalMs, concurrency })) {
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) fail(`${name} must be a positive number`);
+  assertNamespace(owner, namespace);
+  assertMs(owner, 'claimTimeoutMs', claimTimeoutMs, 30);
+  // A pause's lease lives in the database only (no timer, no setting holds it): it may be as long as a number is exact.
+  assertMs(owner, 'pauseTimeoutMs', pauseTimeoutMs, 30, Number.MAX_SAFE_INTEGER);
+  assertMs(owner, 'pollIntervalMs', pollIntervalMs, 10);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
+    fail(`concurrency must be a whole number from 1 to 10000, got ${describe(concurrency)}`);
   }
   if (onCloseError !== undefined && typeof onCloseError !== 'function') fail('onCloseError must be a function');
   if (signal !== undefined && !(signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
@@ -645,4 +768,3 @@ export async function createDurableExpireManager(options: DurableExpireManagerOp
   await manager.open();
   return manager;
 }
-

@@ -1,4 +1,4 @@
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { lockFolder } from './folder-lock.js';
 import { type DurableStore, type Query, assertSchema, migrate, refCounted } from './store.js';
 
 /** Options of {@link pgliteStore}. */
@@ -23,8 +23,9 @@ interface PGliteLike {
  * library: `npm install @electric-sql/pglite`.
  *
  * One process at a time may open a `dataDir` (PGlite would corrupt it
- * otherwise): a lock file beside it, `<dataDir>.lock`, holds the pid, and a
- * second process gets an error. Several managers of one process share it.
+ * otherwise): an OS-level lock named after the folder (see `lockFolder`) makes
+ * a second process get an error, and is freed when the holder ends, however it
+ * ends. Several managers of one process share one store.
  * Opening a new `dataDir` takes a few seconds (PGlite runs `initdb`).
  *
  * @throws TypeError for bad options.
@@ -50,7 +51,8 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
 
   const lifecycle = refCounted(
     async () => {
-      if (dataDir !== undefined) unlock = lockDataDir(dataDir);
+      unlock = () => {};
+      if (dataDir !== undefined) unlock = await lockFolder(dataDir);
       try {
         const { PGlite } = (await import('@electric-sql/pglite')) as unknown as {
           PGlite: { create(dataDir?: string): Promise<PGliteLike> };
@@ -68,6 +70,7 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
       await db?.close();
       db = undefined;
       unlock();
+      unlock = () => {};
     },
   );
 
@@ -77,49 +80,15 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
     acquire: lifecycle.acquire,
     release: lifecycle.release,
     query: (sql, params) => wrap(connected())(sql, params),
-    transaction: (work) => connected().transaction((tx) => work(wrap(tx))),
+    transaction: (work) =>
+      connected().transaction(async (tx) => {
+        const query = wrap(tx);
+        // Stated, not assumed: the database's default may be stricter.
+        await query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+        return work(query);
+      }),
     // One connection, in this process: notifications are never lost, nothing to reconnect.
     listen: (channel, onNotify) => connected().listen(channel, onNotify),
   };
   return store;
-}
-
-/** The lock files this process holds: a second store on one dataDir is refused too. */
-const heldHere = new Set<string>();
-
-/** Takes `<dataDir>.lock` for this process; throws while a live process (or another store here) holds it. */
-function lockDataDir(dataDir: string): () => void {
-  const path = `${dataDir}.lock`;
-  if (heldHere.has(path)) {
-    throw new Error(`pgliteStore: ${dataDir} is already open in this process; share one store between managers`);
-  }
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      heldHere.add(path);
-      return () => {
-        heldHere.delete(path);
-        rmSync(path, { force: true });
-      };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(readFileSync(path, 'utf8'));
-      if (holder && holder !== process.pid && alive(holder)) {
-        throw new Error(`pgliteStore: ${dataDir} is open in process ${holder}; PGlite allows one process per dataDir`);
-      }
-      // Left behind by a process that died, or by this one: take it over.
-      rmSync(path, { force: true });
-    }
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -22,6 +22,8 @@ export interface PgPoolLike extends PgClientLike {
   connect(): Promise<PgPoolClientLike>;
   /** An idle connection failed. */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Stops listening. */
+  removeListener(event: 'error', listener: (error: Error) => void): unknown;
   /** Closes every connection. */
   end(): Promise<void>;
   /** node-postgres keeps the pool's connection options here. */
@@ -97,17 +99,26 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
   const clientConfig = (): object =>
     given ? { ...(given.options ?? {}) } : { connectionString: (options as { connectionString: string }).connectionString };
 
+  // An idle connection that fails (a server restart) must not crash the process.
+  // (Once closing, the server may drop connections still ending: expected, not reported.)
+  const idleError = (error: Error): void => void (!closing && onError(error));
   const lifecycle = refCounted(
     async () => {
       closing = false;
       pg = ((await import('pg')) as unknown as { default: PgModule }).default;
-      pool = given ?? new pg.Pool({ connectionString: (options as { connectionString: string }).connectionString, max: max ?? 10 });
-      // An idle connection that fails (a server restart) must not crash the process.
-      // (Once closing, the server may drop connections still ending: expected, not reported.)
-      pool.on('error', (error) => void (!closing && onError(error)));
+      pool =
+        given ??
+        new pg.Pool({
+          connectionString: (options as { connectionString: string }).connectionString,
+          max: max ?? 10,
+          // Every statement outside an explicit transaction runs at READ COMMITTED too, whatever the database's default.
+          options: '-c default_transaction_isolation=read\\ committed',
+        });
+      pool.on('error', idleError);
       try {
         await migrate(store);
       } catch (error) {
+        pool.removeListener('error', idleError);
         if (!given) await pool.end();
         pool = undefined;
         throw error;
@@ -116,6 +127,8 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
     async () => {
       closing = true;
       await Promise.all([...listeners].map((stop) => stop()));
+      // The user's pool outlives the store: leave no listener of ours on it.
+      pool?.removeListener('error', idleError);
       if (!given) await pool?.end();
       pool = undefined;
     },
@@ -136,7 +149,7 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
       const dropped = (error: Error): void => void (broken = error);
       client.on('error', dropped);
       try {
-        await query('BEGIN');
+        await query('BEGIN ISOLATION LEVEL READ COMMITTED');
         const result = await work(query);
         await query('COMMIT');
         return result;

@@ -1,7 +1,7 @@
 import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../manager/dance.js';
-import { assertId, describe } from '../manager/validate.js';
+import { describe } from '../manager/validate.js';
 import type { DurableDeadline, DurableExpireManager } from './manager.js';
-import { assertJson, toDurableDeadline } from './validate.js';
+import { assertDurableId, assertJson, toDurableDeadline } from './validate.js';
 
 /** What a successful update hands back to (re)arm a durable expiration. */
 export interface DurableRenewal<T = void> {
@@ -53,7 +53,7 @@ export class DurableExpireProtocol {
 
   /** Runs `task` after every call for `id` queued before it in this process. */
   run<T>(id: string, task: () => T | Promise<T>): Promise<T> {
-    assertId('run', id, 'DurableExpireProtocol');
+    assertDurableId('DurableExpireProtocol.run', id);
     return this.#executors.run(id, task);
   }
 
@@ -62,7 +62,7 @@ export class DurableExpireProtocol {
    * `ExpireProtocol.update` does; the renewal names its closer and data.
    */
   update<T>(id: string, update: () => DurableRenewal<T> | Promise<DurableRenewal<T>>): Promise<T> {
-    assertId('update', id, 'DurableExpireProtocol');
+    assertDurableId('DurableExpireProtocol.update', id);
     if (typeof update !== 'function') throw new TypeError('DurableExpireProtocol.update: update must be a function');
     if (this.manager.disposed) return Promise.reject(disposedError('DurableExpireProtocol', id));
     return this.run(id, () => updateDance(this.#steps as DanceSteps<DurableRenewal<T>>, id, update));
@@ -74,7 +74,7 @@ export class DurableExpireProtocol {
    * @returns `true` when it closed, `false` when already closed or expired (then `close` is not called).
    */
   close(id: string, close: () => unknown): Promise<boolean> {
-    assertId('close', id, 'DurableExpireProtocol');
+    assertDurableId('DurableExpireProtocol.close', id);
     return this.run(id, () => closeDance(this.manager, id, close));
   }
 
@@ -84,7 +84,7 @@ export class DurableExpireProtocol {
    * @returns whether an expiration existed.
    */
   fail(id: string): Promise<boolean> {
-    assertId('fail', id, 'DurableExpireProtocol');
+    assertDurableId('DurableExpireProtocol.fail', id);
     return this.run(id, () => failDance(this.manager, id));
   }
 }
@@ -101,7 +101,7 @@ function assertDurableRenewal(renewal: unknown): asserts renewal is DurableRenew
   if (typeof closer !== 'string') fail(`renewal.closer must be a closer's name, got ${describe(closer)}`);
   toDurableDeadline('DurableExpireProtocol.update: renewal.expiresAt', expiresAt);
   assertJson('DurableExpireProtocol.update', data ?? null, 'renewal.data');
-  if (id !== undefined && (typeof id !== 'string' || id === '')) fail(`renewal.id must be a non-empty string, got ${describe(id)}`);
+  if (id !== undefined) assertDurableId('DurableExpireProtocol.update: renewal', id);
 }
 
 /** Creates a {@link DurableExpireProtocol} over `manager`. */

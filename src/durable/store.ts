@@ -24,7 +24,10 @@ export interface DurableStore {
   release(): Promise<void>;
   /** A statement outside any transaction. */
   query: Query;
-  /** Runs `work` in one transaction: committed when it resolves, rolled back when it throws. */
+  /**
+   * Runs `work` in one transaction at `READ COMMITTED` isolation, whatever the
+   * database's default: committed when it resolves, rolled back when it throws.
+   */
   transaction<T>(work: (query: Query) => Promise<T>): Promise<T>;
   /**
    * Calls `onNotify` with the payload of every `NOTIFY` on `channel`, and
@@ -37,11 +40,26 @@ export interface DurableStore {
 /** A valid unquoted PostgreSQL identifier: what a schema name must be. */
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 
-/** Throws a TypeError unless `schema` can be used as a schema name as it is. */
+/**
+ * PostgreSQL's reserved keywords and those that cannot name a schema unquoted
+ * (`pg_get_keywords()` categories R and T, PostgreSQL 15 to 18).
+ */
+const RESERVED = new Set(
+  `all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate collation column
+  concurrently constraint create cross current_catalog current_date current_role current_schema current_time
+  current_timestamp current_user default deferrable desc distinct do else end except false fetch for foreign freeze from
+  full grant group having ilike in initially inner intersect into is isnull join lateral leading left like limit localtime
+  localtimestamp natural not notnull null offset on only or order outer overlaps placing primary references returning right
+  select session_user similar some symmetric system_user table tablesample then to trailing true union unique user using
+  variadic verbose when where window with`.split(/\s+/),
+);
+
+/** Throws a TypeError unless `schema` can be used as a schema name as it is: a lowercase identifier, not a reserved word. */
 export function assertSchema(owner: string, schema: unknown): asserts schema is string {
   if (typeof schema !== 'string' || !IDENTIFIER.test(schema)) {
     throw new TypeError(`${owner}: schema must be a lowercase identifier (a-z, 0-9, _), got ${JSON.stringify(schema)}`);
   }
+  if (RESERVED.has(schema)) throw new TypeError(`${owner}: schema "${schema}" is a reserved word of PostgreSQL; pick another name`);
 }
 
 /**
@@ -86,7 +104,20 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
     CREATE FUNCTION ${s}.now_ms() RETURNS double precision
       LANGUAGE sql VOLATILE AS $$ SELECT extract(epoch FROM clock_timestamp()) * 1000 $$;
   `,
+  (s) => `
+    -- The processes holding a pause: it lasts while any of them lives (each renews it).
+    ALTER TABLE ${s}.entities ADD COLUMN holders text[] NOT NULL DEFAULT '{}';
+    -- Generations: unique in the schema, whatever the clock does (a new incarnation never
+    -- reuses an earlier one's), above every generation written before this version.
+    CREATE SEQUENCE ${s}.generations AS bigint;
+    SELECT setval('${s}.generations', greatest(
+      (SELECT max(generation) FROM ${s}.entities),
+      (extract(epoch FROM clock_timestamp()) * 1000000)::bigint));
+  `,
 ];
+
+/** The schema version this library writes and reads. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** Creates the schema, or brings it to the latest version. */
 export async function migrate(store: Pick<DurableStore, 'transaction' | 'schema'>): Promise<void> {

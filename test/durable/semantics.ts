@@ -155,7 +155,8 @@ export function semantics(database: () => TestDatabase): void {
     await db.clock.set(T0);
     await updater.manager.new('a', T0 + 100, { closer: 'lease' });
     expect(await updater.manager.stop('a')).toBe(true);
-    await updater.manager.dispose(); // the updater's process is gone: nobody renews its pause
+    // The updater now behaves as dead: its heartbeat (every 20 s of real time) never
+    // comes while the test moves the database's clock past its pause.
     const worker = await durableManager(db, { namespace: updater.manager.namespace });
     await db.clock.set(T0 + 60_000 - 1);
     await worker.manager.poll();
@@ -165,6 +166,49 @@ export function semantics(database: () => TestDatabase): void {
     await worker.manager.poll();
     await eventually(() => expect(worker.closes.map((c) => c.entity.deadline)).toEqual([T0 + 100]));
     await worker.manager.dispose();
+    await updater.manager.dispose();
+  });
+
+  it('a second stop makes its caller a holder too: the pause lasts while either renews it, and ends after the last', async () => {
+    const first = await durableManager(db);
+    const second = await durableManager(db, { namespace: first.manager.namespace });
+    await db.clock.set(T0);
+    await first.manager.new('a', T0 + 100, { closer: 'lease' });
+    expect(await first.manager.stop('a')).toBe(true);
+    await db.clock.set(T0 + 30_000);
+    expect(await second.manager.stop('a')).toBe(true); // joins: its lease runs from now
+    // The first holder dies here (it renews nothing from now on); the second lives.
+    await db.clock.set(T0 + 60_000);
+    await first.manager.poll();
+    expect(await first.manager.state('a')).toBe('paused');
+    await db.clock.set(T0 + 89_999);
+    await first.manager.poll();
+    expect(await first.manager.state('a')).toBe('paused');
+    await db.clock.set(T0 + 90_000);
+    await first.manager.poll();
+    await first.manager.poll();
+    await eventually(() => expect(first.closes.map((c) => c.entity.deadline)).toEqual([T0 + 100]));
+    await first.manager.dispose();
+    await second.manager.dispose();
+  });
+
+  it('a plain dispose releases the pauses it holds: the entity resumes its saved deadline at once, unless another holder lives', async () => {
+    const leaving = await durableManager(db);
+    const staying = await durableManager(db, { namespace: leaving.manager.namespace });
+    await db.clock.set(T0);
+    await leaving.manager.new('alone', T0 + 1_000, { closer: 'lease' });
+    await leaving.manager.new('shared', T0 + 1_000, { closer: 'lease' });
+    await leaving.manager.stop('alone');
+    await leaving.manager.stop('shared');
+    await staying.manager.stop('shared');
+    await leaving.manager.dispose();
+    expect(await staying.manager.state('alone')).toBe('active'); // R1.2: its update can no longer finish
+    expect((await staying.manager.get('alone'))?.deadline).toBe(T0 + 1_000);
+    expect(await staying.manager.state('shared')).toBe('paused'); // the staying holder's update still runs
+    await staying.manager.dispose();
+    const reader = await durableManager(db, { namespace: leaving.manager.namespace });
+    expect(await reader.manager.state('shared')).toBe('active'); // its last holder let go
+    await reader.manager.dispose();
   });
 
   it('a claim that ran out is taken over; the first claimant’s late completion changes nothing', async () => {
