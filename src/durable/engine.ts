@@ -397,7 +397,7 @@ export class DurableEngine {
     if (held.length === 0) return [];
     const rows = await this.transaction(async (step) => {
       await step.query(
-        `UPDATE ${this.#s}.entities SET lease_until = greatest(lease_until, $2 + $3)
+        `UPDATE ${this.#s}.entities SET lease_until = greatest(lease_until, $2::float8 + $3::float8)
           WHERE namespace = $1 AND live AND state = 'paused' AND lease_event = 'start' AND $4 = ANY(holders)
             AND (id, generation) IN (${KEYS.at(5)})`,
         [this.namespace, step.now, this.pauseTimeoutMs, this.owner, ...KEYS.params(held)],
