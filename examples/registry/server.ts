@@ -113,6 +113,8 @@ export function createRegistryServer<R extends Registry = LeaseRegistry>(
       }
     } catch (error) {
       if (error instanceof BadRequest) return send(res, error.status, { error: error.message }, error.headers);
+      // The library refuses bad input (data the store cannot hold, say) with a TypeError, before changing anything.
+      if (error instanceof TypeError) return send(res, 400, { error: error.message });
       // A store failure: the lease keeps its old deadline (R1.2) or stays registered.
       return send(res, 503, { error: (error as Error).message });
     }

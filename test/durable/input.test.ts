@@ -4,7 +4,10 @@
  * cannot store as JavaScript holds it (lone surrogates, NUL, cycles) and
  * options no timer or setting can hold.
  */
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DurableLeaseRegistry } from '../../examples/registry/durable-registry.js';
+import { createRegistryServer } from '../../examples/registry/server.js';
 import {
   type DurableStore,
   MAX_ID_BYTES,
@@ -93,6 +96,22 @@ describe('durable bad input', () => {
     expect(await manager.size()).toBe(0);
     expect(closes.length).toBeLessThanOrEqual(1); // an unarmed renewal is closed once, at most
     await manager.dispose();
+  });
+
+  it('the durable registry answers data the store cannot hold with 400, not 503, and keeps nothing', async () => {
+    const registry = await DurableLeaseRegistry.open(db.store, { log: () => {} });
+    const { server } = createRegistryServer({ registry });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/leases/p1`;
+      const put = await fetch(url, { method: 'PUT', body: '{"ttlMs": 1000, "data": {"note": "a\\u0000b"}}' });
+      expect(put.status).toBe(400);
+      expect(((await put.json()) as { error: string }).error).toMatch(/data\.note .*NUL/);
+      expect((await fetch(url)).status).toBe(404);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      await registry.dispose();
+    }
   });
 
   it('options no timer or setting can hold, and names that break NOTIFY or SQL: a TypeError at creation', async () => {
