@@ -13,7 +13,7 @@ export { TimerHeap, createTimerQueue } from './manager/timer-heap.js';
 export type { HeapNode } from './manager/timer-heap.js';
 export { compileMachine, UnsupportedMachineError } from './machines/compile.js';
 export type { TableLeaf, TableOp, TableTransition, TransitionTable, TableGuard, TableDelay, TableAssignment } from './machines/compile.js';
-export { CLOSE_SETTLED, MANAGER_DISPOSED } from './machines/effects.js';
+export { ACTOR_STOPPED, CLOSE_SETTLED, MANAGER_DISPOSED } from './machines/effects.js';
 export type { EffectEvent, EffectTarget } from './machines/effects.js';
 export { ExpireEngine } from './manager/engine.js';
 export type { EngineOptions, RoutedCall } from './manager/engine.js';

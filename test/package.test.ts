@@ -1,11 +1,12 @@
 /**
  * The package as a consumer gets it: `npm pack` (prepack builds dist/), installed
  * into a scratch project with a different xstate 5.x than the one dist/ was built
- * against (the lowest supported, pinned in devDependencies). One pack and one
- * install serve every assertion.
+ * against (the lowest supported, pinned in devDependencies), and typechecked by the
+ * lowest TypeScript the README promises (5.2) and by the registry's current one (7).
+ * One pack and one install serve every assertion.
  */
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,8 +20,20 @@ const root = fileURLToPath(new URL('..', import.meta.url));
  * both are the same.)
  */
 const CONSUMER_XSTATE = '5.33.3';
-/** Packing, installing and typechecking take seconds, not the suite's default 10. */
-const TIMEOUT = 120_000;
+/** The lowest TypeScript the README promises. */
+const TYPESCRIPT_LOWEST = '5.2.2';
+/**
+ * The registry's current TypeScript (`npm view typescript version`), the native
+ * compiler: `bin/tsc` runs a platform package's binary. Installed under an alias
+ * beside the lowest, so each keeps its own `bin/tsc`.
+ */
+const TYPESCRIPT_7 = '7.0.2';
+/** The consumer's @types/node: the one this package is developed with. */
+const TYPES_NODE = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  devDependencies: Record<string, string>;
+}).devDependencies['@types/node']!;
+/** Packing, installing (two TypeScripts) and typechecking take seconds, under load minutes: not the suite's default 10. */
+const TIMEOUT = 240_000;
 
 interface Result {
   code: number;
@@ -55,10 +68,15 @@ function childEnv(): NodeJS.ProcessEnv {
 
 const ok = (result: Result) => expect(result, `${result.stdout}\n${result.stderr}`).toMatchObject({ code: 0 });
 
-/** Embeds the entity statechart in the consumer's own machine (invoked and spawned), on a SimulatedClock. */
+/**
+ * Embeds the entity statechart in the consumer's own machine (invoked and spawned)
+ * with the input `{ id, deadline, close }` only, on a SimulatedClock given to
+ * createActor alone; then stops the app while a close runs.
+ */
 const EMBED_TS = `
 import { SimulatedClock, assign, createActor, setup } from 'xstate';
 import {
+  ACTOR_STOPPED,
   type ExpirationActorRef,
   type ExpirationInput,
   type ExpirationNotice,
@@ -71,20 +89,23 @@ import { type ModelState, modelState, walkModel } from 'xstate-expire/testing';
 
 const clock = new SimulatedClock();
 const closed: string[] = [];
-const input = (id: string, ttlMs: number): ExpirationInput => ({
+const held: AbortSignal[] = [];
+const input = (id: string, ttlMs: number, hold = false): ExpirationInput => ({
   id,
-  deadline: clock.now() + ttlMs,
+  deadline: { ttlMs },
   close: (signal: AbortSignal) => {
     closed.push(signal.aborted ? id + ' (aborted)' : id);
+    if (hold) {
+      held.push(signal);
+      return new Promise<void>(() => {});
+    }
   },
-  clock,
-  onCloseError: (failed: string, error: unknown) => console.error(failed, error),
 });
 
 const sessions = setup({
   types: {
     context: {} as { leases: ExpirationActorRef[]; closing: string[]; sessionClosed: boolean | undefined },
-    events: {} as { type: 'lease'; id: string; ttlMs: number } | ExpirationNotice,
+    events: {} as { type: 'lease'; id: string; ttlMs: number; hold?: boolean } | ExpirationNotice,
   },
   actors: { expiration: expirationMachine },
 }).createMachine({
@@ -93,15 +114,15 @@ const sessions = setup({
   invoke: {
     id: 'session',
     src: 'expiration',
-    input: () => input('session', 1_000),
-    onDone: { actions: assign({ sessionClosed: ({ event }) => (event.output as ExpirationOutput).closed }) },
+    input: { id: 'session', deadline: 1_000, close: () => void closed.push('session') },
+    onDone: { actions: assign({ sessionClosed: ({ event }) => (event.output satisfies ExpirationOutput).closed }) },
   },
   on: {
     lease: {
       actions: assign({
         leases: ({ context, event, spawn }) => [
           ...context.leases,
-          spawn('expiration', { id: event.id, input: input(event.id, event.ttlMs) }),
+          spawn('expiration', { id: event.id, input: input(event.id, event.ttlMs, event.hold) }),
         ],
       }),
     },
@@ -131,6 +152,12 @@ const entityBefore: LiveExpirationState | undefined = manager.state('entity');
 clock.increment(100);
 await settle();
 
+actor.send({ type: 'lease', id: 'lease-2', ttlMs: 50, hold: true });
+clock.increment(50);
+await settle();
+const heldBefore = held[0]?.aborted;
+actor.stop();
+
 const path = walkModel(['stop', 'start', 'deadline', 'runClose', 'settleClose']);
 const modelLast: ModelState | undefined = path.steps.at(-1)?.expect.state;
 const modelLease: ModelState = modelState(lease.getSnapshot());
@@ -143,11 +170,11 @@ console.log(
     closing: actor.getSnapshot().context.closing,
     entity: { before: entityBefore, after: manager.state('entity') ?? null, has: manager.has('entity') },
     closed,
+    stopped: { before: heldBefore, reason: held[0]?.reason === ACTOR_STOPPED },
     model: { lease: modelLease, last: modelLast },
   }),
 );
 await manager.dispose();
-actor.stop();
 `;
 
 /** A consumer on the old \`moduleResolution: "node"\` (node10): subpaths resolve through typesVersions. */
@@ -169,16 +196,19 @@ const { SimulatedClock, createActor } = require('xstate');
 const { expirationMachine } = require('xstate-expire');
 const { walkModel } = require('xstate-expire/testing');
 const clock = new SimulatedClock();
-const input = { id: 'cjs', deadline: 10, close() {}, clock, onCloseError() {} };
+const input = { id: 'cjs', deadline: 10, close() {} };
 const actor = createActor(expirationMachine, { clock, input }).start();
 clock.increment(10);
 setTimeout(() => console.log(JSON.stringify({ state: actor.getSnapshot().value, model: walkModel(['expire']).name })), 0);
 `;
 
+/**
+ * The two ways the README gives the globals the types use (AbortSignal,
+ * AbortController, the standard disposables): the DOM lib and the disposables,
+ * or Node's types, which TypeScript 7 loads only when listed in `types`.
+ */
 const compilerOptions = {
   target: 'ES2022',
-  // No @types/node: the package's types need nothing of Node's, only the standard
-  // disposables (TypeScript >= 5.2); DOM gives the consumer its console and timers.
   lib: ['ES2022', 'ESNext.Disposable', 'DOM'],
   types: [],
   strict: true,
@@ -186,12 +216,15 @@ const compilerOptions = {
   skipLibCheck: false,
   skipDefaultLibCheck: true,
 };
+const nodeTypesOptions = { ...compilerOptions, lib: ['ES2022'], types: ['node'] };
 
 describe('the packed package in a consumer project', { timeout: TIMEOUT }, () => {
   let dir: string;
   let consumer: string;
   let typecheck: Result;
+  let typecheck7: Result;
   let installedXstate: Result;
+  let tscVersions: Result[];
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xstate-expire-package-'));
@@ -207,12 +240,21 @@ describe('the packed package in a consumer project', { timeout: TIMEOUT }, () =>
         private: true,
         type: 'module',
         dependencies: { 'xstate-expire': `file:${join(dir, tarball!)}`, xstate: CONSUMER_XSTATE },
+        devDependencies: {
+          typescript: TYPESCRIPT_LOWEST,
+          'typescript-7': `npm:typescript@${TYPESCRIPT_7}`,
+          '@types/node': TYPES_NODE,
+        },
       },
       'embed.ts': EMBED_TS,
       'node10.ts': NODE10_TS,
       'require.cjs': REQUIRE_CJS,
       'tsconfig.json': {
         compilerOptions: { ...compilerOptions, module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'out', rootDir: '.' },
+        files: ['embed.ts'],
+      },
+      'tsconfig.node-types.json': {
+        compilerOptions: { ...nodeTypesOptions, module: 'NodeNext', moduleResolution: 'NodeNext', noEmit: true },
         files: ['embed.ts'],
       },
       'tsconfig.node10.json': {
@@ -225,11 +267,17 @@ describe('the packed package in a consumer project', { timeout: TIMEOUT }, () =>
     }
     ok(await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--ignore-scripts'], consumer));
 
-    // Both typechecks in one tsc (build mode shares the work); `npm ls` alongside, on the other core.
-    const tsc = join(root, 'node_modules/typescript/bin/tsc');
-    [typecheck, installedXstate] = await Promise.all([
-      run(process.execPath, [tsc, '-b', 'tsconfig.json', 'tsconfig.node10.json'], consumer),
+    // Each TypeScript checks its configs in one build (which shares the work); TypeScript 7
+    // has no node10 resolution any more (TS5108), so that config is the 5.x one's alone.
+    const tsc = (name: string) => join(consumer, 'node_modules', name, 'bin/tsc');
+    [typecheck, typecheck7, installedXstate, tscVersions] = await Promise.all([
+      run(process.execPath, [tsc('typescript'), '-b', 'tsconfig.json', 'tsconfig.node-types.json', 'tsconfig.node10.json'], consumer),
+      // Without emitting: out/ is the 5.x build's, which runs.
+      run(process.execPath, [tsc('typescript-7'), '-p', 'tsconfig.json', '--noEmit'], consumer).then(async (dom) =>
+        dom.code !== 0 ? dom : run(process.execPath, [tsc('typescript-7'), '-p', 'tsconfig.node-types.json'], consumer),
+      ),
       run('npm', ['ls', 'xstate', '--all', '--parseable'], consumer),
+      Promise.all(['typescript', 'typescript-7'].map((name) => run(process.execPath, [tsc(name), '-v'], consumer))),
     ]);
   }, TIMEOUT);
 
@@ -259,11 +307,17 @@ describe('the packed package in a consumer project', { timeout: TIMEOUT }, () =>
     expect(version).toBe(CONSUMER_XSTATE);
   });
 
-  it('typechecks against the newer xstate (skipLibCheck off): embedding under NodeNext, xstate-expire/testing under node10', () => {
+  it(`typechecks on TypeScript ${TYPESCRIPT_LOWEST} (skipLibCheck off): embedding under NodeNext with the DOM lib or Node's types, xstate-expire/testing under node10`, () => {
+    expect(tscVersions[0]!.stdout).toContain(`Version ${TYPESCRIPT_LOWEST}`);
     ok(typecheck);
   });
 
-  it('runs: the embedded actors and the manager expire on a SimulatedClock and close once', async () => {
+  it(`typechecks on TypeScript ${TYPESCRIPT_7}: embedding with the DOM lib, or with "types": ["node"]`, () => {
+    expect(tscVersions[1]!.stdout).toContain(`Version ${TYPESCRIPT_7}`);
+    ok(typecheck7);
+  });
+
+  it('runs: the embedded actors and the manager expire on a SimulatedClock and close once; a stop aborts a running close', async () => {
     ok(typecheck);
     const result = await run(process.execPath, ['out/embed.js'], consumer);
     ok(result);
@@ -271,9 +325,10 @@ describe('the packed package in a consumer project', { timeout: TIMEOUT }, () =>
       lease: 'closed',
       sessionBefore: 'active',
       sessionClosed: true,
-      closing: ['lease-1', 'session'],
+      closing: ['lease-1', 'session', 'lease-2'],
       entity: { before: 'active', after: null, has: false },
-      closed: ['lease-1', 'session', 'entity'],
+      closed: ['lease-1', 'session', 'entity', 'lease-2'],
+      stopped: { before: false, reason: true },
       model: { lease: 'closed', last: 'closed' },
     });
   });

@@ -4,6 +4,7 @@ import {
   type AnyStateNode,
   type AnyTransitionDefinition,
   type StateValue,
+  createMachine,
   getInitialMicrosteps,
   getMicrosteps,
 } from 'xstate';
@@ -171,8 +172,11 @@ function compile(machine: AnyStateMachine): TransitionTable {
       return { kind: 'effect', name: type };
     });
 
-  // The initial transition, as XState takes it.
-  const initialSteps = getInitialMicrosteps(probe, {} as never);
+  // The initial transition, as XState takes it. The table does not depend on the
+  // context, and a machine's context factory may refuse a made-up input: the
+  // probe takes it with an empty context instead.
+  const contextless = createMachine({ ...probe.config, context: {} }, probe.implementations) as AnyStateMachine;
+  const initialSteps = getInitialMicrosteps(contextless, undefined as never);
   // Stryker disable next-line ConditionalExpression,StringLiteral: unreachable: checkNode() refuses always, nested final states (done events) and raises other than after's delayed one, and the probe's named actions raise nothing
   if (initialSteps.length !== 1) throw new UnsupportedMachineError('eventless or raised transitions', probe.root.id);
   const [initialSnapshot, initialActions] = initialSteps[0]!;

@@ -76,6 +76,13 @@ export const CLOSE_SETTLED: Error = Object.freeze(
 export const MANAGER_DISPOSED: Error = Object.freeze(
   Object.assign(new Error('xstate-expire: the manager was disposed while closing'), { name: 'ManagerDisposed' }),
 );
+/**
+ * Why a close signal aborted: the expiration actor was stopped while the close
+ * ran (its parent left the state that invokes it, or the actor system stopped).
+ */
+export const ACTOR_STOPPED: Error = Object.freeze(
+  Object.assign(new Error('xstate-expire: the expiration actor was stopped while closing'), { name: 'ActorStopped' }),
+);
 
 /** Reports without ever throwing into the engine: a throwing handler falls back to the console. */
 export function report(context: Pick<ExpirationContext, 'id' | 'onCloseError'>, error: unknown): void {
@@ -170,6 +177,19 @@ export type ExpirationNotice = { type: 'expiration.closing'; id: string; ref: An
 export const actorScopes = new WeakMap<AnyActorRef, AbortController>();
 
 /**
+ * Aborts `scope` when the actor stops while its close runs. XState runs no exit
+ * action on stop; it calls its observers' `complete` (in 5.27 as in 5.33), and
+ * the actor's status becomes `stopped`. A close that settles, or a dispose,
+ * aborts the scope first: the observer goes with it, so `complete` on the final
+ * state that follows finds nothing to do. No `error` listener: it would mark an
+ * actor's error as handled.
+ */
+function abortWhenStopped(self: AnyActorRef, scope: AbortController): void {
+  const subscription = self.subscribe({ complete: () => scope.abort(ACTOR_STOPPED) });
+  scope.signal.addEventListener('abort', () => subscription.unsubscribe(), { once: true });
+}
+
+/**
  * An expiration actor as an {@link EffectTarget}. `context` is the one the
  * action was resolved with: the actor's snapshot is committed only after its step.
  */
@@ -191,6 +211,7 @@ export function actorTarget(self: AnyActorRef, context: ExpirationContext): Effe
       // Stryker disable next-line ConditionalExpression: a WeakMap holding undefined and one without the key read the same
       if (scope) actorScopes.set(self, scope);
       else actorScopes.delete(self);
+      if (scope) abortWhenStopped(self, scope);
     },
     notifyClosing: (settled) => {
       // An expiration embedded on its own has no parent to tell.

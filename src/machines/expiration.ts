@@ -1,4 +1,4 @@
-import { type ActorRefFrom, type AnyActorRef, type SnapshotFrom, assign, setup } from 'xstate';
+import { type ActorRefFrom, type AnyActor, type AnyActorRef, type SnapshotFrom, assign, setup } from 'xstate';
 import type { CloseFn, Executor } from '../types.js';
 import {
   type CloseEvent,
@@ -10,18 +10,17 @@ import {
   queueClose,
   runClose,
 } from './effects.js';
+import { type ExpirationInput, expirationContext } from './input.js';
 import { realises } from './requirements.js';
 
 export type { CloseEvent, ExpirationContext, ExpirationNotice, RefusedEvent } from './effects.js';
+export type { ExpirationInput } from './input.js';
 
 /**
  * Node's timers hold a signed 32-bit delay; a longer one fires at once. Longer
  * waits are split: the delayed transition re-arms until the deadline is reached.
  */
 export const MAX_TIMER_DELAY = 2 ** 31 - 1;
-
-/** What one expiration is created with: its context, on the first generation. */
-export type ExpirationInput = Omit<ExpirationContext, 'generation'>;
 
 /**
  * Events an expiration accepts.
@@ -122,8 +121,13 @@ export const expirationMachine = setup({
 }).createMachine({
   id: 'expiration',
   description: 'Expires an entity at its deadline unless it is being updated.',
-  /** The input, on its first generation. The deadline is absolute. */
-  context: ({ input }) => ({ ...input, generation: 0 }),
+  /**
+   * The input, validated, with its defaults, on its first generation. The
+   * deadline is absolute; the clock is the actor's own (`Actor.clock`: the one
+   * given to `createActor`, shared by the whole actor system), so the delays
+   * XState schedules on it and the deadline math read one clock.
+   */
+  context: ({ input, self }) => expirationContext(input, (self as Partial<Pick<AnyActor, 'clock'>>).clock),
   /**
    * Tells the manager, in XState's done event, which entity ended and how: the
    * final state reached gives its own output (`closed` or not).
