@@ -274,8 +274,37 @@ const serializeState = (snapshot: ExpirationSnapshot): string => `${JSON.stringi
 function accepts(snapshot: ExpirationSnapshot, event: MachineEventName): boolean {
   // Stryker disable next-line ConditionalExpression: a shortcut: XState's transition() of a done snapshot returns it unchanged, without actions
   if (snapshot.status !== 'active') return false;
-  const [next, actions] = transition(expirationModel, snapshot, machineEvents[event]);
-  return next !== snapshot || actions.length > 0;
+  return modelStep(snapshot, event)[1];
+}
+
+/**
+ * The transitions of one generation or walk, by state and event: the model's
+ * snapshots differ only in context, which no expectation reads. Scoped to the
+ * call, not the module, so that no result outlives the code that computed it.
+ */
+let stepCache: Map<string, [ExpirationSnapshot, boolean]> | undefined;
+
+/** The snapshot after `event` and whether the model takes a transition on it. */
+function modelStep(snapshot: ExpirationSnapshot, event: MachineEventName): [ExpirationSnapshot, boolean] {
+  const key = `${serializeState(snapshot)}:${event}`;
+  let hit = stepCache?.get(key);
+  if (!hit) {
+    const [next, actions] = transition(expirationModel, snapshot, machineEvents[event]);
+    hit = [next, next !== snapshot || actions.length > 0];
+    stepCache?.set(key, hit);
+  }
+  return hit;
+}
+
+/** Runs `fn` with a transition cache of its own. */
+function cached<T>(fn: () => T): T {
+  const outer = stepCache;
+  stepCache = outer ?? new Map();
+  try {
+    return fn();
+  } finally {
+    stepCache = outer;
+  }
 }
 
 /** The model with its clock: the snapshot, the time since `new`, the saved deadline and when the timer was armed. */
@@ -311,8 +340,7 @@ function applyTimed(state: Timed, input: ModelInput, automatic: readonly ModelEv
   const applied: Applied[] = [];
   const apply = (micro: MachineEventName, own: boolean): void => {
     const before = snapshot;
-    const event: ExpirationEvent = micro === 'renew' ? { type: 'renew', deadline, close: () => {} } : machineEvents[micro];
-    snapshot = transition(expirationModel, before, event)[0];
+    snapshot = modelStep(before, micro)[0];
     applied.push({ name: micro, before, after: snapshot, own });
     if (snapshot.value === 'active' && (before.value !== 'active' || micro === 'renew' || micro === 'rearm')) armedAt = now;
   };
@@ -381,7 +409,7 @@ export function walkModel(
         : input?.event === 'tick' && Number.isSafeInteger(input.ms) && input.ms >= 0;
     if (!ok) throw new TypeError(`walkModel: not a model event: ${JSON.stringify(input)} (a tick is { event: 'tick', ms })`);
   }
-  return walk(events, options.automatic ?? [], modelTransitions(), ttlMs);
+  return cached(() => walk(events, options.automatic ?? [], modelTransitions(), ttlMs));
 }
 
 /** {@link walkModel} with the machine's transitions read once by the caller (one read for all the paths). */
@@ -485,11 +513,16 @@ const parseKey = (key: string): ModelInput[] =>
  *   half the TTL and to 1 ms before the deadline, paused or not;
  * - the shortest path to every state (from xstate/graph), extended by every
  *   event, accepted or not, so that ignored events are tested too (R4), and
- *   after a `stop` by every outcome of that update.
+ *   after a `stop` by every outcome of that update; the same from the state
+ *   after each event it accepts (a close that settled, a tick while paused).
  *
  * A path that is a prefix of another is dropped: every step of a path is checked.
  */
 export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] {
+  return cached(() => generate(options));
+}
+
+function generate(options: ModelPathOptions): ModelPath[] {
   const depth = options.depth ?? 6;
   if (!Number.isInteger(depth) || depth < 1) throw new TypeError('generateModelPaths: depth must be a positive integer');
   const timeDepth = options.timeDepth ?? 5;
@@ -528,11 +561,13 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
 
   // 3. The shortest path to every state, extended by every event; a `stop` by every outcome too.
   const machineOnly = events.filter((e): e is MachineEventName => e !== 'tick');
-  const shortest = getShortestPaths(stepLogic(automatic), {
-    input: dummyInput,
-    events: machineOnly.map((name) => machineEvents[name]),
-    serializeState,
-  });
+  const shortestWith = (among: readonly MachineEventName[]) =>
+    getShortestPaths(stepLogic(automatic), { input: dummyInput, events: among.map((name) => machineEvents[name]), serializeState });
+  // To each state with the manager still running where it can be (what follows is tested on a working manager),
+  // through `dispose` or `shutdown` where it cannot.
+  const running = shortestWith(machineOnly.filter((e) => e !== 'dispose' && e !== 'shutdown'));
+  const reached = new Set(running.map((path) => serializeState(path.state)));
+  const shortest = [...running, ...shortestWith(machineOnly).filter((path) => !reached.has(serializeState(path.state)))];
   const stateAfter = (path: readonly ModelInput[]): Timed =>
     path.reduce((state, input) => applyTimed(state, input, automatic, ttlMs).next, initialTimed(ttlMs));
   const continuations = (prefix: readonly ModelInput[]): ModelInput[] => {
@@ -542,19 +577,29 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
       (input) => possible(prefix, input) && (input !== 'renew' || isLive(stateOf(state.snapshot))) && agrees(state, input),
     );
   };
+  const extendByAll = (prefix: readonly ModelInput[]): void => {
+    for (const input of continuations(prefix)) {
+      if (input !== 'stop') add([...prefix, input]);
+      else {
+        // An update that found the entity gone is a new one's if it succeeds: only its failure is this entity's.
+        const gone = !isLive(stateOf(stateAfter(prefix).snapshot));
+        const outcomes = continuations([...prefix, input]).filter(
+          (o) => (gone ? o === 'start' : updateOutcomes.includes(o as ModelEventName)),
+        );
+        if (outcomes.length === 0) add([...prefix, input]);
+        for (const outcome of outcomes) add([...prefix, input, outcome]);
+      }
+    }
+  };
   for (const path of shortest) {
     const prefix: ModelInput[] = path.steps.flatMap((step) => {
       const name = modelEventOf.get(step.event as ExpirationEvent);
       return name ? [name] : []; // the first step is xstate.init
     });
-    for (const input of continuations(prefix)) {
-      if (input !== 'stop') add([...prefix, input]);
-      else {
-        const outcomes = continuations([...prefix, input]).filter((o) => updateOutcomes.includes(o as ModelEventName));
-        if (outcomes.length === 0) add([...prefix, input]);
-        for (const outcome of outcomes) add([...prefix, input, outcome]);
-      }
-    }
+    extendByAll(prefix);
+    // Every transition out of the state too (a close that settled, a tick while paused), then every event.
+    const state = stateAfter(prefix);
+    for (const input of continuations(prefix)) if (acceptsTimed(state, input, ttlMs)) extendByAll([...prefix, input]);
   }
 
   // Sorted, the sequences that start with a key follow it at once.
