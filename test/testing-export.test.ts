@@ -10,6 +10,7 @@ import {
   type ModelAdapter,
   type ModelEventName,
   type ModelInput,
+  type ModelStep,
   ModelMismatchError,
   generateModelPaths,
   modelCoverage,
@@ -29,18 +30,21 @@ interface World {
 }
 
 /** An adapter of the real manager, with one event mapped wrong on purpose. */
-function adapter(wrong: Partial<Record<ModelEventName, (world: World) => unknown>>, worlds: World[] = []): ModelAdapter<World> {
+function adapter(
+  wrong: Partial<Record<ModelEventName, (world: World, step: ModelStep) => unknown>>,
+  worlds: World[] = [],
+): ModelAdapter<World> {
   return {
-    setup() {
+    setup(path) {
       const clock = new SimulatedClock();
       const world: World = { clock, manager: createExpireManager({ clock }), closes: 0, tornDown: false };
-      world.manager.new('e', 100, () => void world.closes++);
+      world.manager.new('e', path.ttlMs, () => void world.closes++);
       worlds.push(world);
       return world;
     },
-    async perform(world, event) {
+    async perform(world, event, step) {
       const override = wrong[event];
-      if (override) return override(world);
+      if (override) return override(world, step);
       const { manager, clock } = world;
       switch (event) {
         case 'stop':
@@ -51,8 +55,9 @@ function adapter(wrong: Partial<Record<ModelEventName, (world: World) => unknown
         case 'expire':
           manager[event]('e');
           break;
+        case 'tick':
         case 'deadline':
-          clock.set(100);
+          clock.increment(step.ms!);
           break;
         default:
           throw new Error(`not in these paths: ${event}`);
@@ -107,8 +112,8 @@ describe('a wrong adapter', () => {
       'model path "deadline", step 1 (deadline): live expected false, got true',
     );
     const twice = adapter({
-      deadline: async (world) => {
-        world.clock.set(100);
+      deadline: async (world, step) => {
+        world.clock.increment(step.ms!);
         await flush();
         world.closes++;
       },
@@ -137,6 +142,23 @@ describe('a wrong adapter', () => {
     await expect(runModelPath(path, seen({ closeSignalAborted: false }))).rejects.toThrow(
       'step 1 (deadline): close signal aborted expected true, got false',
     );
+  });
+
+  it('is handed the path by setup and each step by perform: the TTL to arm, the ms to tick', async () => {
+    const path = walkModel(['stop', { event: 'tick', ms: 60 }, 'start', { event: 'tick', ms: 39 }, 'deadline'], { automatic, ttlMs: 100 });
+    const seen: unknown[] = [];
+    const base = adapter({});
+    const recording: ModelAdapter<World> = {
+      ...base,
+      setup: (p) => (seen.push(p), base.setup(p)),
+      perform: (world, event, step) => (seen.push(step), base.perform(world, event, step)),
+    };
+    await runModelPath(path, recording);
+    expect(seen).toEqual([path, ...path.steps]);
+    expect(path.steps.map((s) => s.ms)).toEqual([undefined, 60, undefined, 39, 1]);
+    // An adapter that arms a fresh TTL on start is one tick late.
+    const fresh = adapter({ start: ({ manager, clock, closes }) => void (manager.start('e'), manager.new('e', clock.now() + 100, () => void closes)) });
+    await expect(runModelPath(path, fresh)).rejects.toThrow('step 5 (deadline): live expected false, got true');
   });
 
   it('a right adapter passes every path, and runModelPaths counts them', async () => {
