@@ -318,8 +318,6 @@ interface Timed {
 /** One transition (or ignored event) applied in a step; `own` when it is the step's event itself. */
 type Applied = { name: MachineEventName; before: ExpirationSnapshot; after: ExpirationSnapshot; own: boolean };
 
-const stateOf = (snapshot: ExpirationSnapshot): ModelState => modelState(snapshot);
-
 /** How far the clock advances for `input` from `state`; `undefined` for events that do not move it. */
 function msOf(state: Timed, input: ModelInput): number | undefined {
   if (typeof input !== 'string') return input.ms;
@@ -425,12 +423,12 @@ function walk(
   const steps: ModelStep[] = [];
   for (const input of events) {
     const event = typeof input === 'string' ? input : input.event;
-    const live = isLive(stateOf(state.snapshot));
+    const live = isLive(modelState(state.snapshot));
     const { next, applied, ms } = applyTimed(state, input, automatic, ttlMs);
     const taken: ModelTransition[] = [];
     for (const { name, before, after } of applied) {
-      const from = stateOf(before);
-      const to = stateOf(after);
+      const from = modelState(before);
+      const to = modelState(after);
       const t = accepts(before, name) ? transitionTaken(transitions, from, to, machineEvents[name].type) : undefined;
       if (t) taken.push(t);
       if (from !== 'expired.closing' && to === 'expired.closing') {
@@ -440,7 +438,7 @@ function walk(
       if (from === 'expired.closing' && to !== 'expired.closing') closeSignalAborted = true;
     }
     state = next;
-    const to = stateOf(state.snapshot);
+    const to = modelState(state.snapshot);
     steps.push({
       event,
       ms,
@@ -574,7 +572,7 @@ function generate(options: ModelPathOptions): ModelPath[] {
     const state = stateAfter(prefix);
     return inputsFrom(state, events).filter(
       // `new` for an id the manager no longer holds starts a new expiration: not this one's `renew`.
-      (input) => possible(prefix, input) && (input !== 'renew' || isLive(stateOf(state.snapshot))) && agrees(state, input),
+      (input) => possible(prefix, input) && (input !== 'renew' || isLive(modelState(state.snapshot))) && agrees(state, input),
     );
   };
   const extendByAll = (prefix: readonly ModelInput[]): void => {
@@ -582,7 +580,7 @@ function generate(options: ModelPathOptions): ModelPath[] {
       if (input !== 'stop') add([...prefix, input]);
       else {
         // An update that found the entity gone is a new one's if it succeeds: only its failure is this entity's.
-        const gone = !isLive(stateOf(stateAfter(prefix).snapshot));
+        const gone = !isLive(modelState(stateAfter(prefix).snapshot));
         const outcomes = continuations([...prefix, input]).filter(
           (o) => (gone ? o === 'start' : updateOutcomes.includes(o as ModelEventName)),
         );
