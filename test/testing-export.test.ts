@@ -203,6 +203,14 @@ describe('modelCoverage', () => {
     expect(coverage.requirements.missing.sort()).toEqual(all.filter((r) => !['R1.1', 'R1.2', 'R2'].includes(r)).sort());
   });
 
+  it('takes the requirements object itself, or nothing, for every requirement', () => {
+    const paths = [walkModel(['stop', 'start'])];
+    const names = modelCoverage(paths, all);
+    expect(modelCoverage(paths, requirements)).toEqual(names);
+    expect(modelCoverage(paths)).toEqual(names);
+    expect(modelCoverage(paths, ['R1.2', 'R2']).requirements.missing).toEqual(['R2']);
+  });
+
   it('a path of no steps has reached the initial state, and taken nothing', () => {
     const coverage = modelCoverage([walkModel([])], all);
     expect(coverage.states.covered).toEqual(['expiration.active']);

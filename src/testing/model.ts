@@ -7,7 +7,7 @@ import {
   MAX_TIMER_DELAY,
   expirationMachine,
 } from '../machines/expiration.js';
-import type { Requirement, TransitionMeta } from '../machines/requirements.js';
+import { type Requirement, type TransitionMeta, requirements } from '../machines/requirements.js';
 
 /** The delayed event of `active`, as XState names it: `xstate.after.<delay>.<state id>`. */
 export const DEADLINE_EVENT = 'xstate.after.deadline.expiration.active';
@@ -629,12 +629,18 @@ export interface ModelCoverage {
  * requirement is traced. With `events`, only transitions taken on those events
  * count: those on other events (say, durable-only ones) are neither covered nor
  * missing, and a requirement only they realise is not missing.
+ *
+ * @param requirementsToTrace the requirements to report on: their names, or the
+ *   `requirements` object itself (its keys). Default: every requirement.
  */
 export function modelCoverage(
   paths: readonly ModelPath[],
-  allRequirements: readonly Requirement[],
+  requirementsToTrace: readonly Requirement[] | Readonly<Record<Requirement, string>> = requirements,
   options: { events?: readonly ModelEventName[] } = {},
 ): ModelCoverage {
+  const allRequirements = Array.isArray(requirementsToTrace)
+    ? (requirementsToTrace as readonly Requirement[])
+    : (Object.keys(requirementsToTrace) as Requirement[]);
   const allowed = new Set((options.events ?? modelEventNames).map((name) => eventType(name)));
   const transitions = modelTransitions().filter((t) => allowed.has(t.event));
   const reachable = new Set(transitions.flatMap((t) => t.requirements));
