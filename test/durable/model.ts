@@ -142,7 +142,7 @@ export function modelPaths(database: () => TestDatabase): void {
     } finally {
       await durable.end();
     }
-  }, 60_000);
+  }, 180_000); // about 10 s on PGlite or PostgreSQL; the ceiling is for a loaded machine
 
   it('they take every transition a durable manager can, reclaim included', () => {
     const coverage = modelCoverage(paths, Object.keys(requirements) as Requirement[], { events: [...events, 'runClose'] });

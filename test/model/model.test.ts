@@ -23,11 +23,11 @@ const coverage = modelCoverage(paths, allRequirements, { events });
 describe(`model-based tests: ${paths.length} paths from the statechart (depth ${DEPTH})`, () => {
   it('every generated path holds on the public facade, entities as records', async () => {
     expect(await runModelPaths(paths, managerAdapter('records'))).toBe(paths.length);
-  });
+   }, 60_000); // a few seconds; the ceiling is for a loaded machine
 
   it('every generated path holds on the public facade, entities as live actors (full state checked)', async () => {
     expect(await runModelPaths(paths, managerAdapter('actors'))).toBe(paths.length);
-  });
+   }, 60_000);
 
   it('reaches every state', () => {
     expect(coverage.states.missing).toEqual([]);
