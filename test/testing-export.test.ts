@@ -4,10 +4,13 @@
  */
 import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { type ExpireManager, type Requirement, createExpireManager, requirements } from '../src/index.js';
+import { type ExpireManager, MAX_TIMER_DELAY, type Requirement, createExpireManager, requirements } from '../src/index.js';
 import {
+  DEFAULT_MODEL_TTL_MS,
   type ModelAdapter,
   type ModelEventName,
+  type ModelInput,
+  type ModelStep,
   ModelMismatchError,
   generateModelPaths,
   modelCoverage,
@@ -27,18 +30,21 @@ interface World {
 }
 
 /** An adapter of the real manager, with one event mapped wrong on purpose. */
-function adapter(wrong: Partial<Record<ModelEventName, (world: World) => unknown>>, worlds: World[] = []): ModelAdapter<World> {
+function adapter(
+  wrong: Partial<Record<ModelEventName, (world: World, step: ModelStep) => unknown>>,
+  worlds: World[] = [],
+): ModelAdapter<World> {
   return {
-    setup() {
+    setup(path) {
       const clock = new SimulatedClock();
       const world: World = { clock, manager: createExpireManager({ clock }), closes: 0, tornDown: false };
-      world.manager.new('e', 100, () => void world.closes++);
+      world.manager.new('e', path.ttlMs, () => void world.closes++);
       worlds.push(world);
       return world;
     },
-    async perform(world, event) {
+    async perform(world, event, step) {
       const override = wrong[event];
-      if (override) return override(world);
+      if (override) return override(world, step);
       const { manager, clock } = world;
       switch (event) {
         case 'stop':
@@ -49,8 +55,9 @@ function adapter(wrong: Partial<Record<ModelEventName, (world: World) => unknown
         case 'expire':
           manager[event]('e');
           break;
+        case 'tick':
         case 'deadline':
-          clock.set(100);
+          clock.increment(step.ms!);
           break;
         default:
           throw new Error(`not in these paths: ${event}`);
@@ -105,8 +112,8 @@ describe('a wrong adapter', () => {
       'model path "deadline", step 1 (deadline): live expected false, got true',
     );
     const twice = adapter({
-      deadline: async (world) => {
-        world.clock.set(100);
+      deadline: async (world, step) => {
+        world.clock.increment(step.ms!);
         await flush();
         world.closes++;
       },
@@ -135,6 +142,23 @@ describe('a wrong adapter', () => {
     await expect(runModelPath(path, seen({ closeSignalAborted: false }))).rejects.toThrow(
       'step 1 (deadline): close signal aborted expected true, got false',
     );
+  });
+
+  it('is handed the path by setup and each step by perform: the TTL to arm, the ms to tick', async () => {
+    const path = walkModel(['stop', { event: 'tick', ms: 60 }, 'start', { event: 'tick', ms: 39 }, 'deadline'], { automatic, ttlMs: 100 });
+    const seen: unknown[] = [];
+    const base = adapter({});
+    const recording: ModelAdapter<World> = {
+      ...base,
+      setup: (p) => (seen.push(p), base.setup(p)),
+      perform: (world, event, step) => (seen.push(step), base.perform(world, event, step)),
+    };
+    await runModelPath(path, recording);
+    expect(seen).toEqual([path, ...path.steps]);
+    expect(path.steps.map((s) => s.ms)).toEqual([undefined, 60, undefined, 39, 1]);
+    // An adapter that arms a fresh TTL on start is one tick late.
+    const fresh = adapter({ start: ({ manager, clock, closes }) => void (manager.start('e'), manager.new('e', clock.now() + 100, () => void closes)) });
+    await expect(runModelPath(path, fresh)).rejects.toThrow('step 5 (deadline): live expected false, got true');
   });
 
   it('a right adapter passes every path, and runModelPaths counts them', async () => {
@@ -179,6 +203,14 @@ describe('modelCoverage', () => {
     expect(coverage.requirements.missing.sort()).toEqual(all.filter((r) => !['R1.1', 'R1.2', 'R2'].includes(r)).sort());
   });
 
+  it('takes the requirements object itself, or nothing, for every requirement', () => {
+    const paths = [walkModel(['stop', 'start'])];
+    const names = modelCoverage(paths, all);
+    expect(modelCoverage(paths, requirements)).toEqual(names);
+    expect(modelCoverage(paths)).toEqual(names);
+    expect(modelCoverage(paths, ['R1.2', 'R2']).requirements.missing).toEqual(['R2']);
+  });
+
   it('a path of no steps has reached the initial state, and taken nothing', () => {
     const coverage = modelCoverage([walkModel([])], all);
     expect(coverage.states.covered).toEqual(['expiration.active']);
@@ -200,12 +232,25 @@ describe('modelCoverage', () => {
 });
 
 describe('generateModelPaths and walkModel at their edges', () => {
-  it('a path of no steps is named (new)', () => {
-    expect(walkModel([])).toEqual({ name: '(new)', steps: [] });
+  it('a path of no steps is named (new), with the default TTL', () => {
+    expect(walkModel([])).toEqual({ name: '(new)', ttlMs: DEFAULT_MODEL_TTL_MS, steps: [] });
   });
 
   it('with no events to make happen, the one path is new itself', () => {
-    expect(generateModelPaths({ depth: 3, events: [] })).toEqual([{ name: '(new)', steps: [] }]);
+    expect(generateModelPaths({ depth: 3, events: [], ttlMs: 1000 })).toEqual([{ name: '(new)', ttlMs: 1000, steps: [] }]);
+  });
+
+  it('refuses a TTL, a time depth or a tick that is not a whole number of ms', () => {
+    for (const ttlMs of [0, 1, 1.5, Number.NaN, Infinity]) {
+      expect(() => generateModelPaths({ ttlMs })).toThrow(new TypeError('generateModelPaths: ttlMs must be an integer of at least 2 ms'));
+      expect(() => walkModel([], { ttlMs })).toThrow(new TypeError('walkModel: ttlMs must be an integer of at least 2 ms'));
+    }
+    for (const timeDepth of [-1, 0.5]) {
+      expect(() => generateModelPaths({ timeDepth })).toThrow(new TypeError('generateModelPaths: timeDepth must be a non-negative integer'));
+    }
+    for (const bad of ['tick', 'nap', { event: 'tick', ms: -1 }, { event: 'tick', ms: 0.5 }, { event: 'stop', ms: 1 }]) {
+      expect(() => walkModel([bad as ModelInput])).toThrow(TypeError);
+    }
   });
 
   it('refuses a depth that is not a positive integer', () => {
@@ -247,20 +292,87 @@ describe('walkModel: what each step must show', () => {
   });
 });
 
+describe('walkModel: time', () => {
+  const tick = (ms: number) => ({ event: 'tick', ms }) as const;
+  const shown = (events: ModelInput[], automatic: ModelEventName[] = []) =>
+    walkModel(events, { automatic, ttlMs: 1000 }).steps.map((s) => [s.event, s.ms, s.then.join(','), s.expect.state]);
+
+  it('a tick past the TTL while paused: the update fails, and the entity expires at once (the deadline is absolute)', () => {
+    expect(shown(['stop', tick(1500), 'start'])).toEqual([
+      ['stop', undefined, '', 'paused'],
+      ['tick', 1500, '', 'paused'],
+      ['start', undefined, 'deadline', 'expired.queued'],
+    ]);
+    expect(shown(['stop', 'deadline', 'start'], ['runClose', 'settleClose']).at(-1)).toEqual([
+      'start',
+      undefined,
+      'deadline,runClose,settleClose',
+      'closed',
+    ]);
+  });
+
+  it('resumed, the entity expires at the saved deadline exactly: not 1 ms before', () => {
+    expect(shown(['stop', tick(400), 'start', tick(599), tick(1)])).toEqual([
+      ['stop', undefined, '', 'paused'],
+      ['tick', 400, '', 'paused'],
+      ['start', undefined, '', 'active'],
+      ['tick', 599, '', 'active'],
+      ['tick', 1, 'deadline', 'expired.queued'],
+    ]);
+    // `deadline` is the tick to the saved deadline: what is left of it, 0 once it passed.
+    expect(shown(['stop', tick(400), 'start', 'deadline', 'deadline']).slice(3)).toEqual([
+      ['deadline', 600, '', 'expired.queued'],
+      ['deadline', 0, '', 'expired.queued'],
+    ]);
+  });
+
+  it('a renewal arms a full TTL from its own time; a stop does not move the deadline', () => {
+    expect(shown([tick(600), 'renew', tick(999), tick(1)]).slice(2)).toEqual([
+      ['tick', 999, '', 'active'],
+      ['tick', 1, 'deadline', 'expired.queued'],
+    ]);
+    expect(shown([tick(600), 'stop', 'start', 'deadline']).at(-1)).toEqual(['deadline', 400, '', 'expired.queued']);
+  });
+
+  it('a re-arm moves the clock by a maximal timer; a long tick that crosses a timer re-arms on its way', () => {
+    const ttlMs = 3 * MAX_TIMER_DELAY;
+    const steps = walkModel(['rearm', { event: 'tick', ms: MAX_TIMER_DELAY + 5 }, 'deadline'], { ttlMs }).steps;
+    expect(steps.map((s) => [s.event, s.ms, s.then.join(','), s.expect.state, s.transitions.length])).toEqual([
+      ['rearm', MAX_TIMER_DELAY, '', 'active', 1],
+      ['tick', MAX_TIMER_DELAY + 5, 'rearm', 'active', 1],
+      ['deadline', MAX_TIMER_DELAY - 5, '', 'expired.queued', 1],
+    ]);
+  });
+});
+
 describe('generateModelPaths: which paths', () => {
   it('every accepted sequence up to the depth, and the shortest path to each state extended by each event', () => {
-    const names = generateModelPaths({ depth: 2, events: ['stop', 'start', 'shutdown', 'renew'] }).map((p) => p.name);
+    const names = generateModelPaths({ depth: 2, timeDepth: 0, events: ['stop', 'start', 'shutdown', 'renew'] }).map((p) => p.name);
     expect(names.sort()).toEqual(
       [
-        'stop > start',
-        'stop > shutdown',
-        'stop > renew',
-        'stop > stop',
-        'renew > stop',
-        'renew > shutdown',
+        // Every accepted sequence of 2, each extended when it ends where a shortest path does (paused, active).
         'renew > renew',
+        'renew > shutdown',
+        'renew > stop',
+        'stop > renew > renew',
+        'stop > renew > shutdown',
+        'stop > renew > start',
+        'stop > start > renew',
+        'stop > start > shutdown',
+        'stop > start > start',
+        'stop > shutdown > shutdown',
+        'stop > shutdown > start',
+        // A stop the model ignores is an update all the same: its outcomes follow it; once the entity is gone, only its failure.
+        'stop > renew > stop > renew',
+        'stop > renew > stop > start',
+        'stop > start > stop > renew',
+        'stop > start > stop > start',
+        'stop > stop > renew',
+        'stop > stop > start',
+        'stop > shutdown > stop > start',
+        'shutdown > stop > start',
+        // The shortest paths (to active, expired) extended by every event.
         'start',
-        'shutdown > stop',
         'shutdown > start',
         'shutdown > shutdown',
       ].sort(),
@@ -282,13 +394,13 @@ describe('generateModelPaths: which paths', () => {
   });
 
   it('takes a depth of 1', () => {
-    const paths = generateModelPaths({ depth: 1, events: ['stop', 'start'] });
-    expect(paths.map((p) => p.name).sort()).toEqual(['start', 'stop > start', 'stop > stop'].sort());
+    const paths = generateModelPaths({ depth: 1, timeDepth: 0, events: ['stop', 'start'] });
+    expect(paths.map((p) => p.name).sort()).toEqual(['start', 'stop > start > start', 'stop > start > stop > start', 'stop > stop > start'].sort());
   });
 
   it('extends the shortest path to a live state by renew too', () => {
-    const names = generateModelPaths({ depth: 1, events: ['stop', 'renew'] }).map((p) => p.name);
-    expect(names.sort()).toEqual(['renew', 'stop > renew', 'stop > stop'].sort());
+    const names = generateModelPaths({ depth: 1, timeDepth: 0, events: ['stop', 'renew'] }).map((p) => p.name);
+    expect(names.sort()).toEqual(['renew', 'stop > renew > renew', 'stop > renew > stop > renew', 'stop > stop > renew'].sort());
   });
 });
 
@@ -305,13 +417,32 @@ describe('the model at its less travelled edges', () => {
 
   it('by default, the events to make happen are those neither automatic nor durable-only', () => {
     const events = generateModelPaths({ depth: 2, automatic: ['runClose'] }).flatMap((p) => p.steps.map((s) => s.event));
-    expect(new Set(events)).toEqual(new Set(['renew', 'stop', 'start', 'expire', 'delete', 'dispose', 'shutdown', 'deadline', 'rearm', 'refuse', 'settleClose']));
+    expect(new Set(events)).toEqual(
+      new Set(['renew', 'stop', 'start', 'expire', 'delete', 'dispose', 'shutdown', 'tick', 'deadline', 'rearm', 'refuse', 'settleClose']),
+    );
   });
 
-  it('once the entity is gone, every event but renew is tried (renew would be a new entity)', () => {
-    const names = generateModelPaths({ depth: 2 }).map((p) => p.name);
-    expect(names.filter((n) => n.startsWith('delete > ')).length).toBe(11);
-    expect(names).not.toContain('delete > renew');
+  it('once the entity is gone, every event but renew is tried (renew would be a new entity), and an update both ways', () => {
+    const names = generateModelPaths({ depth: 2, ttlMs: 1000 }).map((p) => p.name);
+    expect(names.filter((n) => n.startsWith('delete > ')).sort()).toEqual(
+      [
+        'delete > deadline',
+        'delete > delete',
+        'delete > dispose',
+        'delete > expire',
+        'delete > refuse',
+        'delete > runClose',
+        'delete > settleClose',
+        'delete > shutdown',
+        'delete > start',
+        'delete > stop > start', // a success would be a new entity's
+        // Half the TTL, and to 1 ms before the deadline the entity no longer has.
+        'delete > tick(500)',
+        'delete > tick(999)',
+      ].sort(),
+    );
+    // No re-arm: the deadline is closer than a maximal timer.
+    expect(names.some((n) => n.includes('rearm'))).toBe(false);
   });
 });
 

@@ -8,6 +8,7 @@
 export {
   CLOSE_SETTLED_EVENT,
   DEADLINE_EVENT,
+  DEFAULT_MODEL_TTL_MS,
   expirationModel,
   generateModelPaths,
   modelCoverage,
@@ -16,12 +17,14 @@ export {
   modelState,
   modelStates,
   modelTransitions,
+  timeModelEvents,
   walkModel,
 } from './model.js';
 export type {
   Expectation,
   ModelCoverage,
   ModelEventName,
+  ModelInput,
   ModelPath,
   ModelPathOptions,
   ModelState,

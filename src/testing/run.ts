@@ -24,13 +24,19 @@ export interface Observation {
  * server of your own built on it.
  */
 export interface ModelAdapter<S> {
-  /** A fresh world with one entity just created (`new`): the start of every path. */
-  setup(): S | Promise<S>;
   /**
-   * Makes `event` happen. For `stop` and `delete`, return what the call returned
-   * (a boolean), to be checked against the model; otherwise return nothing.
+   * A fresh world with one entity just created (`new`) with the TTL
+   * `path.ttlMs`: its deadline is `clock.now() + path.ttlMs`. The start of every path.
    */
-  perform(world: S, event: ModelEventName): unknown;
+  setup(path: ModelPath): S | Promise<S>;
+  /**
+   * Makes `event` happen. For `tick`, `deadline` and `rearm`, advance your clock
+   * by `step.ms` (`clock.increment(step.ms)` on a `SimulatedClock`); for `renew`,
+   * arm the entity for `now + path.ttlMs`. For `stop` and `delete`, return what
+   * the call returned (a boolean), to be checked against the model; otherwise
+   * return nothing.
+   */
+  perform(world: S, event: ModelEventName, step: ModelStep): unknown;
   /** Reads what is observable now. */
   observe(world: S): Observation | Promise<Observation>;
   /** Releases the world after its path, passed or failed. */
@@ -86,7 +92,7 @@ const initial: Expectation = { state: 'active', live: true, closes: 0, closeSign
  * @throws ModelMismatchError at the first step where the integration differs.
  */
 export async function runModelPath<S>(path: ModelPath, adapter: ModelAdapter<S>): Promise<void> {
-  const world = await adapter.setup();
+  const world = await adapter.setup(path);
   try {
     check(path, -1, initial, await adapter.observe(world));
     for (const [index, step] of path.steps.entries()) {
@@ -98,7 +104,7 @@ export async function runModelPath<S>(path: ModelPath, adapter: ModelAdapter<S>)
 }
 
 async function runStep<S>(path: ModelPath, index: number, step: ModelStep, adapter: ModelAdapter<S>, world: S) {
-  const returned = await adapter.perform(world, step.event);
+  const returned = await adapter.perform(world, step.event, step);
   if (step.returns !== undefined && typeof returned === 'boolean' && returned !== step.returns) {
     throw new ModelMismatchError(path, index, step.returns, returned, `${step.event}() returned`);
   }

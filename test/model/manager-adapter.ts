@@ -1,5 +1,5 @@
 import { SimulatedClock } from 'xstate';
-import { type ExpireManager, MAX_TIMER_DELAY, SerialExecutor, createExpireManager } from '../../src/index.js';
+import { type ExpireManager, SerialExecutor, createExpireManager } from '../../src/index.js';
 import { type ExpirationActorRef } from '../../src/index.js';
 import { type ModelAdapter, modelState } from '../../src/testing/index.js';
 import { deferred, flush } from '../helpers.js';
@@ -35,15 +35,12 @@ export class GatedExecutor {
   }
 }
 
-/** Far enough that any path of re-arms stays before the deadline (each re-arm is one maximal timer). */
-export const HORIZON = 20 * MAX_TIMER_DELAY;
-
 interface World {
   clock: SimulatedClock;
   manager: ExpireManager;
   executor: GatedExecutor;
-  /** The current deadline: set by `new`, moved by each renewal. */
-  deadline: number;
+  /** The entity's TTL: the path's. */
+  ttlMs: number;
   close: (signal: AbortSignal) => Promise<void>;
   signals: AbortSignal[];
   settles: Array<() => void>;
@@ -53,12 +50,14 @@ interface World {
 }
 
 /**
- * Drives the public facade: each model event is an API call, a clock move or an
- * executor step. On the `actors` engine the entity is materialized right after
+ * Drives the public facade: each model event is an API call, a clock move (by
+ * the step's `ms`) or an executor step. Every step ends with `clock.increment(0)`:
+ * a `SimulatedClock` fires a timer only when it moves, and an expiration
+ * resumed after its deadline arms one of 0 ms that must fire at once. On the `actors` engine the entity is materialized right after
  * `new` (`actorOf`), and its actor's full state is checked at every step too.
  */
 export const managerAdapter = (engine: 'records' | 'actors'): ModelAdapter<World> => ({
-  setup() {
+  setup(path) {
     const clock = new SimulatedClock();
     const errors: unknown[] = [];
     const manager = createExpireManager({ clock, onCloseError: (_id, error) => errors.push(error) });
@@ -66,7 +65,7 @@ export const managerAdapter = (engine: 'records' | 'actors'): ModelAdapter<World
       clock,
       manager,
       executor: new GatedExecutor(),
-      deadline: HORIZON,
+      ttlMs: path.ttlMs,
       close: (signal) => {
         world.signals.push(signal);
         const running = deferred();
@@ -78,17 +77,16 @@ export const managerAdapter = (engine: 'records' | 'actors'): ModelAdapter<World
       errors,
       actor: undefined,
     };
-    manager.new('e', world.deadline, world.close, { executor: world.executor });
+    manager.new('e', clock.now() + path.ttlMs, world.close, { executor: world.executor });
     if (engine === 'actors') world.actor = manager.actorOf('e');
     return world;
   },
 
-  async perform(world, event) {
+  async perform(world, event, step) {
     const { clock, manager } = world;
     switch (event) {
       case 'renew':
-        world.deadline = clock.now() + HORIZON;
-        manager.new('e', world.deadline, world.close, { executor: world.executor });
+        manager.new('e', clock.now() + world.ttlMs, world.close, { executor: world.executor });
         break;
       case 'stop':
         return manager.stop('e');
@@ -107,19 +105,10 @@ export const managerAdapter = (engine: 'records' | 'actors'): ModelAdapter<World
       case 'refuse':
         world.executor.refuse();
         break;
-      case 'deadline': {
-        // An active expiration is not one tick early: still active at DEADLINE - 1 ...
-        if (manager.state('e') === 'active') {
-          clock.set(world.deadline - 1);
-          await flush();
-          if (manager.state('e') !== 'active') throw new Error(`expired before its deadline, at ${clock.now()}`);
-        }
-        // ... and expired at DEADLINE exactly. (Paused or expired, the model ignores the deadline.)
-        clock.set(Math.max(clock.now(), world.deadline));
-        break;
-      }
+      case 'tick':
+      case 'deadline':
       case 'rearm':
-        clock.increment(MAX_TIMER_DELAY);
+        clock.increment(step.ms!);
         break;
       case 'runClose':
         world.executor.open();
@@ -128,6 +117,8 @@ export const managerAdapter = (engine: 'records' | 'actors'): ModelAdapter<World
         world.settles.shift()?.();
         break;
     }
+    await flush();
+    clock.increment(0);
     await flush();
     return undefined;
   },

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type Requirement, requirements } from '../../src/index.js';
 import {
+  DEFAULT_MODEL_TTL_MS,
   durableOnlyModelEvents,
   generateModelPaths,
   modelCoverage,
@@ -22,11 +23,11 @@ const coverage = modelCoverage(paths, allRequirements, { events });
 describe(`model-based tests: ${paths.length} paths from the statechart (depth ${DEPTH})`, () => {
   it('every generated path holds on the public facade, entities as records', async () => {
     expect(await runModelPaths(paths, managerAdapter('records'))).toBe(paths.length);
-  });
+   }, 60_000); // a few seconds; the ceiling is for a loaded machine
 
   it('every generated path holds on the public facade, entities as live actors (full state checked)', async () => {
     expect(await runModelPaths(paths, managerAdapter('actors'))).toBe(paths.length);
-  });
+   }, 60_000);
 
   it('reaches every state', () => {
     expect(coverage.states.missing).toEqual([]);
@@ -50,6 +51,15 @@ describe(`model-based tests: ${paths.length} paths from the statechart (depth ${
     const names = paths.map((p) => p.name);
     for (const sequence of ['stop > start > stop > start > deadline', 'rearm > rearm > stop > expire > runClose']) {
       expect(names.some((n) => n.startsWith(sequence))).toBe(true);
+    }
+    // Time passes while paused, and the deadline stays where it was (R1.2): to the millisecond.
+    const half = Math.floor(DEFAULT_MODEL_TTL_MS / 2);
+    for (const sequence of [
+      'stop > deadline > start',
+      `stop > tick(${half}) > start > tick(${DEFAULT_MODEL_TTL_MS - half - 1}) > deadline`,
+      `tick(${half}) > stop > start > deadline`,
+    ]) {
+      expect(names.some((n) => n.startsWith(sequence)), sequence).toBe(true);
     }
     task.meta.modelSummary = summarize(paths, coverage, allRequirements.length);
   });

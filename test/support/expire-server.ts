@@ -1,4 +1,4 @@
-import { type ExpireManager, SerialExecutor, createExpireProtocol } from '../../src/index.js';
+import { type ExpireManager, type Executor, SerialExecutor, createExpireProtocol } from '../../src/index.js';
 
 /** What the Go scenarios drive: a server that registers and unregisters leases. */
 export interface LeaseServer {
@@ -24,7 +24,10 @@ export class Backend {
   }
 }
 
-/** The seed's expireServer: Stop, call next, Start on failure, New on success; Close via Stop/Delete. */
+/**
+ * The seed's expireServer: Stop, call next, Start on failure, New on success; Close via Stop/Delete.
+ * Closes run on the id's executor, or on `closeExecutor` when given (a model test holds them there).
+ */
 export class ExpireServer implements LeaseServer {
   readonly #executors = new Map<string, SerialExecutor>();
   constructor(
@@ -32,6 +35,7 @@ export class ExpireServer implements LeaseServer {
     readonly now: () => number,
     readonly ttl: number,
     readonly backend: Backend,
+    readonly closeExecutor?: Executor,
   ) {}
 
   executor(id: string): SerialExecutor {
@@ -50,7 +54,7 @@ export class ExpireServer implements LeaseServer {
         this.manager.start(id);
         throw error;
       }
-      this.manager.new(id, this.now() + this.ttl, () => this.backend.close(id), { executor });
+      this.manager.new(id, this.now() + this.ttl, () => this.backend.close(id), { executor: this.closeExecutor ?? executor });
     });
   }
 
