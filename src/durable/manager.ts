@@ -474,11 +474,14 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /**
    * `dispose({ close: true })`: every entity live now is shut down; then wait
-   * until each of those this process can close has left the table (closed or
-   * deleted) or changed generation (renewed by another process).
+   * until each of those this process can close, and each close running here,
+   * has left the table (closed or deleted) or changed generation (renewed by
+   * another process).
    */
   async #closeEverything(): Promise<void> {
     this.#status = 'closing';
+    // The closes running here finish as they are (not aborted by the disposal that follows).
+    for (const key of this.#running.keys()) this.#closeAll.add(key);
     const rows = await this.#store.query(
       `SELECT id FROM ${this.#store.schema}.entities WHERE namespace = $1 AND live`,
       [this.namespace],
