@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seconds 300 --seed N [--workers 4] [--ids 36] [--out file.json]`:
+ * `npm run chaos -- --seconds 300 --seed N [--workers 4] [--ids 36] [--isolation 'repeatable read'] [--out file.json]`:
  * a long chaos run of durable managers in worker processes on a real PostgreSQL
  * (test/durable/chaos/run.ts), judged over its ledger; exits 1 when a promise broke.
  * The seed replays the run's choices (which worker, which signal, which call), not
@@ -17,6 +17,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '4' },
     ids: { type: 'string', default: '36' },
     out: { type: 'string' },
+    isolation: { type: 'string' },
   },
 });
 const number = (name: string, value: string | undefined): number => {
@@ -24,6 +25,10 @@ const number = (name: string, value: string | undefined): number => {
   if (!Number.isInteger(parsed) || parsed <= 0) throw new TypeError(`chaos: --${name} must be a positive integer, got ${value}`);
   return parsed;
 };
+const levels = ['read committed', 'repeatable read', 'serializable'] as const;
+if (values.isolation !== undefined && !levels.includes(values.isolation as (typeof levels)[number])) {
+  throw new TypeError(`chaos: --isolation must be one of ${levels.join(', ')}, got ${values.isolation}`);
+}
 const seed = values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : number('seed', values.seed);
 
 const result = await runChaos({
@@ -32,9 +37,11 @@ const result = await runChaos({
   workers: number('workers', values.workers),
   ids: number('ids', values.ids),
   log: (line) => console.log(line),
+  ...(values.isolation ? { isolation: values.isolation as (typeof levels)[number] } : {}),
 });
 console.log(`chaos: seed ${seed}, ${Math.round(result.wallMs / 1000)} s, server down ${result.outageMs} ms, actions ${JSON.stringify(result.actions)}`);
 console.log(`calls: ${JSON.stringify(result.stats)}`);
+console.log(`failed calls: ${JSON.stringify(result.errors)}`);
 console.log(describeVerdict(result.verdict));
 if (values.out) writeFileSync(values.out, JSON.stringify(result, null, 1));
 const broken = INVARIANTS.filter((name) => result.verdict[name].length > 0);

@@ -60,6 +60,7 @@ export const LEDGER_SCHEMA = `
     owner text NOT NULL,
     started double precision NOT NULL,
     aborted_at_entry boolean NOT NULL,
+    disposing_at_entry boolean NOT NULL, -- its process was disposing a manager (and had not opened the next)
     finished double precision,
     aborted_at_end boolean
   );
@@ -186,6 +187,7 @@ export interface InvocationRow {
   owner: string;
   started: number;
   aborted_at_entry: boolean;
+  disposing_at_entry: boolean;
   finished: number | null;
   aborted_at_end: boolean | null;
 }
@@ -252,7 +254,7 @@ export async function readRecords(ledger: Q, sut: Q, s: string): Promise<Records
               held_state, release_at, end_at, result FROM ops ORDER BY seq`,
     )) as unknown as OpRow[],
     invocations: (await ledger(
-      `SELECT id, generation::float8 AS generation, nonce, deadline, pid, owner, started, aborted_at_entry, finished, aborted_at_end
+      `SELECT id, generation::float8 AS generation, nonce, deadline, pid, owner, started, aborted_at_entry, disposing_at_entry, finished, aborted_at_end
          FROM invocations ORDER BY started`,
     )) as unknown as InvocationRow[],
     attempts: (await ledger(

@@ -39,6 +39,11 @@ export interface ChaosOptions {
   pollIntervalMs?: number;
   /** Mean time between chaos actions. Default 800 ms. */
   actionEveryMs?: number;
+  /**
+   * The server's `default_transaction_isolation` (default: PostgreSQL's, read committed).
+   * The library must state what it needs in each transaction (issue 15, item 7).
+   */
+  isolation?: 'read committed' | 'repeatable read' | 'serializable';
   /** Progress lines (default: none). */
   log?: (line: string) => void;
 }
@@ -50,6 +55,8 @@ export interface ChaosResult {
   records: Records;
   /** Each worker's counts of calls by kind and result. */
   stats: Array<Record<string, number>>;
+  /** Failed calls (other than injected failures), by message. */
+  errors: Record<string, number>;
   /** Chaos actions by kind. */
   actions: Record<string, number>;
   /** How long the server was down, in ms. */
@@ -128,7 +135,8 @@ class Worker {
 /** Runs the chaos, and judges it. Rejects only when the harness itself fails (a server that will not start). */
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const started = Date.now();
-  const { seed, seconds, log = () => {} } = options;
+  const { seed, seconds } = options;
+  const log = (line: string) => options.log?.(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${line}`);
   const count = options.workers ?? 3;
   const claimTimeoutMs = options.claimTimeoutMs ?? 1_500;
   const pauseTimeoutMs = options.pauseTimeoutMs ?? 1_500;
@@ -153,7 +161,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // Workers load (tsx, xstate, pg: seconds on a busy machine) while the servers start.
     const slots: Worker[] = Array.from({ length: count }, hire);
     let spare = hire();
-    [sut, ledgerServer] = await Promise.all([startPostgres({ fsync: true }), startPostgres({ fsync: false })]);
+    [sut, ledgerServer] = await Promise.all([
+      startPostgres({ fsync: true, settings: options.isolation ? { default_transaction_isolation: options.isolation } : {} }),
+      startPostgres({ fsync: false }),
+    ]);
+    log('chaos: servers up');
     ledger = new pg.Pool({ connectionString: ledgerServer.connectionString, max: 3 });
     ledger.on('error', () => {});
     await ledger.query(LEDGER_SCHEMA);
@@ -282,20 +294,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       if (rows[0].n === 0 || Date.now() > ceiling) break;
       await sleep(100);
     }
+    log('chaos: quiescent');
     // Two more polls of every worker: nothing closes again.
     await sleep(2 * pollIntervalMs + 100);
-    for (const worker of slots) {
-      if (!worker.alive) continue;
-      try {
-        await worker.request('dispose', {}, 15_000);
-      } catch {
-        await worker.kill();
-      }
-    }
+    await Promise.all(
+      slots.map(async (worker) => {
+        if (!worker.alive) return;
+        try {
+          await worker.request('dispose', {}, 15_000);
+        } catch {
+          await worker.kill();
+        }
+      }),
+    );
+    log('chaos: workers disposed; judging');
     const query = (pool: pg.Pool) => async (sql: string) => (await pool.query(sql)).rows;
     const records = await readRecords(query(ledger), query(admin), schema);
     const verdict = judge(records, { claimTimeoutMs, pauseTimeoutMs });
-    return { seed, verdict, records, stats, actions, outageMs, wallMs: Date.now() - started };
+    const errors: Record<string, number> = {};
+    for (const op of records.ops) {
+      if (!op.result?.startsWith('error')) continue;
+      const message = op.result.slice(7, 90).replace(/\d+/g, 'N');
+      errors[message] = (errors[message] ?? 0) + 1;
+    }
+    return { seed, verdict, records, stats, errors, actions, outageMs, wallMs: Date.now() - started };
   } finally {
     await Promise.all(all.map((worker) => worker.kill()));
     await ledger?.end().catch(() => {});

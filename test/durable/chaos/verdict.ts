@@ -176,7 +176,16 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
   for (const invocation of invocations) {
     bump('invocations');
     if (invocation.aborted_at_entry) bump('invocations whose signal was aborted at entry');
+    if (invocation.disposing_at_entry) bump(`invocations started while their process disposed its manager (signal ${invocation.aborted_at_entry ? '' : 'not '}aborted)`);
     if (invocation.finished === null) bump('invocations never finished (killed)');
+    if (invocation.generation === 0) {
+      // A renewal the manager could not arm, closed once by the protocol (R2): it must not be in the database.
+      bump('unarmed renewals closed');
+      if (invocation.nonce !== null && nonces.has(invocation.nonce)) {
+        closesOfDeletedOrRenewed.push({ id: invocation.id, generation: 0, what: 'closed as unarmed a renewal the database holds', evidence: { invocation, audit: audit.filter((row) => row.nonce === invocation.nonce) } });
+      }
+      continue;
+    }
     const history = histories.get(key(invocation.id, invocation.generation));
     if (history?.fate === 'renewed' || history?.fate === 'deleted') {
       closesOfDeletedOrRenewed.push({ id: invocation.id, generation: invocation.generation, what: `closed a ${history.fate} generation`, evidence: { invocation, audit: history.rows } });
@@ -223,7 +232,7 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
   // 5. Duplicates: each later invocation of one (id, generation) explained by the claimant's crash or stall.
   const unexplainedDuplicates: Finding[] = [];
   const byKey = new Map<string, InvocationRow[]>();
-  for (const invocation of invocations) byKey.set(key(invocation.id, invocation.generation), [...(byKey.get(key(invocation.id, invocation.generation)) ?? []), invocation]);
+  for (const invocation of invocations) if (invocation.generation !== 0) byKey.set(key(invocation.id, invocation.generation), [...(byKey.get(key(invocation.id, invocation.generation)) ?? []), invocation]);
   for (const list of byKey.values()) {
     for (let j = 1; j < list.length; j++) {
       bump('duplicate invocations');

@@ -61,6 +61,8 @@ let owner = '';
 let rnd: () => number = Math.random;
 let running: Promise<unknown> | undefined;
 let finishing = false;
+/** Between a manager's dispose() and the next one's open: a close starting then is a disposed manager's. */
+let disposing = false;
 const stats: Record<string, number> = {};
 const count = (what: string) => void (stats[what] = (stats[what] ?? 0) + 1);
 
@@ -79,17 +81,21 @@ async function write(sql: string, params: unknown[]): Promise<pg.QueryResultRow[
 const now = async (): Promise<number> => Number((await write(`SELECT ${NOW} AS now`, []))[0]!.now);
 const between = ([min, max]: [number, number]) => min + Math.floor(rnd() * (max - min + 1));
 
-/** The closer: logs its invocation, holds, applies its effect once per (id, generation), logs its end. */
-async function closer(entity: ClosingEntity, signal: AbortSignal): Promise<void> {
+/**
+ * The closer of the manager whose owner `self` resolves with (its first pass may
+ * close before createDurableExpireManager returns): logs its invocation, holds,
+ * applies its effect once per (id, generation), logs its end.
+ */
+async function closer(self: Promise<string>, entity: ClosingEntity, signal: AbortSignal): Promise<void> {
   const abortedAtEntry = signal.aborted;
+  const disposingAtEntry = disposing;
   const token = randomUUID();
   const nonce = (entity.data as { nonce?: string } | null)?.nonce ?? null;
-  // The owner that ran it: a reopened manager is another one in this pid.
-  const by = owner;
+  const by = await self;
   await write(
-    `INSERT INTO invocations (token, id, generation, nonce, deadline, pid, owner, started, aborted_at_entry)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, ${NOW}, $8)`,
-    [token, entity.id, entity.generation, nonce, entity.deadline, process.pid, by, abortedAtEntry],
+    `INSERT INTO invocations (token, id, generation, nonce, deadline, pid, owner, started, aborted_at_entry, disposing_at_entry)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, ${NOW}, $8, $9)`,
+    [token, entity.id, entity.generation, nonce, entity.deadline, process.pid, by, abortedAtEntry, disposingAtEntry],
   );
   const slow = rnd() < 0.1;
   await sleep(slow ? between([config.claimTimeoutMs, 2 * config.claimTimeoutMs]) : between(config.closeMs));
@@ -109,7 +115,8 @@ async function call(id: string, retry: boolean): Promise<boolean> {
   const failure = rnd();
   const nonce = kind === 'update' ? randomUUID() : null;
   const ttlMs = between(config.ttlMs);
-  const holdMs = rnd() < 1 / 7 ? between([config.pauseTimeoutMs, 2.5 * config.pauseTimeoutMs]) : between(config.updateMs);
+  // A retry holds long more often: a pause taken again must be renewed as long as it is held.
+  const holdMs = rnd() < (retry ? 0.5 : 1 / 7) ? between([config.pauseTimeoutMs, 2.5 * config.pauseTimeoutMs]) : between(config.updateMs);
   const [{ seq }] = (await write(
     `INSERT INTO ops (pid, owner, kind, id, nonce, begin_at) VALUES ($1, $2, $3, $4, $5, ${NOW}) RETURNING seq::float8 AS seq`,
     [process.pid, owner, kind, id, nonce],
@@ -183,6 +190,8 @@ async function run(): Promise<void> {
 }
 
 async function open(): Promise<void> {
+  let opened!: (owner: string) => void;
+  const self = new Promise<string>((resolve) => (opened = resolve));
   manager = await createDurableExpireManager({
     store: postgresStore({
       connectionString: `${config.connectionString}?application_name=chaos_${process.pid}`,
@@ -190,7 +199,7 @@ async function open(): Promise<void> {
       // The server's crash: reported by the store, counted here.
       onError: () => count('store-error'),
     }),
-    closers: { lease: closer },
+    closers: { lease: (entity, signal) => closer(self, entity, signal) },
     namespace: config.namespace,
     claimTimeoutMs: config.claimTimeoutMs,
     pauseTimeoutMs: config.pauseTimeoutMs,
@@ -198,6 +207,7 @@ async function open(): Promise<void> {
     onCloseError: () => count('close-error'),
   });
   owner = manager.owner;
+  opened(owner);
   protocol = createDurableExpireProtocol(manager);
   await write(`INSERT INTO workers (pid, owner, slot, opened) VALUES ($1, $2, $3, ${NOW})`, [process.pid, owner, config.slot]);
 }
@@ -233,7 +243,9 @@ async function handle(message: Message): Promise<unknown> {
       // A graceful restart of the manager in this process: calls end, dispose(), a new manager.
       finishing = true;
       await running;
+      disposing = true;
       await manager!.dispose();
+      disposing = false;
       await open();
       finishing = false;
       running = run();
@@ -243,7 +255,10 @@ async function handle(message: Message): Promise<unknown> {
     case 'dispose':
       finishing = true;
       await running;
+      disposing = true;
       await manager?.dispose();
+      // Closes a disposed manager started late still log.
+      await sleep(2 * config.closeMs[1]);
       await ledger?.end();
       return { ...stats };
     default:
