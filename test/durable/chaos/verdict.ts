@@ -213,7 +213,8 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
       if (row.at <= op.held_at || row.at >= end) continue;
       const same = row.op === 'U' && row.old_generation === row.new_generation;
       if (same && row.old_state === 'paused' && row.new_state === 'paused') continue;
-      if (row.old_generation !== op.held_generation || (row.op === 'U' && row.old_state !== 'paused')) continue;
+      // The change out of the pause; what follows it is its consequence.
+      if (row.old_generation !== op.held_generation || row.old_state !== 'paused') continue;
       const what = row.op === 'D' ? 'deleted' : !same ? 'renewed' : row.new_state!.startsWith('expired') ? `expired (${row.new_state})` : `resumed (${row.new_state})`;
       const excuse = lapse(op.pid, op.held_at, row.at, pauseTimeoutMs);
       if (excuse) {
