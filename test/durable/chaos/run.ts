@@ -70,6 +70,8 @@ class Worker {
   readonly ready: Promise<void>;
   readonly exited: Promise<void>;
   stopped = false;
+  /** Opening or reopening its manager: the chaos leaves it alone meanwhile (a harness race otherwise). */
+  busy = false;
   #stderr = '';
   #seq = 0;
   readonly #pending = new Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>();
@@ -204,10 +206,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       updateMs: [0, 200],
     });
     const start = async (worker: Worker, slot: number) => {
-      await worker.ready;
-      await worker.request('open', { config: configOf(slot) });
-      await record('spawn', worker.pid, `slot ${slot}`);
-      await worker.request('run');
+      worker.busy = true;
+      try {
+        await worker.ready;
+        await worker.request('open', { config: configOf(slot) });
+        await record('spawn', worker.pid, `slot ${slot}`);
+        await worker.request('run');
+      } finally {
+        worker.busy = false;
+      }
     };
     await Promise.all(slots.map((worker, slot) => start(worker, slot)));
     log(`chaos: seed ${seed}, ${count} workers on ${ids.length} ids, ${seconds} s`);
@@ -237,7 +244,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       const slot = Math.floor(rnd() * count);
       const worker = slots[slot]!;
       const roll = rnd();
-      if (!worker.alive || worker.stopped) continue;
+      if (!worker.alive || worker.stopped || worker.busy) continue;
       if (roll < 0.3) {
         // A stall: some shorter than a claim, some longer.
         const stallMs = 100 + Math.floor(rnd() * 2.5 * claimTimeoutMs);
@@ -265,12 +272,15 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       } else if (roll < 0.7) {
         // A graceful restart: calls end, dispose(), a new manager in the same process.
         await record('dispose', worker.pid);
+        worker.busy = true;
         try {
           const { owner } = await worker.request<{ owner: string }>('reopen', {}, 20_000);
           await record('reopened', worker.pid, owner);
         } catch (error) {
           await record('kill', worker.pid, `reopen failed: ${(error as Error).message.slice(0, 200)}`);
           await worker.kill();
+        } finally {
+          worker.busy = false;
         }
       }
     }

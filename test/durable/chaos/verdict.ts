@@ -245,6 +245,12 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
       }
       if (excuse) {
         bump(`duplicates explained (${excuse.split(' ')[0]})`);
+        // Issue 15, item 5: a close whose claim was taken over learns it (its signal aborts) once its process runs again.
+        for (const earlier of list.slice(0, j)) {
+          if (earlier.finished !== null && earlier.finished > later.started + 2 * hb && !earlier.aborted_at_end) {
+            bump('closes taken over that ran on with their signal not aborted');
+          }
+        }
         continue;
       }
       const pids = new Set(list.map((i) => i.pid));

@@ -139,7 +139,7 @@ async function call(id: string, retry: boolean): Promise<boolean> {
         await held();
         await sleep(holdMs);
         await release();
-        if (failure < 0.12) throw new Error('injected update failure');
+        if (failure < 0.2) throw new Error('injected update failure');
         return { value: 'ok', expiresAt: { ttlMs }, closer: 'lease', data: { nonce, pid: process.pid } };
       });
       result = 'ok';
@@ -266,8 +266,12 @@ async function handle(message: Message): Promise<unknown> {
   }
 }
 
+/** Messages are handled one after another: a reopen never overtakes the run before it. */
+let queue: Promise<unknown> = Promise.resolve();
 process.on('message', (message: Message) => {
-  handle(message).then(
+  const handled = queue.then(() => handle(message));
+  queue = handled.catch(() => {});
+  handled.then(
     (value) => process.send?.({ type: 'reply', seq: message.seq, ok: true, value }),
     (error: Error) => process.send?.({ type: 'reply', seq: message.seq, ok: false, error: error?.stack ?? String(error) }),
   );
