@@ -197,6 +197,15 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
     }
   }
 
+  // Issue 15, item 1: closes a manager starts once its dispose() began, and closes still running when it resolved.
+  for (const disposal of ops.filter((op) => op.kind === 'dispose')) {
+    for (const invocation of invocations) {
+      if (invocation.owner !== disposal.owner || invocation.started < disposal.begin_at) continue;
+      bump(`closes started after their manager's dispose() began (signal ${invocation.aborted_at_entry ? '' : 'not '}aborted)`);
+      if (disposal.end_at !== null && (invocation.finished ?? Infinity) > disposal.end_at) bump("closes running on after their manager's dispose() resolved");
+    }
+  }
+
   // 4. Closes (and resumes) while a live process holds the pause.
   const closesWhilePaused: Finding[] = [];
   for (const op of ops) {

@@ -212,6 +212,18 @@ async function open(): Promise<void> {
   await write(`INSERT INTO workers (pid, owner, slot, opened) VALUES ($1, $2, $3, ${NOW})`, [process.pid, owner, config.slot]);
 }
 
+/** A plain dispose() of the manager, logged as a call: when it began, and when it resolved. */
+async function disposeManager(): Promise<void> {
+  const [{ seq }] = (await write(
+    `INSERT INTO ops (pid, owner, kind, id, begin_at) VALUES ($1, $2, 'dispose', '', ${NOW}) RETURNING seq::float8 AS seq`,
+    [process.pid, owner],
+  )) as [{ seq: number }];
+  disposing = true;
+  await manager!.dispose();
+  disposing = false;
+  await write(`UPDATE ops SET end_at = ${NOW}, result = 'ok' WHERE seq = $1`, [seq]);
+}
+
 async function handle(message: Message): Promise<unknown> {
   switch (message.op) {
     case 'open':
@@ -243,9 +255,7 @@ async function handle(message: Message): Promise<unknown> {
       // A graceful restart of the manager in this process: calls end, dispose(), a new manager.
       finishing = true;
       await running;
-      disposing = true;
-      await manager!.dispose();
-      disposing = false;
+      await disposeManager();
       await open();
       finishing = false;
       running = run();
@@ -255,8 +265,7 @@ async function handle(message: Message): Promise<unknown> {
     case 'dispose':
       finishing = true;
       await running;
-      disposing = true;
-      await manager?.dispose();
+      if (manager) await disposeManager();
       // Closes a disposed manager started late still log.
       await sleep(2 * config.closeMs[1]);
       await ledger?.end();
