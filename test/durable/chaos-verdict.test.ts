@@ -172,7 +172,7 @@ describe('the chaos verdict', () => {
     const records = clean();
     records.audit.splice(4, 0, change(1_700, 'expired.closing', 'expired.closing', 'b'));
     records.invocations.push(invocation(B, 1_710));
-    expect(found(records).unexplainedDuplicates).toEqual(['invocation 2 with no crash or long stall of an earlier claimant']);
+    expect(found(records).unexplainedDuplicates).toEqual(['invocation 2 with no crash or long stall of another claimant']);
     // A plain dispose of the claimant is no crash.
     records.actions = [action(61, 'dispose', 1)];
     expect(found(records).unexplainedDuplicates).toHaveLength(1);
@@ -184,6 +184,17 @@ describe('the chaos verdict', () => {
     expect(found(records).unexplainedDuplicates).toHaveLength(1);
     // The server's crash during the first close explains it.
     records.actions = [action(62, 'server-kill', null), action(400, 'server-up', null)];
+    expect(found(records).unexplainedDuplicates).toEqual([]);
+  });
+
+  it('explains a duplicate by the stall of the claimant that started its close last', () => {
+    // A claims at 55 and stops at 56 before its closer starts; B takes over at 1700 and closes;
+    // A, resumed at 1800, runs its closer then: the later invocation is the stalled claimant's.
+    const records = clean();
+    records.audit.splice(4, 0, change(1_700, 'expired.closing', 'expired.closing', 'b'));
+    records.invocations = [invocation(B, 1_710), invocation(A, 1_810)];
+    expect(found(records).unexplainedDuplicates).toHaveLength(1);
+    records.actions = [action(56, 'stop', 1), action(1_800, 'cont', 1)];
     expect(found(records).unexplainedDuplicates).toEqual([]);
   });
 });

@@ -31,7 +31,7 @@ export interface Verdict {
   closesOfDeletedOrRenewed: Finding[];
   /** A paused generation closed, resumed or dropped while the process holding the pause lived and answered. */
   closesWhilePaused: Finding[];
-  /** A second invocation for one (id, generation) not preceded by a crash or long stall of a claimant. */
+  /** A second invocation for one (id, generation) not explained by a crash or long stall of one of its claimants. */
   unexplainedDuplicates: Finding[];
   /** What was seen and explained: for the report, not a failure. */
   counts: Record<string, number>;
@@ -247,9 +247,13 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
     for (let j = 1; j < list.length; j++) {
       bump('duplicate invocations');
       const later = list[j]!;
+      // The claimant that lost its claim may be either: a process stalled between its claim's
+      // commit and its closer's start runs the closer on resume, after the takeover's.
       let excuse: string | undefined;
-      for (const earlier of list.slice(0, j)) {
-        excuse = lapse(earlier.pid, earlier.started, later.started, claimTimeoutMs);
+      for (const other of list) {
+        if (other === later) continue;
+        // Either the other lost its claim to this one, or this one (stalled before its closer started) to the other.
+        excuse = lapse(other.pid, other.started, later.started, claimTimeoutMs) ?? lapse(later.pid, other.started, other.started, claimTimeoutMs);
         if (excuse) break;
       }
       if (excuse) {
@@ -266,7 +270,7 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
       unexplainedDuplicates.push({
         id: later.id,
         generation: later.generation,
-        what: `invocation ${j + 1} with no crash or long stall of an earlier claimant`,
+        what: `invocation ${j + 1} with no crash or long stall of another claimant`,
         evidence: {
           invocations: list,
           audit: histories.get(key(later.id, later.generation))?.rows ?? [],

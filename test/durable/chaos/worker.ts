@@ -64,7 +64,7 @@ let finishing = false;
 /** Between a manager's dispose() and the next one's open: a close starting then is a disposed manager's. */
 let disposing = false;
 const stats: Record<string, number> = {};
-const count = (what: string) => void (stats[what] = (stats[what] ?? 0) + 1);
+const count = (what: string, by = 1) => void (stats[what] = (stats[what] ?? 0) + by);
 
 /** A ledger statement, retried on a connection error (the ledger server is never crashed, but may be slow). */
 async function write(sql: string, params: unknown[]): Promise<pg.QueryResultRow[]> {
@@ -178,11 +178,15 @@ async function call(id: string, retry: boolean): Promise<boolean> {
 
 /** The call loops, until `finish`. */
 async function run(): Promise<void> {
+  // Clients whose update died with the process before retry it here first: ids left paused by it.
+  const live = await manager!.list().catch(() => []);
+  const retries = live.filter((e) => e.state === 'paused' && config.ids.includes(e.id)).map((e) => e.id);
+  count('updates retried from a dead process', retries.length);
   const loop = async () => {
-    let retry: string | undefined;
+    let retry: string | undefined = retries.pop();
     while (!finishing) {
       const id = retry ?? config.ids[Math.floor(rnd() * config.ids.length)]!;
-      retry = (await call(id, retry !== undefined)) ? id : undefined;
+      retry = (await call(id, retry !== undefined)) ? id : retries.pop();
       if (retry === undefined) await sleep(Math.floor(rnd() * 40));
     }
   };
