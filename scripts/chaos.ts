@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- --seconds 300 --seed N [--workers 4] [--ids 36] [--isolation 'repeatable read'] [--out file.json]`:
+ * `npm run chaos -- --seconds 300 --seed N [--workers 4] [--ids 36] [--isolation 'repeatable read'] [--claim-ms 1500] [--pause-ms 1500] [--out file.json]`:
  * a long chaos run of durable managers in worker processes on a real PostgreSQL
  * (test/durable/chaos/run.ts), judged over its ledger; exits 1 when a promise broke.
  * The seed replays the run's choices (which worker, which signal, which call), not
@@ -18,6 +18,8 @@ const { values } = parseArgs({
     ids: { type: 'string', default: '36' },
     out: { type: 'string' },
     isolation: { type: 'string' },
+    'claim-ms': { type: 'string', default: '1500' },
+    'pause-ms': { type: 'string', default: '1500' },
   },
 });
 const number = (name: string, value: string | undefined): number => {
@@ -31,11 +33,15 @@ if (values.isolation !== undefined && !levels.includes(values.isolation as (type
 }
 const seed = values.seed === undefined ? Math.floor(Math.random() * 1_000_000) : number('seed', values.seed);
 
+const claimTimeoutMs = number('claim-ms', values['claim-ms']);
+const pauseTimeoutMs = number('pause-ms', values['pause-ms']);
 const result = await runChaos({
   seed,
   seconds: number('seconds', values.seconds),
   workers: number('workers', values.workers),
   ids: number('ids', values.ids),
+  claimTimeoutMs,
+  pauseTimeoutMs,
   log: (line) => console.log(line),
   ...(values.isolation ? { isolation: values.isolation as (typeof levels)[number] } : {}),
 });
