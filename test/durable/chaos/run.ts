@@ -220,27 +220,29 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     log(`chaos: seed ${seed}, ${count} workers on ${ids.length} ids, ${seconds} s`);
 
     // The chaos.
-    const until = Date.now() + seconds * 1_000;
-    const crashAt = Date.now() + (0.3 + 0.3 * rnd()) * seconds * 1_000;
-    let crashed = false;
+    // `seconds` of chaos with the server up: the outage extends it.
+    let until = Date.now() + seconds * 1_000;
+    // The server's crash, once, at a random time of the chaos, whatever the workers are doing then.
+    const crashInMs = (0.3 + 0.3 * rnd()) * seconds * 1_000;
+    const downMs = 200 + Math.floor(rnd() * 800);
+    const crash = (async () => {
+      await sleep(crashInMs);
+      const port = sut!.port;
+      await record('server-kill', sut!.pid);
+      const down = Date.now();
+      await sut!.kill();
+      await sleep(downMs);
+      sut = await sut!.restart();
+      outageMs = Date.now() - down;
+      until += outageMs;
+      await record('server-up', sut.pid, `port ${sut.port}${sut.port === port ? '' : ` (was ${port}: workers cannot reconnect)`}`);
+      log(`chaos: server crashed and restarted, ${outageMs} ms down`);
+    })();
+    crash.catch(() => {}); // awaited after the chaos
     const conts = new Set<Promise<void>>();
     const replacing = new Set<Promise<void>>();
     while (Date.now() < until) {
       await sleep(Math.floor(actionEveryMs * (0.5 + rnd())));
-      if (!crashed && Date.now() >= crashAt) {
-        crashed = true;
-        const downMs = 200 + Math.floor(rnd() * 800);
-        const port = sut.port;
-        await record('server-kill', sut.pid);
-        const down = Date.now();
-        await sut.kill();
-        await sleep(downMs);
-        sut = await sut.restart();
-        outageMs = Date.now() - down;
-        await record('server-up', sut.pid, `port ${sut.port}${sut.port === port ? '' : ` (was ${port}: workers cannot reconnect)`}`);
-        log(`chaos: server crashed and restarted, ${outageMs} ms down`);
-        continue;
-      }
       const slot = Math.floor(rnd() * count);
       const worker = slots[slot]!;
       const roll = rnd();
@@ -284,6 +286,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         }
       }
     }
+    await crash;
     await Promise.all([...conts, ...replacing]);
     log('chaos: over; finishing the calls');
 
