@@ -260,9 +260,11 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
         bump(`duplicates explained (${excuse.split(' ')[0]})`);
         // Issue 15, item 5: a close whose claim was taken over learns it (its signal aborts) once its process runs again.
         for (const earlier of list.slice(0, j)) {
-          if (earlier.finished !== null && earlier.finished > later.started + 2 * hb && !earlier.aborted_at_end) {
-            bump('closes taken over that ran on with their signal not aborted');
-          }
+          if (earlier.finished === null || earlier.aborted_at_end) continue;
+          // Running since the takeover, or since its process resumed after it: two heartbeats to learn it.
+          const conts = (stalls.get(earlier.pid) ?? []).map((stall) => stall.to).filter((to) => to <= earlier.finished!);
+          const since = Math.max(later.started, ...conts);
+          if (earlier.finished - since > 2 * hb) bump('closes taken over that ran on (two heartbeats) with their signal not aborted');
         }
         continue;
       }
