@@ -5,7 +5,7 @@
  * options no timer or setting can hold.
  */
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { DurableLeaseRegistry } from '../../examples/registry/durable-registry.js';
 import { createRegistryServer } from '../../examples/registry/server.js';
 import {
@@ -16,7 +16,7 @@ import {
   pgliteStore,
   postgresStore,
 } from '../../src/durable/index.js';
-import { T0, type TestDatabase, durableManager, openDatabase } from './support.js';
+import { T0, type TestDatabase, durableManager, useDatabase } from './support.js';
 
 /** Wraps a store and counts the statements run through it. */
 function counting(inner: DurableStore) {
@@ -46,13 +46,9 @@ const circular: Record<string, unknown> = { a: 1 };
 circular['self'] = circular;
 
 describe('durable bad input', () => {
+  const database = useDatabase('pglite');
   let db: TestDatabase;
-  beforeAll(async () => {
-    db = await openDatabase('pglite');
-  }, 120_000);
-  afterAll(async () => {
-    await db?.close();
-  });
+  beforeEach(() => void (db = database()));
 
   it('bad ids and data: a TypeError naming the problem (and the path inside data), before any SQL, nothing changed', async () => {
     const counter = counting(db.store);

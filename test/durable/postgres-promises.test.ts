@@ -5,18 +5,14 @@
  * and a pool of the user's opened and closed again and again.
  */
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createDurableExpireManager, postgresStore } from '../../src/durable/index.js';
-import { T0, type TestDatabase, databaseKinds, durableManager, eventually, holdClock, openDatabase } from './support.js';
+import { T0, type TestDatabase, databaseKinds, durableManager, eventually, holdClock, useDatabase } from './support.js';
 
 describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('durable manager on a real PostgreSQL server', () => {
+  const database = useDatabase('postgres');
   let db: TestDatabase;
-  beforeAll(async () => {
-    db = await openDatabase('postgres');
-  }, 120_000);
-  afterAll(async () => {
-    await db?.close();
-  });
+  beforeEach(() => void (db = database()));
 
   it('a pass never blocks behind rows another process holds locked', async () => {
     const { manager, closes } = await durableManager(db);

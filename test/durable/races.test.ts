@@ -6,12 +6,12 @@
  * promise of the README in an earlier version.
  */
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
 import { CLAIM_LOST, type ClosingEntity } from '../../src/durable/index.js';
 import { NUM_RUNS, SEED } from '../properties/settings.js';
 import { heldStore } from './held-store.js';
-import { T0, type TestDatabase, durableManager, eventually, openDatabase } from './support.js';
+import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
 
 /** A closer that runs until its signal aborts, as a well-behaved long close does; it records each call. */
 function untilAborted() {
@@ -26,13 +26,9 @@ function untilAborted() {
 }
 
 describe('durable races, replayed on PGlite', () => {
+  const database = useDatabase('pglite');
   let db: TestDatabase;
-  beforeAll(async () => {
-    db = await openDatabase('pglite');
-  }, 120_000);
-  afterAll(async () => {
-    await db?.close();
-  });
+  beforeEach(() => void (db = database()));
 
   it('dispose() while a claim commits: the close is not started here but handed back at once; dispose waits for what it started', async () => {
     const held = heldStore(db.store);
