@@ -147,6 +147,17 @@ const initdbArgs = (dataDir: string) => ['-D', dataDir, '-U', 'postgres', '--aut
 let templateMade: Promise<string> | undefined;
 
 /**
+ * Makes the template cluster that every {@link startPostgres} copies, unless it
+ * exists: test/global-setup.ts calls it once before the test files start, so
+ * that files starting servers at once never each run `initdb`. Resolves with
+ * its folder, or `undefined` when the server binaries are missing.
+ */
+export async function postgresTemplate(): Promise<string | undefined> {
+  const bin = findPostgresBin();
+  return bin ? clusterTemplate(bin, serverUser()) : undefined;
+}
+
+/**
  * The template cluster in `os.tmpdir()`: made in a folder of its own and renamed
  * into place, so test processes racing to make it never see half of one.
  */
