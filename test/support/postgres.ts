@@ -34,7 +34,10 @@ export interface StartPostgresOptions {
   dataDir?: string;
   /** More server settings, passed as `-c name=value`. */
   settings?: Record<string, string | number | boolean>;
-  /** How long to wait for the server to accept connections (default 30 s). */
+  /**
+   * How long to wait for the server to accept connections (default 120 s): the
+   * wait ends once it does (well under a second idle); only a hang reaches it.
+   */
   startTimeoutMs?: number;
 }
 
@@ -365,7 +368,7 @@ interface Launch {
 /** Starts the postmaster, retrying on a lost port race or a not yet released old cluster. */
 async function launch(spec: Launch): Promise<PostgresServer> {
   const { bin, owner, dataDir, options } = spec;
-  const timeout = options.startTimeoutMs ?? 30_000;
+  const timeout = options.startTimeoutMs ?? 120_000;
   const deadline = Date.now() + timeout;
   let port = spec.port !== undefined && (await portIsFree(spec.port)) ? spec.port : await freePort();
   // The socket path must fit in sun_path (108 bytes); else TCP only.
