@@ -145,7 +145,7 @@ export function modelPaths(database: () => TestDatabase): void {
     } finally {
       await durable.end();
     }
-  }, 60_000);
+  });
 
   it('they take every transition a durable manager can, reclaim included', () => {
     const coverage = modelCoverage(paths, Object.keys(requirements) as Requirement[], { events: [...events, 'runClose'] });

@@ -456,9 +456,10 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
   it('three processes racing update, close, fail and expire on shared ids, with injected failures', async () => {
     const s = await schemaFor('race');
     const workers = await hire(3);
-    // Leases far beyond a heartbeat's delay: no claim may run out here, so no close may run twice.
+    // Claims far beyond a heartbeat's delay, even on a loaded machine: no claim may run out
+    // here, so no close may run twice. (No worker dies: nothing waits for a claim to end.)
     await Promise.all(
-      workers.map((w) => w.open(config(s, { claimTimeoutMs: 3_000, pauseTimeoutMs: 900, closer: { holdMs: [0, 60], failRate: 0.1 } }))),
+      workers.map((w) => w.open(config(s, { claimTimeoutMs: 30_000, pauseTimeoutMs: 900, closer: { holdMs: [0, 60], failRate: 0.1 } }))),
     );
     const ids = ['r0', 'r1', 'r2', 'r3', 'r4'];
 
@@ -525,18 +526,28 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     }
   });
 
-  it('a restart after the deadlines passed: each past-due entity closes exactly once', async () => {
+  it('a restart after the deadlines passed: each past-due entity closes exactly once', async (context) => {
     const s = await schemaFor('restart');
     const [creator, r1, r2] = await hire(3);
-    // Claims that outlast any heartbeat's delay: a close runs twice only after a crash.
-    const options = config(s, { claimTimeoutMs: 3_000, pauseTimeoutMs: 3_000 });
+    // Claims that outlast any heartbeat's delay, even on a loaded machine: a close runs twice
+    // only after a crash. (Nothing waits for a claim to end: the creator dies before any.)
+    const options = config(s, { claimTimeoutMs: 30_000, pauseTimeoutMs: 3_000 });
     await creator!.open(options);
     const ids = Array.from({ length: 12 }, (_, i) => `e${i}`);
-    expect(await creator!.request('create', { ids, ttlMs: [700], gapMs: 0 })).toBe(ids.length);
+    const ttlMs = 1_500;
+    const created = Date.now();
+    expect(await creator!.request('create', { ids, ttlMs: [ttlMs], gapMs: 0 })).toBe(ids.length);
     await creator!.kill();
+    const killedAfter = Date.now() - created;
+    const early = await closesOf(s);
+    if (early.length > 0) {
+      // The creator lived past a deadline: a machine this loaded cannot set the scene.
+      const reason = `the creator was killed ${killedAfter} ms after creating, past the ${ttlMs} ms deadlines (it closed ${early.length}): the machine is too loaded to set up a restart after the deadlines`;
+      console.warn(`test/durable/processes.test.ts restart test skipped: ${reason}`);
+      context.skip(reason);
+    }
     const before = await entitiesOf(s);
     expect(before.map((e) => [e.id, e.state])).toEqual(ids.sort().map((id) => [id, 'active']));
-    expect(await closesOf(s)).toEqual([]); // killed before any deadline
 
     const last = Math.max(...before.map((e) => e.deadline));
     await waitFor('the deadlines to pass', async () => (await dbNow()) > last + 100, CEILING, 20);
@@ -585,7 +596,10 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     const closes = await closesOf(s);
     const lateness = closes.map((c) => `${c.id}: ${Math.round(c.started - c.deadline)}`);
     expect(Math.min(...closes.map((c) => c.started - c.deadline)), `lateness ${lateness}`).toBeGreaterThanOrEqual(0);
-    expect(Math.max(...closes.map((c) => c.started - c.deadline)), `lateness ${lateness}`).toBeLessThan(1_500);
+    // On time: not by polling (every 20 s here, a close it found would be seconds late), but by
+    // the timer aimed through the database's clock. A loaded machine delays a timer by a
+    // second or two; a quarter of the poll interval tells the two apart all the same.
+    expect(Math.max(...closes.map((c) => c.started - c.deadline)), `lateness ${lateness}`).toBeLessThan(5_000);
     expect(new Set(closes.map((c) => c.id)).size).toBe(2 * ttlMs.length);
     for (const close of closes) expect(close.pid).toBe(close.id.startsWith('ahead') ? ahead!.pid : behind!.pid);
   });
@@ -598,11 +612,13 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     const [p, other] = await hire(2);
     // Each row is read as soon as P got its failure, and must still be P's then: leases
     // long enough for that read on a loaded machine, short enough to wait for them to end.
-    const LEASE = 2 * CLAIM;
+    const LEASE = 3 * CLAIM;
     const options = config(s, { claimTimeoutMs: LEASE, pauseTimeoutMs: LEASE });
     await p!.open({ ...options, loseCommitReply: ['claim', 'stop'] });
     const rowOf = async (id: string) => (await entitiesOf(s)).find((e) => e.id === id);
-    await p!.request('new', { id: 'paused', ttlMs: 300 });
+    // Due when its pause's lease ends at the latest (it is then closed at once), yet not before
+    // the update below pauses it, however slowly that request gets to P.
+    await p!.request('new', { id: 'paused', ttlMs: LEASE });
     await expect(p!.request('update', { id: 'paused', ttlMs: 60_000 })).rejects.toThrow(/dropped after COMMIT \(stop\)/);
     const paused = await rowOf('paused');
     await p!.request('new', { id: 'claimed', ttlMs: 0 });
