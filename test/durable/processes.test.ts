@@ -527,27 +527,40 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
   });
 
   it('a restart after the deadlines passed: each past-due entity closes exactly once', async (context) => {
-    const s = await schemaFor('restart');
-    const [creator, r1, r2] = await hire(3);
-    // Claims that outlast any heartbeat's delay, even on a loaded machine: a close runs twice
-    // only after a crash. (Nothing waits for a claim to end: the creator dies before any.)
-    const options = config(s, { claimTimeoutMs: 30_000, pauseTimeoutMs: 3_000 });
-    await creator!.open(options);
-    const ids = Array.from({ length: 12 }, (_, i) => `e${i}`);
-    const ttlMs = 1_500;
-    const created = Date.now();
-    expect(await creator!.request('create', { ids, ttlMs: [ttlMs], gapMs: 0 })).toBe(ids.length);
-    await creator!.kill();
-    const killedAfter = Date.now() - created;
-    const early = await closesOf(s);
-    if (early.length > 0) {
-      // The creator lived past a deadline: a machine this loaded cannot set the scene.
-      const reason = `the creator was killed ${killedAfter} ms after creating, past the ${ttlMs} ms deadlines (it closed ${early.length}): the machine is too loaded to set up a restart after the deadlines`;
-      console.warn(`test/durable/processes.test.ts restart test skipped: ${reason}`);
-      context.skip(reason);
+    const [r1, r2] = await hire(2);
+    const ids = Array.from({ length: 12 }, (_, i) => `e${i}`).sort();
+    // The scene: a creator makes the entities and is killed before any deadline. How long
+    // that takes is the machine's doing: when the creator outlived a deadline (and closed
+    // some), the scene is set again with deadlines beyond what it took, and after three
+    // tries the test is skipped, saying why.
+    let s = '';
+    let options = config('none');
+    let before: EntityRow[] = [];
+    let ttlMs = 1_500;
+    for (let attempt = 1; ; attempt++) {
+      s = await schemaFor(`restart${attempt}`);
+      // Claims that outlast any heartbeat's delay, even on a loaded machine: a close runs twice
+      // only after a crash. (Nothing waits for a claim to end: the creator dies before any.)
+      options = config(s, { claimTimeoutMs: 30_000, pauseTimeoutMs: 3_000 });
+      const [creator] = await hire(1);
+      await creator!.open(options);
+      const created = Date.now();
+      expect(await creator!.request('create', { ids, ttlMs: [ttlMs], gapMs: 0 })).toBe(ids.length);
+      await creator!.kill();
+      const killedAfter = Date.now() - created;
+      const early = (await closesOf(s)).length;
+      before = await entitiesOf(s);
+      const due = before.filter((e) => e.state !== 'active').length;
+      if (early === 0 && due === 0) break;
+      const reason = `the creator was killed ${killedAfter} ms after creating, past the ${ttlMs} ms deadlines (it closed ${early}, claimed ${due})`;
+      if (attempt === 3) {
+        console.warn(`test/durable/processes.test.ts restart test skipped: ${reason}; the machine is too loaded to set the scene`);
+        context.skip(`${reason}: the machine is too loaded to set the scene`);
+      }
+      ttlMs = 4 * killedAfter;
+      console.warn(`test/durable/processes.test.ts restart test: ${reason}; again with ${ttlMs} ms deadlines`);
     }
-    const before = await entitiesOf(s);
-    expect(before.map((e) => [e.id, e.state])).toEqual(ids.sort().map((id) => [id, 'active']));
+    expect(before.map((e) => [e.id, e.state])).toEqual(ids.map((id) => [id, 'active']));
 
     const last = Math.max(...before.map((e) => e.deadline));
     await waitFor('the deadlines to pass', async () => (await dbNow()) > last + 100, CEILING, 20);
