@@ -40,7 +40,7 @@ describe.skipIf(skip)('postgres test harness', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
-  it('starts, survives a SIGKILL with its data, restarts and stops', { timeout: 20_000 }, async () => {
+  it('starts, survives a SIGKILL with its data, restarts and stops', async () => {
     // fsync off still keeps every acknowledged commit across a process crash.
     let server = await startPostgres({ fsync: false });
     cleanups.push(() => server.stop());
@@ -67,7 +67,7 @@ describe.skipIf(skip)('postgres test harness', () => {
     await server.stop(); // idempotent
   });
 
-  it('keeps a caller-given data dir, and restarts after a clean stop', { timeout: 20_000 }, async () => {
+  it('keeps a caller-given data dir, and restarts after a clean stop', async () => {
     const parent = mkdtempSync(join(tmpdir(), 'xstate-expire-pg-test-'));
     chmodSync(parent, 0o755); // as root, the postgres user must be able to enter it
     cleanups.push(() => rmSync(parent, { recursive: true, force: true }));

@@ -4,11 +4,9 @@
  * (`STORE=pglite:<dir>` and `STORE=postgres://…`) across a SIGKILL and a restart.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { pgliteDataDir } from './support/pglite-template.js';
 import { findPostgresBin, freePort, startPostgres } from './support/postgres.js';
 
 /** A registry process on `port`, its stdout and stderr collected. */
@@ -16,9 +14,34 @@ interface Registry {
   child: ChildProcess;
   output: { text: string };
   exited: Promise<number | null>;
-  /** Resolves once it listens. */
-  ready(timeout?: number): Promise<void>;
+  /** Resolves once it listens; rejects, with its output, if it exits first. */
+  ready(): Promise<void>;
 }
+
+/**
+ * How long a registry may take to start listening: it is ready as soon as it
+ * prints its banner (a second or two idle); a loaded machine takes many times
+ * that. Only a hang reaches this.
+ */
+const READY_CEILING_MS = 120_000;
+
+/** Every registry started, stopped by its PID after each test whatever happened in it. */
+const started: Registry[] = [];
+
+const running = (child: ChildProcess) => child.exitCode === null && child.signalCode === null;
+
+afterEach(async () => {
+  for (const registry of started.splice(0)) {
+    if (running(registry.child)) {
+      process.kill(registry.child.pid!, 'SIGKILL');
+      await registry.exited;
+    }
+  }
+});
+// And if this test process ends first (a hang killed from outside): no registry outlives it.
+process.once('exit', () => {
+  for (const { child } of started) if (running(child)) process.kill(child.pid!, 'SIGKILL');
+});
 
 function startRegistry(port: number, env: Record<string, string> = {}): Registry {
   // --liftoff-only: V8's optimizing tier would recompile PGlite's WebAssembly in the
@@ -31,16 +54,26 @@ function startRegistry(port: number, env: Record<string, string> = {}): Registry
   child.stdout.on('data', (chunk) => (output.text += chunk));
   child.stderr.on('data', (chunk) => (output.text += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  const ready = (timeout = 30_000) =>
-    vi.waitFor(() => expect(output.text).toContain('lease registry on'), { timeout, interval: 50 });
-  return { child, output, exited, ready };
+  const ready = async () => {
+    const until = Date.now() + READY_CEILING_MS;
+    while (!output.text.includes('lease registry on')) {
+      if (!running(child)) {
+        throw new Error(`the registry exited (${child.exitCode ?? child.signalCode}) before listening:\n${output.text}`);
+      }
+      if (Date.now() > until) throw new Error(`the registry did not listen within ${READY_CEILING_MS} ms:\n${output.text}`);
+      await sleep(50);
+    }
+  };
+  const registry = { child, output, exited, ready };
+  started.push(registry);
+  return registry;
 }
 
 describe('the registry example process', () => {
   it('on SIGTERM unregisters every live lease once, then exits', async () => {
     const port = await freePort();
     const registry = startRegistry(port);
-    await registry.ready(10_000);
+    await registry.ready();
     const base = `http://127.0.0.1:${port}`;
     for (const id of ['a', 'b', 'c']) {
       const res = await fetch(`${base}/leases/${id}`, { method: 'PUT', body: JSON.stringify({ ttlMs: 60_000 }) });
@@ -50,14 +83,15 @@ describe('the registry example process', () => {
     expect(await registry.exited).toBe(0);
     expect(registry.output.text).toContain('SIGTERM: unregistering 3 leases');
     expect(registry.output.text).toContain('stopped; 0 leases left in the store');
-  }, 20_000);
+  });
 });
 
 describe('the registry example with durable leases (STORE)', () => {
   const stores = {
     pglite: async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'registry-pglite-'));
-      return { store: `pglite:${join(dir, 'db')}`, stop: () => rm(dir, { recursive: true, force: true }) };
+      // A copy of the template data folder: the registry opens it without running initdb.
+      const { dataDir, remove } = await pgliteDataDir();
+      return { store: `pglite:${dataDir}`, stop: async () => remove() };
     },
     postgres: async () => {
       // The registry is SIGKILLed, not the server: fsync off loses nothing here.
@@ -80,7 +114,7 @@ describe('the registry example with durable leases (STORE)', () => {
       };
       try {
         const first = startRegistry(port, { STORE: store });
-        await first.ready(40_000);
+        await first.ready();
         // One lease outlives the restart, to be read back; the other falls due during or after it.
         const kept = await register('kept', 600_000);
         const due = await register('printer-1', 3_000);
@@ -95,7 +129,7 @@ describe('the registry example with durable leases (STORE)', () => {
           expect(got.status).toBe(200);
           expect(await got.json()).toMatchObject({ id: 'kept', data: { room: '4.12' }, expiresAt: kept, state: 'active' });
           const closed = /unregistered printer-1 .*closed at (\d+)/;
-          await vi.waitFor(() => expect(second.output.text).toMatch(closed), { timeout: 10_000, interval: 50 });
+          await vi.waitFor(() => expect(second.output.text).toMatch(closed), { timeout: READY_CEILING_MS, interval: 50 });
           // Not before its deadline; at it, or at once if the restart took longer than the lease.
           const closedAt = Number(closed.exec(second.output.text)![1]);
           expect(closedAt).toBeGreaterThanOrEqual(due);
@@ -109,6 +143,6 @@ describe('the registry example with durable leases (STORE)', () => {
       } finally {
         await stop();
       }
-    }, 90_000);
+    }, 2 * READY_CEILING_MS);
   }
 });

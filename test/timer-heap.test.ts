@@ -12,6 +12,7 @@ import {
   createTimerQueue,
 } from '../src/index.js';
 import { flush, managerOnSimulatedClock } from './helpers.js';
+import { NUM_RUNS, SEED, announce } from './properties/settings.js';
 
 /**
  * A clock below the heap whose timers run only when the test says so, one
@@ -289,6 +290,7 @@ describe('TimerHeap', () => {
   });
 
   it('many random timers, some cancelled, fire in deadline order and creation order among equals, each at its time', () => {
+    announce('timer heap', SEED, NUM_RUNS);
     fc.assert(
       fc.property(
         fc.array(fc.record({ ms: fc.integer({ min: 0, max: 40 }), cancel: fc.boolean(), at: fc.integer({ min: 0, max: 40 }) }), {
@@ -316,7 +318,7 @@ describe('TimerHeap', () => {
           expect(heap.size).toBe(0);
         },
       ),
-      { numRuns: 200 },
+      { seed: SEED, numRuns: NUM_RUNS },
     );
   });
 });

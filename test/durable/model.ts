@@ -142,7 +142,7 @@ export function modelPaths(database: () => TestDatabase): void {
     } finally {
       await durable.end();
     }
-  }, 180_000); // 21 s on PGlite, 26 s on PostgreSQL measured at a load average of 20 on 2 cores
+  });
 
   it('they take every transition a durable manager can, reclaim included', () => {
     const coverage = modelCoverage(paths, Object.keys(requirements) as Requirement[], { events: [...events, 'runClose'] });

@@ -40,6 +40,13 @@ const TEN_MINUTES = 600_000;
 const CLAIM = 1_000;
 /** Plain workers kept loaded: the most a test hires at once. */
 const PLAIN = 3;
+/**
+ * The ceiling of a wait for something that must happen (a worker's reply, an
+ * event, a row): the wait ends as soon as it does, in well under a second on an
+ * idle machine; a loaded one may take many times that. Only a hang reaches it.
+ * The waits whose bound is the behaviour under test say so where they are.
+ */
+const CEILING = 60_000;
 
 interface WorkerEvent {
   type: 'event';
@@ -48,6 +55,12 @@ interface WorkerEvent {
   generation?: number;
   error?: string;
 }
+
+/** Every worker process started: none outlives this test process, whatever ends it. */
+const spawned = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+});
 
 /** A worker process: requests over IPC, events it reports, its stderr kept for failure messages. */
 class Worker {
@@ -70,6 +83,8 @@ class Worker {
       env,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
     });
+    spawned.add(this.child);
+    this.child.once('exit', () => spawned.delete(this.child));
     this.child.stderr!.on('data', (chunk: Buffer) => {
       this.#stderr = (this.#stderr + chunk).slice(-4_000);
     });
@@ -110,7 +125,7 @@ class Worker {
     return this.#stderr.trim();
   }
 
-  request<T = unknown>(op: string, fields: object = {}, timeoutMs = 10_000): Promise<T> {
+  request<T = unknown>(op: string, fields: object = {}, timeoutMs = CEILING): Promise<T> {
     const seq = ++this.#seq;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -132,7 +147,7 @@ class Worker {
   }
 
   /** Resolves with the first event (already seen or coming) that `match` accepts. */
-  async waitEvent(match: (event: WorkerEvent) => boolean, timeoutMs = 5_000): Promise<WorkerEvent> {
+  async waitEvent(match: (event: WorkerEvent) => boolean, timeoutMs = CEILING): Promise<WorkerEvent> {
     const until = Date.now() + timeoutMs;
     for (;;) {
       const found = this.events.find(match);
@@ -269,7 +284,7 @@ const entitiesOf = (schema: string) =>
 async function waitFor(
   what: string,
   check: () => Promise<boolean> | boolean,
-  timeoutMs = 5_000,
+  timeoutMs = CEILING,
   everyMs = 50,
   explain?: () => Promise<unknown>,
 ): Promise<void> {
@@ -314,14 +329,15 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     // The two with clocks off by ±10 minutes load meanwhile.
     warm(1, TEN_MINUTES);
     warm(1, -TEN_MINUTES);
-  }, 30_000);
+  }, 3 * CEILING);
 
   afterEach(async () => {
     for (const worker of hired.splice(0)) {
       worker.signal('SIGCONT');
       try {
         if (!worker.alive) continue;
-        await worker.request('dispose', {}, 3_000);
+        // Disposed and kept loaded for the next test; killed (and replaced) if it cannot.
+        await worker.request('dispose', {}, 10_000);
         idle.get(worker.skewMs)!.push(worker);
       } catch {
         await worker.kill();
@@ -329,7 +345,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     }
     // Replace the workers killed, for the next test.
     warm(PLAIN - (idle.get(0) ?? []).filter((worker) => worker.alive).length);
-  }, 15_000);
+  }, 2 * CEILING);
 
   afterAll(async () => {
     await Promise.all([...idle.values()].flat().map((worker) => worker.kill()));
@@ -337,9 +353,9 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     // No checkpoint to wait for: the data dir goes.
     await server?.kill();
     await server?.stop();
-  }, 20_000);
+  }, 2 * CEILING);
 
-  it('a worker SIGKILLed in the middle of a close: another takes it over once the claim timed out, not before', { timeout: 15_000 }, async () => {
+  it('a worker SIGKILLed in the middle of a close: another takes it over once the claim timed out, not before', async () => {
     const s = await schemaFor('kill');
     const [a, b] = await hire(2);
     await a!.open(config(s, { closer: { block: true } })); // its closer never finishes
@@ -380,7 +396,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     expect(takeover.started - (killedAt + CLAIM)).toBeLessThan(700);
   });
 
-  it('a stalled worker (SIGSTOP) resumed after the takeover and a new incarnation completes nothing', { timeout: 15_000 }, async () => {
+  it('a stalled worker (SIGSTOP) resumed after the takeover and a new incarnation completes nothing', async () => {
     const s = await schemaFor('stall');
     const [a, b] = await hire(2);
     await a!.open(config(s, { closer: { block: true } }));
@@ -437,12 +453,13 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     );
   });
 
-  it('three processes racing update, close, fail and expire on shared ids, with injected failures', { timeout: 20_000 }, async () => {
+  it('three processes racing update, close, fail and expire on shared ids, with injected failures', async () => {
     const s = await schemaFor('race');
     const workers = await hire(3);
-    // Leases far beyond a heartbeat's delay: no claim may run out here, so no close may run twice.
+    // Claims far beyond a heartbeat's delay, even on a loaded machine: no claim may run out
+    // here, so no close may run twice. (No worker dies: nothing waits for a claim to end.)
     await Promise.all(
-      workers.map((w) => w.open(config(s, { claimTimeoutMs: 3_000, pauseTimeoutMs: 900, closer: { holdMs: [0, 60], failRate: 0.1 } }))),
+      workers.map((w) => w.open(config(s, { claimTimeoutMs: 30_000, pauseTimeoutMs: 900, closer: { holdMs: [0, 60], failRate: 0.1 } }))),
     );
     const ids = ['r0', 'r1', 'r2', 'r3', 'r4'];
 
@@ -465,7 +482,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     let stats: Array<Record<string, number>>;
     try {
       stats = await Promise.all(
-        workers.map((w, i) => w.request<Record<string, number>>('race', { config: { ids, durationMs: 1_500, minOps: 15, seed: seed + i, loops: 2 } satisfies RaceConfig }, 15_000)),
+        workers.map((w, i) => w.request<Record<string, number>>('race', { config: { ids, durationMs: 1_500, minOps: 15, seed: seed + i, loops: 2 } satisfies RaceConfig })),
       );
     } finally {
       racing = false;
@@ -475,7 +492,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
       `SELECT id, generation::float8 AS generation FROM ${s}.entities WHERE live ORDER BY id`,
     );
     // The final wait: pauses end (900 ms), deadlines (≤ 1 s: each loop ends with a 1 s renewal) pass, closes finish.
-    await waitFor('every entity to be closed', async () => (await entitiesOf(s)).length === 0, 6_000);
+    await waitFor('every entity to be closed', async () => (await entitiesOf(s)).length === 0);
 
     const all = await closesOf(s);
     // Generation 0: a renewal the manager refused, closed once by itself (not armed, no row).
@@ -509,28 +526,51 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     }
   });
 
-  it('a restart after the deadlines passed: each past-due entity closes exactly once', { timeout: 15_000 }, async () => {
-    const s = await schemaFor('restart');
-    const [creator, r1, r2] = await hire(3);
-    // Claims that outlast any heartbeat's delay: a close runs twice only after a crash.
-    const options = config(s, { claimTimeoutMs: 3_000, pauseTimeoutMs: 3_000 });
-    await creator!.open(options);
-    const ids = Array.from({ length: 12 }, (_, i) => `e${i}`);
-    expect(await creator!.request('create', { ids, ttlMs: [700], gapMs: 0 })).toBe(ids.length);
-    await creator!.kill();
-    const before = await entitiesOf(s);
-    expect(before.map((e) => [e.id, e.state])).toEqual(ids.sort().map((id) => [id, 'active']));
-    expect(await closesOf(s)).toEqual([]); // killed before any deadline
+  it('a restart after the deadlines passed: each past-due entity closes exactly once', async (context) => {
+    const [r1, r2] = await hire(2);
+    const ids = Array.from({ length: 12 }, (_, i) => `e${i}`).sort();
+    // The scene: a creator makes the entities and is killed before any deadline. How long
+    // that takes is the machine's doing: when the creator outlived a deadline (and closed
+    // some), the scene is set again with deadlines beyond what it took, and after three
+    // tries the test is skipped, saying why.
+    let s = '';
+    let options = config('none');
+    let before: EntityRow[] = [];
+    let ttlMs = 1_500;
+    for (let attempt = 1; ; attempt++) {
+      s = await schemaFor(`restart${attempt}`);
+      // Claims that outlast any heartbeat's delay, even on a loaded machine: a close runs twice
+      // only after a crash. (Nothing waits for a claim to end: the creator dies before any.)
+      options = config(s, { claimTimeoutMs: 30_000, pauseTimeoutMs: 3_000 });
+      const [creator] = await hire(1);
+      await creator!.open(options);
+      const created = Date.now();
+      expect(await creator!.request('create', { ids, ttlMs: [ttlMs], gapMs: 0 })).toBe(ids.length);
+      await creator!.kill();
+      const killedAfter = Date.now() - created;
+      const early = (await closesOf(s)).length;
+      before = await entitiesOf(s);
+      const due = before.filter((e) => e.state !== 'active').length;
+      if (early === 0 && due === 0) break;
+      const reason = `the creator was killed ${killedAfter} ms after creating, past the ${ttlMs} ms deadlines (it closed ${early}, claimed ${due})`;
+      if (attempt === 3) {
+        console.warn(`test/durable/processes.test.ts restart test skipped: ${reason}; the machine is too loaded to set the scene`);
+        context.skip(`${reason}: the machine is too loaded to set the scene`);
+      }
+      ttlMs = 4 * killedAfter;
+      console.warn(`test/durable/processes.test.ts restart test: ${reason}; again with ${ttlMs} ms deadlines`);
+    }
+    expect(before.map((e) => [e.id, e.state])).toEqual(ids.map((id) => [id, 'active']));
 
     const last = Math.max(...before.map((e) => e.deadline));
-    await waitFor('the deadlines to pass', async () => (await dbNow()) > last + 100, 3_000, 20);
+    await waitFor('the deadlines to pass', async () => (await dbNow()) > last + 100, CEILING, 20);
     // Two new processes start at once, race for the past-due rows.
     await Promise.all([r1!.open(options), r2!.open(options)]);
     await waitFor(
       'every close to finish and complete',
       async () =>
         (await entitiesOf(s)).length === 0 && (await closesOf(s)).filter((c) => c.finished !== null).length >= ids.length,
-      8_000,
+      CEILING,
       50,
       async () => ({ closes: await closesOf(s), entities: await entitiesOf(s), now: await dbNow() }),
     );
@@ -545,7 +585,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     }
   });
 
-  it('processes whose clocks are off by ±10 minutes close { ttlMs } entities on time, by the database clock', { timeout: 15_000 }, async () => {
+  it('processes whose clocks are off by ±10 minutes close { ttlMs } entities on time, by the database clock', async () => {
     const s = await schemaFor('skew');
     const [ahead] = await hire(1, TEN_MINUTES);
     const [behind] = await hire(1, -TEN_MINUTES);
@@ -564,36 +604,49 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
       ahead!.request('create', { ids: ttlMs.map((_, i) => `ahead${i}`), ttlMs, gapMs: 0 }),
       behind!.request('create', { ids: ttlMs.map((_, i) => `behind${i}`), ttlMs, gapMs: 0 }),
     ]);
-    await waitFor('every close', async () => (await closesOf(s)).length === 2 * ttlMs.length, 6_000, 50, () => closesOf(s));
+    await waitFor('every close', async () => (await closesOf(s)).length === 2 * ttlMs.length, CEILING, 50, () => closesOf(s));
 
     const closes = await closesOf(s);
     const lateness = closes.map((c) => `${c.id}: ${Math.round(c.started - c.deadline)}`);
     expect(Math.min(...closes.map((c) => c.started - c.deadline)), `lateness ${lateness}`).toBeGreaterThanOrEqual(0);
-    expect(Math.max(...closes.map((c) => c.started - c.deadline)), `lateness ${lateness}`).toBeLessThan(1_500);
+    // On time: not by polling (every 20 s here, a close it found would be seconds late), but by
+    // the timer aimed through the database's clock. A loaded machine delays a timer by a
+    // second or two; a quarter of the poll interval tells the two apart all the same.
+    expect(Math.max(...closes.map((c) => c.started - c.deadline)), `lateness ${lateness}`).toBeLessThan(5_000);
     expect(new Set(closes.map((c) => c.id)).size).toBe(2 * ttlMs.length);
     for (const close of closes) expect(close.pid).toBe(close.id.startsWith('ahead') ? ahead!.pid : behind!.pid);
   });
 
-  it('a claim or a pause whose COMMIT reply was lost is not held forever by a heartbeat of the process that lost it', { timeout: 15_000 }, async () => {
+  it('a claim or a pause whose COMMIT reply was lost is not held forever by a heartbeat of the process that lost it', async () => {
     // The server committed; the client saw the connection drop (a reset right
     // after COMMIT): the call failed, so this process runs no close and holds
     // no pause. The lease it was given must then run out like a dead process's.
     const s = await schemaFor('doubt');
     const [p, other] = await hire(2);
-    await p!.open(config(s, { loseCommitReply: ['claim', 'stop'] }));
-    await p!.request('new', { id: 'paused', ttlMs: 300 });
+    // Each row is read as soon as P got its failure, and must still be P's then: leases
+    // long enough for that read on a loaded machine, short enough to wait for them to end.
+    const LEASE = 3 * CLAIM;
+    const options = config(s, { claimTimeoutMs: LEASE, pauseTimeoutMs: LEASE });
+    await p!.open({ ...options, loseCommitReply: ['claim', 'stop'] });
+    const rowOf = async (id: string) => (await entitiesOf(s)).find((e) => e.id === id);
+    // Due when its pause's lease ends at the latest (it is then closed at once), yet not before
+    // the update below pauses it, however slowly that request gets to P.
+    await p!.request('new', { id: 'paused', ttlMs: LEASE });
     await expect(p!.request('update', { id: 'paused', ttlMs: 60_000 })).rejects.toThrow(/dropped after COMMIT \(stop\)/);
+    const paused = await rowOf('paused');
     await p!.request('new', { id: 'claimed', ttlMs: 0 });
     await p!.waitEvent((e) => e.event === 'lost-reply' && (e as { kind?: string }).kind === 'claim');
-    await other!.open(config(s)); // another process, to take over what P does not run
-    const held = await entitiesOf(s);
+    const claimed = await rowOf('claimed');
+    const held = [claimed!, paused!];
     expect(held.map((e) => [e.id, e.state, e.owner])).toEqual([
       ['claimed', 'expired.closing', p!.owner],
       ['paused', 'paused', p!.owner],
     ]);
+    await other!.open(options); // another process, to take over what P does not run
 
     // Both leases end after claimTimeoutMs / pauseTimeoutMs unless something renews them; P runs neither.
-    await waitFor('both to close', async () => (await entitiesOf(s)).length === 0, 2.5 * CLAIM).catch(() => {});
+    // (P's heartbeat comes every LEASE / 3: a renewing P keeps them for good, past any wait.)
+    await waitFor('both to close', async () => (await entitiesOf(s)).length === 0).catch(() => {});
     const closes = await closesOf(s);
     expect(
       { closed: closes.map((c) => c.id).sort(), left: (await entitiesOf(s)).map((e) => `${e.id}: ${e.state}, lease until +${Math.round(e.lease_until! - held[0]!.lease_until!)} ms, owner ${e.owner === p!.owner ? 'P' : e.owner}`) },
@@ -601,7 +654,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     ).toEqual({ closed: ['claimed', 'paused'], left: [] });
   });
 
-  it('a worker frozen inside a claiming transaction does not keep its rows from the others past claimTimeoutMs', { timeout: 15_000 }, async () => {
+  it('a worker frozen inside a claiming transaction does not keep its rows from the others past claimTimeoutMs', async () => {
     // Its event loop blocked (a GC pause, a busy loop, a frozen VM) after its
     // claim's UPDATE and before COMMIT: the row stays locked by an open
     // transaction on a connection that looks alive, and `FOR UPDATE SKIP
@@ -621,7 +674,9 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     });
     const frozenAt = await dbNow();
     await other!.open(config(s));
-    await waitFor('x to close', async () => (await closesOf(s)).length > 0, 2.5 * CLAIM).catch(() => {});
+    // Before P thaws (6 s), or P would close it itself: a busy machine may add seconds to
+    // the claim timeout, but only a lock that outlives claimTimeoutMs makes it wait for P.
+    await waitFor('x to close', async () => (await closesOf(s)).length > 0, 4.5 * CLAIM).catch(() => {});
     const closes = await closesOf(s);
     const [row] = await entitiesOf(s);
     const waited = Math.round((await dbNow()) - frozenAt);
@@ -630,12 +685,14 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
       closes.map((c) => (c.pid === other!.pid ? 'other' : 'P')),
       `${waited} ms after P froze, x is ${row ? `${row.state}, due ${Math.round(row.due! - frozenAt)} ms after the freeze, locked by P's open transaction` : 'gone'}`,
     ).toEqual(['other']);
-    expect(closes[0]!.started - frozenAt).toBeLessThan(2 * CLAIM);
+    expect(closes[0]!.started - frozenAt).toBeLessThan(4 * CLAIM);
   });
 
-  it('PostgreSQL SIGKILLed (fsync on) while workers run, restarted on its data dir: nothing lost, nothing closed twice', { timeout: 25_000 }, async () => {
+  it('PostgreSQL SIGKILLed (fsync on) while workers run, restarted on its data dir: nothing lost, nothing closed twice', async (context) => {
     const s = await schemaFor('crash');
-    const CLAIM_MS = 10_000;
+    // Nothing here waits for a claim to run out, so a long one costs no time: it only
+    // has to outlive the outage, which a loaded machine stretches (recovery is CPU).
+    const CLAIM_MS = 30_000;
     const workers = await hire(2);
     // A claim outlives the outage (its owner renews it once the server is back: a close then
     // runs once, not merely at least once); pauses are short, so heartbeats come every 500 ms.
@@ -645,7 +702,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     const ttlMs = [100, 400, 700, 1_000, 1_300, 1_600];
     const creating = workers.map((w, n) =>
       w
-        .request('create', { ids: Array.from({ length: 1_000 }, (_, i) => `w${n}-${i}`), ttlMs, gapMs: 10 }, 20_000)
+        .request('create', { ids: Array.from({ length: 1_000 }, (_, i) => `w${n}-${i}`), ttlMs, gapMs: 10 })
         .catch((error: Error) => error),
     );
     // Entities pending and closes running: then the crash.
@@ -658,7 +715,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
       );
       ({ pending, running } = row!);
       return pending >= 10 && running >= 1;
-    }, 5_000, 20);
+    }, CEILING, 20);
     const port = server.port;
     const crashedAt = Date.now();
     await server.kill();
@@ -677,7 +734,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     await waitFor(
       'every entity to close',
       async () => !workers.every((w) => w.alive) || (await entitiesOf(s)).length === 0,
-      12_000,
+      CEILING,
       100,
     );
     for (const worker of workers) expect(worker.alive, `worker ${worker.pid} died:\n${worker.stderr}`).toBe(true);
@@ -691,11 +748,22 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     expect(acked.length).toBeGreaterThan(ackedBeforeRestart); // created again once the server was back
     // Nothing lost: every acknowledged creation closed…
     expect(acked.filter((id) => !byId.has(id))).toEqual([]);
-    // …and nothing twice: one invocation per entity (its claim outlived the outage), finished.
-    // (An outage as long as a claim lets another worker take a running close over: at least once.)
-    expect(outageMs, 'the outage came near the claim timeout, where exactly once is not promised').toBeLessThan(CLAIM_MS / 2);
-    const twice = [...byId].filter(([, list]) => list.length !== 1);
-    expect(twice.map(([id]) => id), `closed twice after a ${outageMs} ms outage: ${JSON.stringify(twice)}`).toEqual([]);
+    // …every invocation finished…
     expect(closes.filter((c) => c.finished === null).map((c) => c.id)).toEqual([]);
-  });
+    // …and nothing twice: one invocation per entity, since each running close's claim outlived
+    // the outage. That is promised only for an outage well short of the claim timeout (after a
+    // longer one another worker may take a running close over: at least once, checked above).
+    // The outage is the disturbance this test caused; how long it lasts is the machine's doing,
+    // so it is measured: too long, and exactly once cannot be told here. Skipped, saying why.
+    const twice = [...byId].filter(([, list]) => list.length !== 1);
+    console.log(`crash test: PostgreSQL's kill and restart took ${outageMs} ms (claim timeout ${CLAIM_MS} ms)`);
+    if (outageMs >= CLAIM_MS / 2) {
+      const reason =
+        `exactly once not checked: the machine is too loaded to tell, PostgreSQL's kill and restart took ${outageMs} ms, ` +
+        `not well short of the ${CLAIM_MS} ms claim timeout (${twice.length} entities closed more than once; nothing lost)`;
+      console.warn(`test/durable/processes.test.ts crash test: ${reason}`);
+      context.skip(reason);
+    }
+    expect(twice.map(([id]) => id), `closed twice after a ${outageMs} ms outage: ${JSON.stringify(twice)}`).toEqual([]);
+  }, 3 * CEILING);
 });

@@ -1,7 +1,8 @@
 /**
- * Durable managers under test: on PGlite (in this process) or on a real
- * PostgreSQL 15 server (started by the test on 127.0.0.1), with the database's
- * clock under the test's control.
+ * Durable managers under test: on PGlite (in this process, on a copy of the
+ * template data folder made once by test/global-setup.ts) or on a real
+ * PostgreSQL 15 server (started by the test on 127.0.0.1 from a copy of the
+ * template cluster), with the database's clock under the test's control.
  */
 import { afterAll, beforeAll } from 'vitest';
 import {
@@ -14,6 +15,7 @@ import {
   postgresStore,
 } from '../../src/durable/index.js';
 import { deferred } from '../helpers.js';
+import { pgliteDataDir } from '../support/pglite-template.js';
 import { type PostgresServer, findPostgresBin, startPostgres } from '../support/postgres.js';
 
 /** Whether this machine can start a PostgreSQL server (CI installs it; a bare laptop may not have it). */
@@ -22,15 +24,22 @@ export const hasPostgres = findPostgresBin() !== undefined;
 /** The stores to test on: PGlite always, PostgreSQL where a server can start (always in CI). */
 export const databaseKinds = ['pglite', ...(hasPostgres || process.env.CI ? ['postgres' as const] : [])] as const;
 
+/**
+ * How long opening or closing a database may take: it returns as soon as it is
+ * done (about a second idle), and a machine busy with other work may take many
+ * times that; the ceiling only catches a hang.
+ */
+const SETUP_CEILING_MS = 180_000;
+
 /** Opens a database of `kind` before the tests of the current `describe`, and closes it after them. */
 export function useDatabase(kind: 'pglite' | 'postgres'): () => TestDatabase {
   let db: TestDatabase | undefined;
   beforeAll(async () => {
     db = await openDatabase(kind);
-  }, 30_000);
+  }, SETUP_CEILING_MS);
   afterAll(async () => {
     await db?.close();
-  });
+  }, SETUP_CEILING_MS);
   return () => db!;
 }
 
@@ -77,28 +86,38 @@ export async function holdClock(store: DurableStore): Promise<DatabaseClock> {
 
 let schemas = 0;
 
-/** Opens a database of `kind`; a PostgreSQL server is started for it (stopped by `close`). */
+/**
+ * Opens a database of `kind`: PGlite on a copy of the template data folder
+ * (removed by `close`), or a PostgreSQL server started for it (stopped by `close`).
+ */
 export async function openDatabase(kind: 'pglite' | 'postgres'): Promise<TestDatabase> {
   let server: PostgresServer | undefined;
+  let folder: { dataDir: string; remove(): void } | undefined;
   let store: DurableStore;
   if (kind === 'pglite') {
-    store = pgliteStore();
+    folder = await pgliteDataDir();
+    store = pgliteStore({ dataDir: folder.dataDir });
   } else {
     server = await startPostgres({ fsync: false });
     store = postgresStore({ connectionString: server.connectionString, schema: `test_${process.pid}_${schemas++}` });
   }
-  await store.acquire();
-  const clock = await holdClock(store);
-  return {
-    kind,
-    store,
-    clock,
-    server,
-    close: async () => {
+  const close = async () => {
+    try {
       await store.release();
+    } finally {
       await server?.stop();
-    },
+      folder?.remove();
+    }
   };
+  try {
+    await store.acquire();
+    const clock = await holdClock(store);
+    return { kind, store, clock, server, close };
+  } catch (error) {
+    // Nothing is left running or on disk when opening fails.
+    await close().catch(() => {});
+    throw error;
+  }
 }
 
 /** One close as a closer saw it. */
@@ -141,8 +160,12 @@ export async function durableManager(
   return { manager, closes, errors };
 }
 
-/** Waits until `check` passes (closes complete in transactions of their own). */
-export async function eventually(check: () => unknown | Promise<unknown>, timeoutMs = 5_000): Promise<void> {
+/**
+ * Waits until `check` passes (closes complete in transactions of their own).
+ * It returns as soon as it does; the ceiling, generous for a loaded machine,
+ * only decides when to give up and throw the check's last error.
+ */
+export async function eventually(check: () => unknown | Promise<unknown>, timeoutMs = 30_000): Promise<void> {
   const started = Date.now();
   for (;;) {
     try {

@@ -34,7 +34,10 @@ export interface StartPostgresOptions {
   dataDir?: string;
   /** More server settings, passed as `-c name=value`. */
   settings?: Record<string, string | number | boolean>;
-  /** How long to wait for the server to accept connections (default 30 s). */
+  /**
+   * How long to wait for the server to accept connections (default 120 s): the
+   * wait ends once it does (well under a second idle); only a hang reaches it.
+   */
   startTimeoutMs?: number;
 }
 
@@ -145,6 +148,17 @@ async function initCluster(bin: string, dataDir: string, owner: Owner | undefine
 const initdbArgs = (dataDir: string) => ['-D', dataDir, '-U', 'postgres', '--auth=trust', '--locale=C', '--encoding=UTF8', '--no-sync'];
 
 let templateMade: Promise<string> | undefined;
+
+/**
+ * Makes the template cluster that every {@link startPostgres} copies, unless it
+ * exists: test/global-setup.ts calls it once before the test files start, so
+ * that files starting servers at once never each run `initdb`. Resolves with
+ * its folder, or `undefined` when the server binaries are missing.
+ */
+export async function postgresTemplate(): Promise<string | undefined> {
+  const bin = findPostgresBin();
+  return bin ? clusterTemplate(bin, serverUser()) : undefined;
+}
 
 /**
  * The template cluster in `os.tmpdir()`: made in a folder of its own and renamed
@@ -354,7 +368,7 @@ interface Launch {
 /** Starts the postmaster, retrying on a lost port race or a not yet released old cluster. */
 async function launch(spec: Launch): Promise<PostgresServer> {
   const { bin, owner, dataDir, options } = spec;
-  const timeout = options.startTimeoutMs ?? 30_000;
+  const timeout = options.startTimeoutMs ?? 120_000;
   const deadline = Date.now() + timeout;
   let port = spec.port !== undefined && (await portIsFree(spec.port)) ? spec.port : await freePort();
   // The socket path must fit in sun_path (108 bytes); else TCP only.
