@@ -10,13 +10,18 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  */
 const SLOW_FIRST = [
   'test/durable/processes.test.ts',
+  'test/durable/chaos.test.ts',
   'test/durable/manager-pglite.test.ts',
   'test/registry-process.test.ts',
   'test/package.test.ts',
   'test/durable/manager-postgres.test.ts',
   'test/properties/commands.test.ts',
+  'test/durable/races.test.ts',
+  'test/durable/postgres-promises.test.ts',
   'test/inspect-demo.test.ts',
   'test/postgres-harness.test.ts',
+  'test/durable/folder-lock.test.ts',
+  'test/durable/input.test.ts',
 ];
 
 class SlowFirst extends BaseSequencer {
