@@ -162,7 +162,8 @@ export class DurableExpireManager implements AsyncDisposable {
   #beating: Promise<void> | undefined;
   #unlisten: (() => Promise<void>) | undefined;
   #passing: Promise<number> | undefined;
-  #again = false;
+  /** The pass that follows the one under way, for the calls made during it. */
+  #following: Promise<number> | undefined;
   #closing: Promise<void> | undefined;
   #disposal: Promise<void> | undefined;
 
@@ -386,20 +387,22 @@ export class DurableExpireManager implements AsyncDisposable {
    * Handles what is due now: deadlines that passed, closes waiting to be
    * claimed, and leases of dead processes. The manager does this on its own
    * (a timer on the earliest deadline, notifications, and polling); call it to
-   * make it happen now. Resolves with how many entities it handled.
+   * make it happen now: it resolves after a pass that began after the call,
+   * with how many entities that pass handled.
    */
   poll(): Promise<number> {
     if (!this.#active) return Promise.resolve(0);
     if (this.#passing) {
-      this.#again = true;
-      return this.#passing;
+      // A pass under way began before this call (it may have read an earlier now):
+      // one more runs after it, and every call made meanwhile waits for that one.
+      this.#following ??= this.#passing.then(() => {
+        this.#following = undefined;
+        return this.poll();
+      });
+      return this.#following;
     }
     const passing = this.#pass().finally(() => {
       this.#passing = undefined;
-      if (this.#again) {
-        this.#again = false;
-        this.#kick();
-      }
     });
     this.#passing = passing;
     return passing;
