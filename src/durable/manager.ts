@@ -7,6 +7,8 @@ import { assertId, describe } from '../manager/validate.js';
 import { assertJson, toDurableDeadline } from './validate.js';
 import { type Claim, type Draft, DurableEngine, Step } from './engine.js';
 import type { DurableStore } from './store.js';
+import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions } from '../telemetry/telemetry.js';
+import { countByState } from './admin.js';
 
 /** What a closer is called with: which entity, its data, and its generation. */
 export interface ClosingEntity {
@@ -43,7 +45,7 @@ export interface DurableNewOptions {
 }
 
 /** Options of {@link createDurableExpireManager}. */
-export interface DurableExpireManagerOptions {
+export interface DurableExpireManagerOptions extends TelemetryOptions {
   /** Where the entities live: `pgliteStore({ dataDir })` or `postgresStore({ connectionString } | { pool })`. */
   store: DurableStore;
   /** The closes this process can run, by name. An entity is only closed by a process that has its closer. */
@@ -134,6 +136,11 @@ export class DurableExpireManager implements AsyncDisposable {
   /** Pauses this manager took and may still hold (`id#generation`): renewed while it lives. */
   readonly #pauses = new Set<string>();
   readonly #onAbort = (): void => void this.dispose();
+  /** Telemetry: instruments resolved once per manager. */
+  readonly #telemetry: ExpireTelemetry;
+  /** Telemetry: closes this pass took over from another process (`id#generation`), counted when they run. */
+  readonly #reclaims = new Set<string>();
+  #unobserve: (() => void) | undefined;
   #offset = 0;
   #wake: ReturnType<typeof setTimeout> | undefined;
   #wakeAt = Infinity;
@@ -147,7 +154,10 @@ export class DurableExpireManager implements AsyncDisposable {
   #closing: Promise<void> | undefined;
 
   /** @internal Use {@link createDurableExpireManager}. */
-  constructor(options: Required<Omit<DurableExpireManagerOptions, 'signal' | 'onCloseError'>> & DurableExpireManagerOptions) {
+  constructor(
+    options: Required<Omit<DurableExpireManagerOptions, 'signal' | 'onCloseError' | keyof TelemetryOptions>> &
+      DurableExpireManagerOptions,
+  ) {
     this.#store = options.store;
     this.#closers = options.closers;
     this.#names = Object.keys(options.closers);
@@ -157,6 +167,7 @@ export class DurableExpireManager implements AsyncDisposable {
     this.#heartbeatMs = Math.max(1, Math.min(options.claimTimeoutMs, options.pauseTimeoutMs) / 3);
     this.#concurrency = options.concurrency;
     this.#signal = options.signal;
+    this.#telemetry = new ExpireTelemetry(options);
     this.#engine = new DurableEngine(
       options.store,
       options.namespace,
@@ -182,6 +193,11 @@ export class DurableExpireManager implements AsyncDisposable {
       this.#poll.unref?.();
       this.#heartbeat = setInterval(() => void this.#renew().catch((e) => this.#report('heartbeat', e)), this.#heartbeatMs);
       this.#heartbeat.unref?.();
+      // Telemetry: the entities gauge reads the namespace's counts when collected.
+      this.#unobserve = this.#telemetry.observeEntities(
+        async () => Object.entries(await countByState(this.#store, this.namespace)),
+        { namespace: this.namespace },
+      );
       await this.poll();
     } catch (error) {
       await this.#stop();
@@ -412,6 +428,7 @@ export class DurableExpireManager implements AsyncDisposable {
     clearInterval(this.#poll);
     clearInterval(this.#heartbeat);
     clearTimeout(this.#wake);
+    this.#unobserve?.();
     await this.#passing?.catch(() => {});
     await this.#unlisten?.().catch(() => {});
     await this.#store.release();
@@ -505,6 +522,8 @@ export class DurableExpireManager implements AsyncDisposable {
       }
     } catch (error) {
       this.#report('poll', error);
+    } finally {
+      this.#reclaims.clear(); // Telemetry: reclaims not run (rolled back) are not counted
     }
     return handled;
   }
@@ -522,6 +541,8 @@ export class DurableExpireManager implements AsyncDisposable {
     const transition = this.#engine.peek(draft, event, step.now);
     const closes = transition?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose');
     if (closes && !this.#canClose(draft.closer, step.claims.length)) return false;
+    // Telemetry: a claim of another process ran out; its close is taken over.
+    if (event.type === 'reclaim' && draft.owner !== this.owner) this.#reclaims.add(`${draft.id}#${draft.generation}`);
     this.#engine.endLease(draft);
     await this.#engine.send(step, draft, event);
     return true;
@@ -541,22 +562,34 @@ export class DurableExpireManager implements AsyncDisposable {
     const key = `${claim.id}#${claim.generation}`;
     // Re-claimed by this very manager (its lease ran out while the close still runs here): it goes on.
     if (this.#running.has(key)) return;
+    // Telemetry: the close's span and lateness; a takeover is its second attempt (the row counts no further).
+    const attempt = this.#reclaims.delete(key) ? 2 : 1;
+    if (attempt > 1) this.#telemetry.reclaimed();
+    const { id, generation, closer, deadline } = claim;
+    const span = this.#telemetry.startClose({ id, generation, attempt, closer, lateness: Date.now() + this.#offset - deadline });
     const controller = new AbortController();
     const done = (async () => {
       let failed = false;
+      let thrown: unknown;
       try {
         await Promise.resolve();
-        await this.#closers[claim.closer]!(
-          { id: claim.id, data: claim.data, generation: claim.generation, deadline: claim.deadline },
-          controller.signal,
+        await span.run(() =>
+          this.#closers[claim.closer]!(
+            { id: claim.id, data: claim.data, generation: claim.generation, deadline: claim.deadline },
+            controller.signal,
+          ),
         );
       } catch (error) {
         failed = true;
+        thrown = error;
         report({ id: claim.id, onCloseError: this.#onCloseError }, error);
       }
-      const handOver = failed && controller.signal.aborted;
-      if (!controller.signal.aborted) controller.abort(CLOSE_SETTLED);
-      await this.#complete(claim, handOver);
+      const aborted = controller.signal.aborted;
+      const handOver = failed && aborted;
+      if (!aborted) controller.abort(CLOSE_SETTLED);
+      const completed = await this.#complete(claim, handOver);
+      // Telemetry: not completed = its claim ran out and another manager holds it now.
+      span.end(aborted ? 'aborted' : failed ? 'error' : completed ? 'ok' : 'timeout', thrown);
     })().finally(() => {
       this.#running.delete(key);
       this.#kick();
@@ -564,20 +597,26 @@ export class DurableExpireManager implements AsyncDisposable {
     this.#running.set(key, { controller, done });
   }
 
-  /** Completes a close (`settled`), or hands it over (its lease ends now); retried while the database is away. */
-  async #complete(claim: Claim, handOver: boolean): Promise<void> {
+  /**
+   * Completes a close (`settled`), or hands it over (its lease ends now); retried while the database is away.
+   * Resolves with whether this manager still held it.
+   */
+  async #complete(claim: Claim, handOver: boolean): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#call(async (step) => {
+        return await this.#call(async (step) => {
           const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
-          if (!draft) return; // re-claimed by another manager, or replaced: nothing to complete
+          if (!draft) return false; // re-claimed by another manager, or replaced: nothing to complete
           if (handOver) this.#engine.releaseNow(step, draft);
           else await this.#engine.send(step, draft, SETTLED);
           await this.#engine.write(step, draft);
+          return true;
         });
-        return;
       } catch (error) {
-        if (attempt >= 20 || this.#stopped) return this.#report('complete', error);
+        if (attempt >= 20 || this.#stopped) {
+          this.#report('complete', error);
+          return false;
+        }
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 50 * 2 ** attempt)));
       }
     }
@@ -634,6 +673,7 @@ export async function createDurableExpireManager(options: DurableExpireManagerOp
   }
   if (onCloseError !== undefined && typeof onCloseError !== 'function') fail('onCloseError must be a function');
   if (signal !== undefined && !(signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
+  assertTelemetryOptions('createDurableExpireManager', options);
   const manager = new DurableExpireManager({
     ...options,
     namespace,
