@@ -101,6 +101,7 @@ export async function schemaVersion(query: Query, schema: string): Promise<numbe
 
 /** The error for a schema this library cannot use as it is: both versions, and what to do. */
 export class SchemaVersionError extends Error {
+  /** An error for `schema`, found at version `found`, where this library needs `expected`. */
   constructor(
     /** The PostgreSQL schema. */
     readonly schema: string,
