@@ -3,7 +3,10 @@ export const SCOPE = 'xstate-expire';
 
 /** The instruments' and the span's names, as operators query them. */
 export const NAMES = {
-  /** Observable gauge: live entities, by `state` (and `namespace`, durable). */
+  /**
+   * Observable gauge: live entities, by `state` (`active`, `paused`, `expired`; `failed` will
+   * join them once failed closes exist) and `namespace` (durable).
+   */
   entities: 'xstate_expire.entities',
   /** Counter: closes finished, by `outcome` (and `closer`, durable). */
   closes: 'xstate_expire.closes',
@@ -25,9 +28,3 @@ export const NAMES = {
  * - `aborted`: its signal was aborted (the manager was disposed) before it settled.
  */
 export type CloseOutcome = 'ok' | 'error' | 'timeout' | 'aborted';
-
-/**
- * The states the entities gauge reports. `failed` joins them once failed
- * closes exist (a close that gave up, kept for `xstate-expire retry`).
- */
-export const ENTITY_STATES = ['active', 'paused', 'expired'] as const;
