@@ -51,3 +51,6 @@ export type {
   RoutedEvent,
 } from './manager/manager-logic.js';
 export type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from './types.js';
+export { NAMES as TELEMETRY_NAMES } from './telemetry/names.js';
+export type { CloseOutcome } from './telemetry/names.js';
+export type { TelemetryOptions } from './telemetry/telemetry.js';

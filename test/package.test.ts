@@ -333,6 +333,16 @@ describe('the packed package in a consumer project', { timeout: TIMEOUT }, () =>
     });
   });
 
+  it('installs the xstate-expire command: --help, and exit 3 for a store that is not there', async () => {
+    const bin = join(consumer, 'node_modules/.bin/xstate-expire');
+    const help = await run(bin, ['--help'], consumer);
+    ok(help);
+    expect(help.stdout).toMatch(/^Usage: xstate-expire <command>/);
+    const missing = await run(bin, ['status', '--store', `pglite:${join(consumer, 'no-such-db')}`], consumer);
+    expect(missing.code, missing.stderr).toBe(3);
+    expect(missing.stderr).toMatch(/no PGlite data folder/);
+  });
+
   it('loads with require() too (Node >= 20.19)', async () => {
     const result = await run(process.execPath, ['require.cjs'], consumer);
     ok(result);

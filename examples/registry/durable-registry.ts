@@ -1,3 +1,4 @@
+import type { MeterProvider } from '@opentelemetry/api';
 import {
   type DurableExpireManager,
   type DurableExpireProtocol,
@@ -21,16 +22,32 @@ export class DurableLeaseRegistry implements Registry {
   private constructor(
     readonly manager: DurableExpireManager,
     readonly protocol: DurableExpireProtocol,
+    readonly store: DurableStore,
   ) {}
+
+  /** `pglite` or `postgres`. */
+  get kind(): string {
+    return this.store.kind;
+  }
+
+  /** One query: the store answers (the server checks how fast). */
+  async health(): Promise<void> {
+    await this.store.query('SELECT 1');
+  }
 
   /** Opens the registry on `store`; past-due leases left by a crash are unregistered at once. */
   static async open(
     store: DurableStore,
-    { onCloseError, log = console.log }: { onCloseError?: (id: string, error: unknown) => void; log?: (line: string) => void } = {},
+    {
+      onCloseError,
+      log = console.log,
+      meterProvider,
+    }: { onCloseError?: (id: string, error: unknown) => void; log?: (line: string) => void; meterProvider?: MeterProvider } = {},
   ): Promise<DurableLeaseRegistry> {
     const manager = await createDurableExpireManager({
       store,
       namespace: 'leases',
+      ...(meterProvider ? { meterProvider } : {}),
       closers: {
         // Unregistering is idempotent on (id, generation): a retry after a crash changes nothing.
         unregister: ({ id, generation, deadline }) =>
@@ -38,7 +55,7 @@ export class DurableLeaseRegistry implements Registry {
       },
       onCloseError: onCloseError ?? ((id, error) => console.error(`registry: expiry of ${id} failed:`, error)),
     });
-    return new DurableLeaseRegistry(manager, createDurableExpireProtocol(manager));
+    return new DurableLeaseRegistry(manager, createDurableExpireProtocol(manager), store);
   }
 
   async register(id: string, ttlMs: number, data: unknown, fail = this.faults.register) {

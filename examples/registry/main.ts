@@ -7,21 +7,25 @@
 import { pgliteStore, postgresStore } from '../../src/durable/index.js';
 import { DurableLeaseRegistry } from './durable-registry.js';
 import { LeaseRegistry, type Registry } from './registry.js';
+import { prometheusMetrics } from './metrics.js';
 import { createRegistryServer } from './server.js';
 
 const port = Number(process.env.PORT ?? 3000);
 const faults = new Set((process.env.REGISTRY_FAULTS ?? '').split(',').filter(Boolean));
 const STORE = process.env.STORE ?? 'memory';
+// GET /metrics: the managers' instruments, in Prometheus text.
+const metrics = prometheusMetrics();
+const { meterProvider } = metrics;
 const onCloseError = (id: string, error: unknown) =>
   console.error(`expiry of ${id} could not unregister it:`, (error as Error).message);
 
 async function openRegistry(): Promise<Registry> {
-  if (STORE === 'memory') return new LeaseRegistry({ onCloseError });
+  if (STORE === 'memory') return new LeaseRegistry({ onCloseError, meterProvider });
   if (STORE.startsWith('pglite:')) {
-    return DurableLeaseRegistry.open(pgliteStore({ dataDir: STORE.slice('pglite:'.length) }), { onCloseError });
+    return DurableLeaseRegistry.open(pgliteStore({ dataDir: STORE.slice('pglite:'.length) }), { onCloseError, meterProvider });
   }
   if (/^postgres(ql)?:\/\//.test(STORE)) {
-    return DurableLeaseRegistry.open(postgresStore({ connectionString: STORE }), { onCloseError });
+    return DurableLeaseRegistry.open(postgresStore({ connectionString: STORE }), { onCloseError, meterProvider });
   }
   throw new Error(`STORE must be memory, pglite:<dir> or postgres://…, got ${STORE}`);
 }
@@ -31,6 +35,7 @@ const durable = registry instanceof DurableLeaseRegistry;
 const { server } = createRegistryServer({
   registry,
   faults: { register: faults.has('register'), unregister: faults.has('unregister') },
+  metrics: metrics.handler,
 });
 
 server.listen(port, '127.0.0.1', () => {
@@ -42,6 +47,8 @@ try:
   curl -i -X PUT ${base}/leases/printer-1 -d '{"ttlMs": 10000}'   # refresh: 200, data kept
   curl -i -X PUT '${base}/leases/printer-1?fail=register' -d '{"ttlMs": 10000}'  # 503, old deadline kept
   curl -i -X DELETE ${base}/leases/printer-1  # 204; again: 404
+  curl -s ${base}/healthz                     # 200 when the store answers within 1 s, else 503
+  curl -s ${base}/metrics                     # xstate_expire_* in Prometheus text
 Leases not refreshed within their ttlMs are unregistered by their expiry.
 ${
   durable
@@ -58,6 +65,7 @@ const shutdown = async (signal: string) => {
   server.close();
   server.closeIdleConnections();
   await registry.dispose({ close: !durable });
+  await metrics.shutdown();
   if (registry instanceof LeaseRegistry) console.log(`stopped; ${registry.store.size} leases left in the store`);
   else console.log('stopped');
 };

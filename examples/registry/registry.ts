@@ -1,3 +1,4 @@
+import type { MeterProvider } from '@opentelemetry/api';
 import {
   type DisposeOptions,
   type ExpireClock,
@@ -28,6 +29,10 @@ export interface Registry {
   list(): Lease[] | Promise<Lease[]>;
   /** Which store calls fail on purpose. */
   readonly faults: Faults;
+  /** Where the leases live: `memory`, `pglite` or `postgres`. */
+  readonly kind: string;
+  /** Resolves once the store answers (a query, for a database); rejects when it cannot. */
+  health(): Promise<void>;
   dispose(options?: { close?: boolean }): Promise<void>;
 }
 
@@ -38,6 +43,8 @@ export interface RegistryOptions {
   store?: LeaseStore;
   /** Where failed expiry closes go. Default: console.error. */
   onCloseError?: (id: string, error: unknown) => void;
+  /** The manager's metrics go there (default: the global meter provider). */
+  meterProvider?: MeterProvider;
 }
 
 /**
@@ -51,6 +58,7 @@ export class LeaseRegistry implements Registry {
   readonly protocol: ExpireProtocol;
   readonly #clock: ExpireClock | undefined;
   readonly #deadlines = new Map<string, number>();
+  readonly kind = 'memory';
 
   /** Which store calls fail on purpose: the store's. */
   get faults(): Faults {
@@ -62,6 +70,7 @@ export class LeaseRegistry implements Registry {
     this.#clock = options.clock;
     this.manager = createExpireManager({
       ...(options.clock ? { clock: options.clock } : {}),
+      ...(options.meterProvider ? { meterProvider: options.meterProvider } : {}),
       onCloseError: options.onCloseError ?? ((id, error) => console.error(`registry: expiry of ${id} failed:`, error)),
     });
     this.protocol = createExpireProtocol(this.manager);
@@ -114,6 +123,9 @@ export class LeaseRegistry implements Registry {
   list(): Lease[] {
     return [...this.#deadlines.keys()].flatMap((id) => this.get(id) ?? []);
   }
+
+  /** The in-memory store always answers. */
+  async health(): Promise<void> {}
 
   /** Ends the registry; `{ close: true }` unregisters every live lease first (a graceful shutdown). */
   dispose(options?: DisposeOptions): Promise<void> {

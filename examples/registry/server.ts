@@ -65,6 +65,30 @@ function parseRegistration(body: unknown): { ttlMs: number; data: unknown } {
 export interface RegistryServerOptions extends RegistryOptions {
   /** Make every store register/unregister fail, as `?fail=register` / `?fail=unregister` does per request. */
   faults?: { register?: boolean; unregister?: boolean };
+  /** Answers `GET /metrics` (e.g. the Prometheus exporter's handler, see metrics.ts); 404 without it. */
+  metrics?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+/** How long the store has to answer a health check. */
+export const HEALTH_TIMEOUT_MS = 1_000;
+
+/** Whether the registry's store answers within {@link HEALTH_TIMEOUT_MS}: 200 or 503, with a JSON body. */
+async function health(registry: Registry, res: ServerResponse): Promise<void> {
+  const started = performance.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      registry.health(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`the store did not answer within ${HEALTH_TIMEOUT_MS} ms`)), HEALTH_TIMEOUT_MS);
+      }),
+    ]);
+    send(res, 200, { status: 'ok', store: registry.kind, ms: Math.round(performance.now() - started) });
+  } catch (error) {
+    send(res, 503, { status: 'unavailable', store: registry.kind, error: (error as Error).message });
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -72,7 +96,9 @@ export interface RegistryServerOptions extends RegistryOptions {
  * `PUT /leases/:id` `{ ttlMs, data? }` → 201 created / 200 refreshed (no `data` keeps the stored data),
  * 400 when `ttlMs` is not in 0..{@link MAX_TTL_MS};
  * `DELETE /leases/:id` → 204, 404 when unknown or expired;
- * `GET /leases`, `GET /leases/:id` (404 when unknown or expired).
+ * `GET /leases`, `GET /leases/:id` (404 when unknown or expired);
+ * `GET /healthz` → 200 when the store answers within a second, 503 otherwise (JSON);
+ * `GET /metrics` → the `metrics` handler (Prometheus text).
  * A store failure answers 503 and keeps the lease with its deadline; a 405 lists the allowed methods in `Allow`.
  */
 export function createRegistryServer<R extends Registry = LeaseRegistry>(
@@ -86,6 +112,12 @@ export function createRegistryServer<R extends Registry = LeaseRegistry>(
     try {
       const url = new URL(req.url ?? '/', 'http://registry');
       const fail = url.searchParams.get('fail');
+      if (url.pathname === '/healthz' || url.pathname === '/metrics') {
+        if (req.method !== 'GET') throw methodNotAllowed('GET');
+        if (url.pathname === '/healthz') return await health(registry, res);
+        if (!options.metrics) throw new BadRequest('not found: metrics are off', 404);
+        return options.metrics(req, res);
+      }
       const match = /^\/leases(?:\/([^/]+))?$/.exec(url.pathname);
       if (!match) throw new BadRequest('not found: try /leases', 404);
       const id = match[1] === undefined ? undefined : decodeId(match[1]);

@@ -24,3 +24,4 @@ export type { PgliteStoreOptions } from './pglite-store.js';
 export { postgresStore } from './postgres-store.js';
 export type { PgClientLike, PgPoolClientLike, PgPoolLike, PostgresStoreOptions } from './postgres-store.js';
 export type { DurableStore, Query, Row } from './store.js';
+export { SCHEMA_VERSION, SchemaVersionError } from './store.js';

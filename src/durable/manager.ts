@@ -8,6 +8,8 @@ import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadli
 import { type Claim, type Draft, DurableEngine, Step, keyOf } from './engine.js';
 import { CLAIM_LOST } from './reasons.js';
 import type { DurableStore } from './store.js';
+import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions } from '../telemetry/telemetry.js';
+import { countByState } from './admin.js';
 
 /** What a closer is called with: which entity, its data, and its generation. */
 export interface ClosingEntity {
@@ -44,7 +46,7 @@ export interface DurableNewOptions {
 }
 
 /** Options of {@link createDurableExpireManager}. */
-export interface DurableExpireManagerOptions {
+export interface DurableExpireManagerOptions extends TelemetryOptions {
   /** Where the entities live: `pgliteStore({ dataDir })` or `postgresStore({ connectionString } | { pool })`. */
   store: DurableStore;
   /** The closes this process can run, by name. An entity is only closed by a process that has its closer. */
@@ -154,6 +156,11 @@ export class DurableExpireManager implements AsyncDisposable {
   readonly #closeAll = new Set<string>();
   readonly #onAbort = (): void => void this.dispose();
   #status: Status = 'running';
+  /** Telemetry: instruments resolved once per manager. */
+  readonly #telemetry: ExpireTelemetry;
+  /** Telemetry: closes this pass took over from another process (`id#generation`), counted when they run. */
+  readonly #reclaims = new Set<string>();
+  #unobserve: (() => void) | undefined;
   #offset = 0;
   #wake: ReturnType<typeof setTimeout> | undefined;
   #wakeAt = Infinity;
@@ -168,7 +175,10 @@ export class DurableExpireManager implements AsyncDisposable {
   #disposal: Promise<void> | undefined;
 
   /** @internal Use {@link createDurableExpireManager}. */
-  constructor(options: Required<Omit<DurableExpireManagerOptions, 'signal' | 'onCloseError'>> & DurableExpireManagerOptions) {
+  constructor(
+    options: Required<Omit<DurableExpireManagerOptions, 'signal' | 'onCloseError' | keyof TelemetryOptions>> &
+      DurableExpireManagerOptions,
+  ) {
     this.#store = options.store;
     this.#closers = options.closers;
     this.#names = Object.keys(options.closers);
@@ -178,6 +188,7 @@ export class DurableExpireManager implements AsyncDisposable {
     this.#heartbeatMs = Math.max(1, Math.min(options.claimTimeoutMs, options.pauseTimeoutMs) / 3);
     this.#concurrency = options.concurrency;
     this.#signal = options.signal;
+    this.#telemetry = new ExpireTelemetry(options);
     this.#engine = new DurableEngine(
       options.store,
       options.namespace,
@@ -203,6 +214,11 @@ export class DurableExpireManager implements AsyncDisposable {
       this.#poll.unref?.();
       this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
       this.#heartbeat.unref?.();
+      // Telemetry: the entities gauge reads the namespace's counts when collected.
+      this.#unobserve = this.#telemetry.observeEntities(
+        async () => Object.entries(await countByState(this.#store, this.namespace)),
+        { namespace: this.namespace },
+      );
       await this.poll();
     } catch (error) {
       this.#status = 'disposed';
@@ -468,6 +484,7 @@ export class DurableExpireManager implements AsyncDisposable {
     clearInterval(this.#poll);
     clearInterval(this.#heartbeat);
     clearTimeout(this.#wake);
+    this.#unobserve?.();
     await this.#passing?.catch(() => {});
     await this.#beating;
     await this.#unlisten?.().catch(() => {});
@@ -621,6 +638,8 @@ export class DurableExpireManager implements AsyncDisposable {
       }
     } catch (error) {
       this.#report('poll', error);
+    } finally {
+      this.#reclaims.clear(); // Telemetry: reclaims not run (rolled back) are not counted
     }
     return handled;
   }
@@ -638,6 +657,8 @@ export class DurableExpireManager implements AsyncDisposable {
     const transition = this.#engine.peek(draft, event, step.now);
     const closes = transition?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose');
     if (closes && !this.#canClose(draft.closer, step.claims.length)) return false;
+    // Telemetry: a claim of another process ran out; its close is taken over.
+    if (event.type === 'reclaim' && draft.owner !== this.owner) this.#reclaims.add(`${draft.id}#${draft.generation}`);
     this.#engine.endLease(draft);
     await this.#engine.send(step, draft, event);
     return true;
@@ -652,23 +673,35 @@ export class DurableExpireManager implements AsyncDisposable {
     const key = keyOf(claim.id, claim.generation);
     // Re-claimed by this very manager (its lease ran out while the close still runs here): it goes on.
     if (this.#running.has(key)) return;
+    // Telemetry: the close's span and lateness; a takeover is its second attempt (the row counts no further).
+    const attempt = this.#reclaims.delete(key) ? 2 : 1;
+    if (attempt > 1) this.#telemetry.reclaimed();
+    const { id, generation, closer, deadline } = claim;
+    const span = this.#telemetry.startClose({ id, generation, attempt, closer, lateness: Date.now() + this.#offset - deadline });
     const controller = new AbortController();
     const done = (async () => {
       let failed = false;
+      let thrown: unknown;
       try {
         await Promise.resolve();
-        await this.#closers[claim.closer]!(
-          { id: claim.id, data: claim.data, generation: claim.generation, deadline: claim.deadline },
-          controller.signal,
+        await span.run(() =>
+          this.#closers[claim.closer]!(
+            { id: claim.id, data: claim.data, generation: claim.generation, deadline: claim.deadline },
+            controller.signal,
+          ),
         );
       } catch (error) {
         failed = true;
+        thrown = error;
         report({ id: claim.id, onCloseError: this.#onCloseError }, error);
       }
       // A close that failed because it was cut short is someone else's to run again.
-      const handOver = failed && controller.signal.aborted;
-      if (!controller.signal.aborted) controller.abort(CLOSE_SETTLED);
-      await this.#complete(claim, handOver);
+      const aborted = controller.signal.aborted;
+      const handOver = failed && aborted;
+      if (!aborted) controller.abort(CLOSE_SETTLED);
+      const completed = await this.#complete(claim, handOver);
+      // Telemetry: not completed = its claim ran out and another manager holds it now.
+      span.end(aborted ? 'aborted' : failed ? 'error' : completed ? 'ok' : 'timeout', thrown);
     })().finally(() => {
       this.#running.delete(key);
       this.#kick();
@@ -688,20 +721,26 @@ export class DurableExpireManager implements AsyncDisposable {
     });
   }
 
-  /** Completes a close (`settled`), or hands it over; retried while the database is away (briefly once disposing). */
-  async #complete(claim: Claim, handOver: boolean): Promise<void> {
+  /**
+   * Completes a close (`settled`), or hands it over (its lease ends now); retried while the database is away.
+   * Resolves with whether this manager still held it.
+   */
+  async #complete(claim: Claim, handOver: boolean): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        if (handOver) return await this.#handBack([claim]);
-        await this.#call(async (step) => {
+        return await this.#call(async (step) => {
           const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
-          if (!draft) return; // re-claimed by another manager, or replaced: nothing to complete
-          await this.#engine.send(step, draft, SETTLED);
+          if (!draft) return false; // re-claimed by another manager, or replaced: nothing to complete
+          if (handOver) this.#engine.releaseNow(step, draft);
+          else await this.#engine.send(step, draft, SETTLED);
           await this.#engine.write(step, draft);
+          return true;
         });
-        return;
       } catch (error) {
-        if (attempt >= (this.#active ? 20 : 3)) return this.#report('complete', error);
+        if (attempt >= (this.#active ? 20 : 3)) {
+          this.#report('complete', error);
+          return false;
+        }
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 50 * 2 ** attempt)));
       }
     }
@@ -763,6 +802,7 @@ export async function createDurableExpireManager(options: DurableExpireManagerOp
   }
   if (onCloseError !== undefined && typeof onCloseError !== 'function') fail('onCloseError must be a function');
   if (signal !== undefined && !(signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
+  assertTelemetryOptions('createDurableExpireManager', options);
   const manager = new DurableExpireManager({
     ...options,
     namespace,

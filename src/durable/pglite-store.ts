@@ -1,5 +1,5 @@
 import { lockFolder } from './folder-lock.js';
-import { type DurableStore, type Query, assertSchema, migrate, refCounted } from './store.js';
+import { type DurableStore, type Query, assertMigrateOption, assertSchema, migrate, refCounted } from './store.js';
 
 /** Options of {@link pgliteStore}. */
 export interface PgliteStoreOptions {
@@ -7,6 +7,12 @@ export interface PgliteStoreOptions {
   dataDir?: string;
   /** The PostgreSQL schema for the tables. Default `xstate_expire`. */
   schema?: string;
+  /**
+   * Create or upgrade the schema when the store opens (under an advisory
+   * lock). Default `true`. With `false`, a missing or older schema is refused
+   * (`SchemaVersionError`): upgrades then run only through `xstate-expire migrate`.
+   */
+  migrate?: boolean;
 }
 
 /** The part of PGlite's API the store uses. */
@@ -37,6 +43,7 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
     throw new TypeError('pgliteStore: dataDir must be a non-empty string');
   }
   assertSchema('pgliteStore', schema);
+  assertMigrateOption('pgliteStore', options.migrate);
   let db: PGliteLike | undefined;
   let unlock = (): void => {};
 
@@ -58,7 +65,7 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
           PGlite: { create(dataDir?: string): Promise<PGliteLike> };
         };
         db = await PGlite.create(dataDir);
-        await migrate(store);
+        await migrate(store, { apply: options.migrate !== false });
       } catch (error) {
         await db?.close();
         db = undefined;

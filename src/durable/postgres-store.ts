@@ -1,4 +1,4 @@
-import { type DurableStore, type Query, type Row, assertSchema, migrate, refCounted } from './store.js';
+import { type DurableStore, type Query, type Row, assertMigrateOption, assertSchema, migrate, refCounted } from './store.js';
 
 /** The part of a node-postgres (`pg`) client the store uses. */
 export interface PgClientLike {
@@ -45,6 +45,12 @@ export type PostgresStoreOptions = (
 ) & {
   /** The PostgreSQL schema for the tables. Default `xstate_expire`. */
   schema?: string;
+  /**
+   * Create or upgrade the schema when the store opens (under an advisory
+   * lock). Default `true`. With `false`, a missing or older schema is refused
+   * (`SchemaVersionError`): upgrades then run only through `xstate-expire migrate`.
+   */
+  migrate?: boolean;
   /** Receives errors of idle connections and of the listening connection. Default: `console.error`. */
   onError?: (error: Error) => void;
 };
@@ -84,6 +90,7 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
     }
   }
   assertSchema('postgresStore', schema);
+  assertMigrateOption('postgresStore', options.migrate);
   const max = 'max' in options ? options.max : undefined;
   if (max !== undefined && (!Number.isInteger(max) || max < 1)) throw new TypeError('postgresStore: max must be a positive integer');
 
@@ -116,7 +123,7 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
         });
       pool.on('error', idleError);
       try {
-        await migrate(store);
+        await migrate(store, { apply: options.migrate !== false });
       } catch (error) {
         pool.removeListener('error', idleError);
         if (!given) await pool.end();

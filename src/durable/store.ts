@@ -116,27 +116,74 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
   `,
 ];
 
-/** The schema version this library writes and reads. */
+/** The schema version this library writes and reads: a store on an older one is migrated (or refused), a newer one refused. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Creates the schema, or brings it to the latest version. */
-export async function migrate(store: Pick<DurableStore, 'transaction' | 'schema'>): Promise<void> {
+/** The version of the schema in the database: 0 when it does not exist yet. */
+export async function schemaVersion(query: Query, schema: string): Promise<number> {
+  const [table] = await query(`SELECT to_regclass($1) IS NOT NULL AS present`, [`${schema}.schema_version`]);
+  if (table?.present !== true) return 0;
+  const [row] = await query(`SELECT max(version) AS version FROM ${schema}.schema_version`);
+  return Number(row?.version ?? 0);
+}
+
+/** The error for a schema this library cannot use as it is: both versions, and what to do. */
+export class SchemaVersionError extends Error {
+  /** An error for `schema`, found at version `found`, where this library needs `expected`. */
+  constructor(
+    /** The PostgreSQL schema. */
+    readonly schema: string,
+    /** Its version in the database (0: it does not exist). */
+    readonly found: number,
+    /** The version this library needs ({@link SCHEMA_VERSION}). */
+    readonly expected: number,
+  ) {
+    super(
+      found > expected
+        ? `xstate-expire: schema ${schema} is at version ${found}, newer than this library's (${expected}): ` +
+            `upgrade xstate-expire in this process (an older library cannot run a newer schema)`
+        : `xstate-expire: schema ${schema} is at version ${found}, older than this library's (${expected}), ` +
+            `and the store was opened with migrate: false: run \`npx xstate-expire migrate --store …\` first`,
+    );
+    this.name = 'SchemaVersionError';
+  }
+}
+
+/**
+ * Creates the schema, or brings it to the latest version, under an advisory
+ * lock (one migrating process at a time). With `apply: false` nothing is
+ * changed: a schema older than {@link SCHEMA_VERSION} (or none) is refused.
+ * A newer one is always refused.
+ *
+ * @throws SchemaVersionError when the schema cannot be used.
+ * @returns the version found before, and the version now.
+ */
+export async function migrate(
+  store: Pick<DurableStore, 'transaction' | 'schema'>,
+  { apply = true }: { apply?: boolean } = {},
+): Promise<{ from: number; to: number }> {
   const s = store.schema;
-  await store.transaction(async (query) => {
+  return store.transaction(async (query) => {
     // One migrating process at a time, whatever the schema's state.
     await query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`xstate-expire:${s}`]);
+    const current = await schemaVersion(query, s);
+    if (current > MIGRATIONS.length || (!apply && current < MIGRATIONS.length)) {
+      throw new SchemaVersionError(s, current, MIGRATIONS.length);
+    }
+    if (current === MIGRATIONS.length) return { from: current, to: current };
     await query(`CREATE SCHEMA IF NOT EXISTS ${s}`);
     await query(`CREATE TABLE IF NOT EXISTS ${s}.schema_version (version integer NOT NULL)`);
-    const [row] = await query(`SELECT max(version) AS version FROM ${s}.schema_version`);
-    const current = Number(row?.version ?? 0);
-    if (current > MIGRATIONS.length) {
-      throw new Error(`xstate-expire: schema ${s} is at version ${current}, newer than this library (${MIGRATIONS.length})`);
-    }
     for (let version = current + 1; version <= MIGRATIONS.length; version++) {
       for (const statement of splitStatements(MIGRATIONS[version - 1]!(s))) await query(statement);
       await query(`INSERT INTO ${s}.schema_version (version) VALUES ($1)`, [version]);
     }
+    return { from: current, to: MIGRATIONS.length };
   });
+}
+
+/** Throws a TypeError unless `migrate` is a boolean or absent. */
+export function assertMigrateOption(owner: string, value: unknown): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new TypeError(`${owner}: migrate must be a boolean`);
 }
 
 /** Splits a migration into statements: on `;` at the end of a line, outside `$$` bodies. */

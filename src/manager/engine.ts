@@ -150,6 +150,25 @@ export class ExpireEngine implements RecordHost {
     return ids;
   }
 
+  /** The manager's clock time. */
+  now(): number {
+    return this.#heap.now();
+  }
+
+  /** The generation of the live entity `id` (0 when none): which renewal it is on. */
+  generation(id: string): number {
+    const record = this.#live.get(id);
+    if (record === undefined) return 0;
+    return record.actor === undefined ? record.generation : record.actor.getSnapshot().context.generation;
+  }
+
+  /** How many live entities are in each top-level state (for the entities gauge: O(live), when collected). */
+  countByState(): Array<[LiveExpirationState, number]> {
+    const counts: Record<LiveExpirationState, number> = { active: 0, paused: 0, expired: 0 };
+    for (const id of this.#live.keys()) counts[this.state(id)!]++;
+    return Object.entries(counts) as Array<[LiveExpirationState, number]>;
+  }
+
   /** Whether `id` has a live entity. */
   has(id: string): boolean {
     return this.#live.has(id);

@@ -4,6 +4,7 @@ import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types
 import type { ExpireEngine } from './engine.js';
 import { type ManagerLogic, type RoutedEvent, managerLogic } from './manager-logic.js';
 import { TimerHeap, createTimerQueue } from './timer-heap.js';
+import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions, instrumentClose } from '../telemetry/telemetry.js';
 import {
   assertClock,
   assertClose,
@@ -15,7 +16,7 @@ import {
 } from './validate.js';
 
 /** Options of {@link createExpireManager}; every one is optional. */
-export interface ExpireManagerOptions {
+export interface ExpireManagerOptions extends TelemetryOptions {
   /**
    * The clock for timers and deadlines. XState's `SimulatedClock` fits as it is.
    * Default: real time (`Date.now()`), every timer in one heap behind a single
@@ -79,6 +80,9 @@ export class ExpireManager implements AsyncDisposable {
   readonly #realClock: boolean;
   readonly #onCloseError: CloseErrorHandler;
   readonly #onAbort = (): void => void this.dispose();
+  /** Metrics and traces (OpenTelemetry); a no-op until an SDK is registered. */
+  readonly #telemetry: ExpireTelemetry;
+  readonly #unobserve: () => void;
   #disposal: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -96,6 +100,9 @@ export class ExpireManager implements AsyncDisposable {
     });
     this.#actor.start();
     this.#engine = this.#actor.getSnapshot().context.engine;
+    // Telemetry: instruments resolved once; the gauge counts the entities only when collected.
+    this.#telemetry = new ExpireTelemetry(options);
+    this.#unobserve = this.#telemetry.observeEntities(() => this.#engine.countByState());
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.dispose();
     else
@@ -149,9 +156,15 @@ export class ExpireManager implements AsyncDisposable {
       throw new TypeError(`ExpireManager.new: the manager is ${closing ? 'closing' : 'disposed'} (id "${id}")`);
     }
     const executor = options?.executor;
+    // Telemetry: with an SDK, the close runs in its span and is measured (no wrapper otherwise).
+    const instrumented = this.#telemetry.enabled
+      ? instrumentClose(this.#telemetry, id, deadline, () => this.#engine.now(), close)
+      : undefined;
+    if (instrumented) close = instrumented.close;
     // Stryker disable next-line ConditionalExpression: always through the actor is equivalent (its transition makes the same engine.new call); never through it is caught by the inspected-manager test
     if (this.#inspected) this.#actor.send({ type: 'new', id, deadline, close, executor });
     else this.#engine.new(id, deadline, close, executor);
+    if (instrumented) instrumented.generation = this.#engine.generation(id);
     if (closing) this.#engine.route('shutdown', id);
   }
 
@@ -238,6 +251,7 @@ export class ExpireManager implements AsyncDisposable {
   #disposeNow(): Promise<void> {
     if (this.#disposal === undefined) {
       this.#disposal = this.#engine.dispose();
+      this.#unobserve();
       this.#actor.send({ type: 'dispose' });
     }
     return this.#disposal;
@@ -273,6 +287,7 @@ export function createExpireManager(options: ExpireManagerOptions = {}): ExpireM
   if (options.clock !== undefined) assertClock(options.clock);
   assertOptionalFunction('onCloseError', options.onCloseError);
   assertSignal(options.signal);
+  assertTelemetryOptions('createExpireManager', options);
   if (options.inspect !== undefined && typeof options.inspect !== 'function' && typeof options.inspect !== 'object') {
     throw new TypeError('createExpireManager: options.inspect must be an observer or a function');
   }

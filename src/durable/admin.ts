@@ -1,0 +1,118 @@
+import type { DurableStore } from './store.js';
+
+/** Live entities by top-level state: `expired.queued` counts as `expired`. */
+export type StateCounts = Record<'active' | 'paused' | 'expired', number>;
+
+/** The top-level state of a stored leaf state (`expired.queued` → `expired`). */
+export function topState(state: string): string {
+  const dot = state.indexOf('.');
+  return dot < 0 ? state : state.slice(0, dot);
+}
+
+/** How many live entities `namespace` has in each top-level state (one query). */
+export async function countByState(store: Pick<DurableStore, 'query' | 'schema'>, namespace: string): Promise<StateCounts> {
+  const rows = await store.query(
+    `SELECT state, count(*)::float8 AS n FROM ${store.schema}.entities WHERE namespace = $1 AND live GROUP BY state`,
+    [namespace],
+  );
+  const counts: StateCounts = { active: 0, paused: 0, expired: 0 };
+  for (const row of rows) {
+    const top = topState(row.state as string) as keyof StateCounts;
+    counts[top] = (counts[top] ?? 0) + Number(row.n);
+  }
+  return counts;
+}
+
+/** A stored entity as an operator sees it: live or closing. */
+export interface StoredEntity {
+  id: string;
+  /** The statechart's leaf state: `active`, `paused`, `expired.queued`, `expired.closing`. */
+  state: string;
+  /** Whether the manager holds it (false once its close has started). */
+  live: boolean;
+  /** Its deadline, epoch ms on the database's clock. */
+  deadline: number;
+  closer: string;
+  data: unknown;
+  generation: number;
+  /** The process holding it (pausing it, or running its close), if any. */
+  owner: string | null;
+  /** When that hold ends unless renewed, epoch ms. */
+  leaseUntil: number | null;
+}
+
+/** What `xstate-expire status` reports for a namespace. */
+export interface StoreStatus {
+  namespace: string;
+  /** The schema's version in the database. */
+  schemaVersion: number;
+  /** Entities by leaf state (live ones, and closes running). */
+  states: Record<string, number>;
+  /** The earliest deadline of a live active or paused entity, epoch ms; `null` when none. */
+  earliestDeadline: number | null;
+  /** The database's time, epoch ms. */
+  now: number;
+}
+
+const STORED = `id, state, live, deadline, closer, data, generation::float8 AS generation, owner, lease_until`;
+
+const toStored = (row: Record<string, unknown>): StoredEntity => ({
+  id: row.id as string,
+  state: row.state as string,
+  live: row.live as boolean,
+  deadline: Number(row.deadline),
+  closer: row.closer as string,
+  data: row.data ?? null,
+  generation: Number(row.generation),
+  owner: (row.owner as string | null) ?? null,
+  leaseUntil: row.lease_until === null || row.lease_until === undefined ? null : Number(row.lease_until),
+});
+
+/** Counts by state, the earliest deadline and the schema version of `namespace` (reads only). */
+export async function storeStatus(store: Pick<DurableStore, 'query' | 'schema'>, namespace: string): Promise<StoreStatus> {
+  const s = store.schema;
+  const rows = await store.query(
+    `SELECT state, count(*)::float8 AS n FROM ${s}.entities WHERE namespace = $1 GROUP BY state ORDER BY state`,
+    [namespace],
+  );
+  const [row] = await store.query(
+    `SELECT (SELECT min(deadline) FROM ${s}.entities WHERE namespace = $1 AND live AND state IN ('active', 'paused')) AS earliest,
+            (SELECT max(version) FROM ${s}.schema_version) AS version, ${s}.now_ms() AS now`,
+    [namespace],
+  );
+  return {
+    namespace,
+    schemaVersion: Number(row?.version ?? 0),
+    states: Object.fromEntries(rows.map((r) => [r.state as string, Number(r.n)])),
+    earliestDeadline: row?.earliest === null || row?.earliest === undefined ? null : Number(row.earliest),
+    now: Number(row?.now),
+  };
+}
+
+/**
+ * The entities of `namespace` by id (live ones and closes running), at most
+ * `limit`; with `state`, only those in it: a top-level state (`expired`) or a
+ * leaf (`expired.closing`).
+ */
+export async function listStored(
+  store: Pick<DurableStore, 'query' | 'schema'>,
+  namespace: string,
+  { state, limit = 100 }: { state?: string; limit?: number } = {},
+): Promise<StoredEntity[]> {
+  const rows = await store.query(
+    `SELECT ${STORED} FROM ${store.schema}.entities
+      WHERE namespace = $1 AND ($2::text IS NULL OR state = $2 OR state LIKE $2 || '.%')
+      ORDER BY id, generation LIMIT $3`,
+    [namespace, state ?? null, limit],
+  );
+  return rows.map(toStored);
+}
+
+/** The rows of `id` in `namespace`: its live entity and any close of it still running (oldest first). */
+export async function getStored(store: Pick<DurableStore, 'query' | 'schema'>, namespace: string, id: string): Promise<StoredEntity[]> {
+  const rows = await store.query(
+    `SELECT ${STORED} FROM ${store.schema}.entities WHERE namespace = $1 AND id = $2 ORDER BY generation`,
+    [namespace, id],
+  );
+  return rows.map(toStored);
+}

@@ -1,0 +1,79 @@
+/**
+ * The schema of an earlier version, loaded from its SQL dump
+ * (test/fixtures/schema-v1.sql) into PGlite or PostgreSQL, as a store that
+ * today's library opens.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { type DurableStore, pgliteStore, postgresStore } from '../../src/durable/index.js';
+
+/** The text of the dump `name` under test/fixtures. */
+export const dump = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
+
+/** The dump's clock when it was taken (its `-- taken at` line). */
+export function takenAt(name = 'schema-v1.sql'): number {
+  return Number(/-- taken at now_ms\(\) = (\d+)/.exec(dump(name))![1]);
+}
+
+let schemas = 0;
+/** An empty PGlite data folder, made once (initdb takes seconds): each load copies it. */
+let template: Promise<string> | undefined;
+
+async function emptyPglite(): Promise<string> {
+  template ??= (async () => {
+    const dir = join(mkdtempSync(join(tmpdir(), 'xstate-expire-template-')), 'db');
+    const { PGlite } = await import('@electric-sql/pglite');
+    await (await PGlite.create(dir)).close();
+    process.once('exit', () => rmSync(join(dir, '..'), { recursive: true, force: true }));
+    return dir;
+  })();
+  return template;
+}
+
+/** Runs `sql` on a new database (PGlite in a temp dir) or a new schema (PostgreSQL at `connectionString`). */
+export async function loadSql(
+  sql: (schema: string) => string,
+  target: { kind: 'pglite' } | { kind: 'postgres'; connectionString: string },
+  options: { migrate?: boolean } = {},
+): Promise<{ store: DurableStore; cleanup(): Promise<void>; where: string; schema: string }> {
+  if (target.kind === 'pglite') {
+    const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-fixture-'));
+    const dataDir = join(dir, 'db');
+    cpSync(await emptyPglite(), dataDir, { recursive: true });
+    const { PGlite } = await import('@electric-sql/pglite');
+    const db = await PGlite.create(dataDir);
+    await db.exec(sql('xstate_expire'));
+    await db.close();
+    return {
+      store: pgliteStore({ dataDir, ...options }),
+      schema: 'xstate_expire',
+      where: `pglite:${dataDir}`,
+      cleanup: async () => rmSync(dir, { recursive: true, force: true }),
+    };
+  }
+  const schema = `fixture_${process.pid}_${schemas++}`;
+  const client = new pg.Client({ connectionString: target.connectionString });
+  await client.connect();
+  try {
+    await client.query(sql(schema));
+  } finally {
+    await client.end();
+  }
+  return {
+    store: postgresStore({ connectionString: target.connectionString, schema, ...options }),
+    schema,
+    where: target.connectionString,
+    cleanup: async () => {},
+  };
+}
+
+/** Loads the dump `name` (default the version 1 schema). */
+export function loadFixture(
+  target: Parameters<typeof loadSql>[1],
+  options: { migrate?: boolean } = {},
+  name = 'schema-v1.sql',
+): ReturnType<typeof loadSql> {
+  return loadSql((schema) => dump(name).replaceAll('__SCHEMA__', schema), target, options);
+}
