@@ -7,6 +7,7 @@ import {
   pgliteStore,
   postgresStore,
 } from '../../src/durable/index.js';
+import { SCHEMA_VERSION as CURRENT_SCHEMA } from '../../src/durable/store.js';
 import { type PostgresServer, startPostgres } from '../support/postgres.js';
 import { dump, loadFixture, loadSql, takenAt } from './fixture.js';
 import { countByState } from '../../src/durable/admin.js';
@@ -22,8 +23,17 @@ describe.each(databaseKinds)('schema versions on %s', { timeout: 120_000 }, (kin
   const target = () =>
     kind === 'pglite' ? ({ kind } as const) : ({ kind, connectionString: server!.connectionString } as const);
 
-  it.each([true, false])('opens the schema written by 0.1.0 (migrate: %s), and runs its entities on', async (migrate) => {
-    const { store, cleanup } = await loadFixture(target(), { migrate });
+  it('refuses the schema written by 0.1.0 with migrate: false, naming both versions', async () => {
+    const { store, cleanup } = await loadFixture(target(), { migrate: false });
+    try {
+      await expect(store.acquire()).rejects.toMatchObject({ name: 'SchemaVersionError', found: 1, expected: CURRENT_SCHEMA });
+    } finally {
+      await cleanup();
+    }
+  });
+
+  it('migrates the schema written by 0.1.0 on open, and runs its entities on', async () => {
+    const { store, cleanup } = await loadFixture(target(), { migrate: true });
     try {
       await store.acquire();
       const clock = await holdClock(store);
@@ -64,7 +74,7 @@ describe.each(databaseKinds)('schema versions on %s', { timeout: 120_000 }, (kin
         // Twice: the refusal changed nothing and left nothing held (PGlite's lock is released).
         const error = await store.acquire().then(() => undefined, (e: unknown) => e);
         expect(error).toBeInstanceOf(SchemaVersionError);
-        expect(error).toMatchObject({ found: 0, expected: SCHEMA_VERSION });
+        expect(error).toMatchObject({ found: 0, expected: CURRENT_SCHEMA });
         expect((error as Error).message).toMatch(/run `npx xstate-expire migrate/);
       }
       const migrating = kind === 'pglite' ? pgliteStore({ dataDir: where.slice('pglite:'.length) }) : postgresStore({ connectionString: where, schema });
@@ -88,7 +98,7 @@ describe.each(databaseKinds)('schema versions on %s', { timeout: 120_000 }, (kin
       for (const opening of [store, refusing]) {
         const error = await opening.acquire().then(() => undefined, (e: unknown) => e);
         expect(error).toBeInstanceOf(SchemaVersionError);
-        expect(error).toMatchObject({ found: newer, expected: SCHEMA_VERSION });
+        expect(error).toMatchObject({ found: newer, expected: CURRENT_SCHEMA });
         expect((error as Error).message).toContain(`version ${newer}, newer than this library's (${SCHEMA_VERSION})`);
       }
     } finally {
