@@ -9,7 +9,9 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * cached, but a clean clone, as in CI, has none.)
  */
 const SLOW_FIRST = [
+  'test/cli.test.ts',
   'test/durable/processes.test.ts',
+  'test/durable/schema-versions.test.ts',
   'test/durable/chaos.test.ts',
   'test/durable/manager-pglite.test.ts',
   'test/registry-process.test.ts',

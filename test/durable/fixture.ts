@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type DurableStore, pgliteStore, postgresStore } from '../../src/durable/index.js';
+import { pgliteTemplate } from '../support/pglite-template.js';
 
 /** The text of the dump `name` under test/fixtures. */
 export const dump = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
@@ -18,20 +19,6 @@ export function takenAt(name = 'schema-v1.sql'): number {
 }
 
 let schemas = 0;
-/** An empty PGlite data folder, made once (initdb takes seconds): each load copies it. */
-let template: Promise<string> | undefined;
-
-async function emptyPglite(): Promise<string> {
-  template ??= (async () => {
-    const dir = join(mkdtempSync(join(tmpdir(), 'xstate-expire-template-')), 'db');
-    const { PGlite } = await import('@electric-sql/pglite');
-    await (await PGlite.create(dir)).close();
-    process.once('exit', () => rmSync(join(dir, '..'), { recursive: true, force: true }));
-    return dir;
-  })();
-  return template;
-}
-
 /** Runs `sql` on a new database (PGlite in a temp dir) or a new schema (PostgreSQL at `connectionString`). */
 export async function loadSql(
   sql: (schema: string) => string,
@@ -41,7 +28,7 @@ export async function loadSql(
   if (target.kind === 'pglite') {
     const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-fixture-'));
     const dataDir = join(dir, 'db');
-    cpSync(await emptyPglite(), dataDir, { recursive: true });
+    cpSync(await pgliteTemplate(), dataDir, { recursive: true }); // initdb'd once per machine
     const { PGlite } = await import('@electric-sql/pglite');
     const db = await PGlite.create(dataDir);
     await db.exec(sql('xstate_expire'));
