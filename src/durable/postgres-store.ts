@@ -134,9 +134,10 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
     async () => {
       closing = true;
       await Promise.all([...listeners].map((stop) => stop()));
-      // The user's pool outlives the store: leave no listener of ours on it.
-      pool?.removeListener('error', idleError);
-      if (!given) await pool?.end();
+      // The user's pool outlives the store: leave no listener of ours on it. Our own
+      // keeps it while it ends (a server shutting down may still fail its idle connections).
+      if (given) given.removeListener('error', idleError);
+      else await pool?.end();
       pool = undefined;
     },
   );
