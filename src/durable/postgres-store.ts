@@ -125,8 +125,8 @@ export function postgresStore(options: PostgresStoreOptions): DurableStore {
       try {
         await migrate(store, { apply: options.migrate !== false });
       } catch (error) {
-        pool.removeListener('error', idleError);
-        if (!given) await pool.end();
+        if (given) given.removeListener('error', idleError);
+        else await pool.end();
         pool = undefined;
         throw error;
       }
