@@ -17,6 +17,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import {
+import { random } from './chaos/random.js';
   type ClosingEntity,
   type DurableStore,
   type DurableExpireManager,
@@ -127,18 +128,6 @@ async function closer(entity: ClosingEntity, _signal: AbortSignal): Promise<void
   const failed = Math.random() < (behavior.failRate ?? 0);
   await logged(`UPDATE ${s}.closes SET finished = ${NOW}, failed = $2 WHERE token = $1`, [token, failed]);
   if (failed) throw new Error(`injected close failure of ${entity.id}`);
-}
-
-/** A small seeded PRNG (mulberry32), so a failing race can be replayed by its seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The TTL of the renewal each race loop ends with. */

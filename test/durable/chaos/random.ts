@@ -1,4 +1,4 @@
-/** A small seeded PRNG (mulberry32): a chaos run's choices replay from its seed. */
+/** A small seeded PRNG (mulberry32): a chaos run or a race replays its choices from its seed. */
 export function random(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
