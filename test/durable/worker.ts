@@ -16,8 +16,8 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import {
 import { random } from './chaos/random.js';
+import {
   type ClosingEntity,
   type DurableStore,
   type DurableExpireManager,
