@@ -162,6 +162,16 @@ describe('the chaos verdict', () => {
     // So does the holder's death a pause timeout (less a heartbeat) before.
     records.actions = [action(200, 'kill', 1)];
     expect(found(records).closesWhilePaused).toEqual([]);
+    // Another process that joined the same pause (its own stop) ends it by its own call: the protocol, not a lapse.
+    const joined = clean();
+    joined.ops[1] = { ...joined.ops[1]!, release_at: 3_000, end_at: 3_010 };
+    joined.ops.push(op({ kind: 'update', pid: 2, begin_at: 100, held_at: 110, held_generation: G, held_state: 'paused', release_at: 1_400, end_at: 1_410 }));
+    joined.audit.splice(2, 3, { ...change(1_400, 'paused', 'active'), by: 'chaos_2' }, change(1_500, 'active', 'expired.closing', 'a'), deleted(1_600, 'expired.closing'));
+    joined.invocations = [invocation(A, 1_510)];
+    expect(found(joined).closesWhilePaused).toEqual([]);
+    // A process that never held it (a pass of a third one) does not.
+    joined.audit[2] = { ...joined.audit[2]!, by: 'chaos_3' };
+    expect(found(joined).closesWhilePaused).toEqual(['resumed (active) by chaos_3']);
     // A live entity that is active inside its own update was never paused.
     const unpaused = clean();
     unpaused.ops[1] = { ...unpaused.ops[1]!, held_state: 'active' };

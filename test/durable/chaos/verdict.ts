@@ -225,6 +225,23 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
       // The change out of the pause; what follows it is its consequence.
       if (row.old_generation !== op.held_generation || row.old_state !== 'paused') continue;
       const what = row.op === 'D' ? 'deleted' : !same ? 'renewed' : row.new_state!.startsWith('expired') ? `expired (${row.new_state})` : `resumed (${row.new_state})`;
+      // Another holder of the same pause ended it by its own call (its update renewed, its
+      // close deleted, its failure expired or resumed it): the protocol at work, as two
+      // processes updating one id may (the README says so), not the pause running out.
+      const byHolder = ops.some(
+        (other) =>
+          other !== op &&
+          `chaos_${other.pid}` === row.by &&
+          other.id === op.id &&
+          other.held_generation === op.held_generation &&
+          other.held_state === 'paused' &&
+          other.held_at !== null &&
+          other.held_at <= row.at,
+      );
+      if (byHolder) {
+        bump('pauses ended by the call of another holder');
+        continue;
+      }
       const excuse = lapse(op.pid, op.held_at, row.at, pauseTimeoutMs);
       if (excuse) {
         bump(`pauses lost, explained (${excuse.split(' ')[0]})`);
