@@ -291,7 +291,7 @@ export class DurableEngine {
     if (!draft.holders.includes(this.owner)) draft.holders = [...draft.holders, this.owner];
   }
 
-  /** This process lets go of the draft's pause; resolves with whether other holders keep it. */
+  /** This process lets go of the draft's pause; returns whether other holders keep it. */
   releasePause(draft: Draft): boolean {
     draft.holders = draft.holders.filter((holder) => holder !== this.owner);
     if (draft.owner === this.owner && draft.holders.length > 0) draft.owner = draft.holders[0]!;

@@ -712,12 +712,7 @@ export class DurableExpireManager implements AsyncDisposable {
   /** Hands claims back at once (their lease ends now): another manager's next pass runs them. */
   #handBack(claims: readonly Claim[]): Promise<void> {
     return this.#call(async (step) => {
-      for (const claim of claims) {
-        const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
-        if (!draft) continue;
-        this.#engine.releaseNow(step, draft);
-        await this.#engine.write(step, draft);
-      }
+      for (const claim of claims) await this.#finish(step, claim, true);
     });
   }
 
@@ -728,14 +723,7 @@ export class DurableExpireManager implements AsyncDisposable {
   async #complete(claim: Claim, handOver: boolean): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#call(async (step) => {
-          const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
-          if (!draft) return false; // re-claimed by another manager, or replaced: nothing to complete
-          if (handOver) this.#engine.releaseNow(step, draft);
-          else await this.#engine.send(step, draft, SETTLED);
-          await this.#engine.write(step, draft);
-          return true;
-        });
+        return await this.#call((step) => this.#finish(step, claim, handOver));
       } catch (error) {
         if (attempt >= (this.#active ? 20 : 3)) {
           this.#report('complete', error);
@@ -744,6 +732,19 @@ export class DurableExpireManager implements AsyncDisposable {
         await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 50 * 2 ** attempt)));
       }
     }
+  }
+
+  /**
+   * In `step`: completes a claim this manager still holds (fenced by generation
+   * and owner), or hands it back; resolves with whether it still held it.
+   */
+  async #finish(step: Step, claim: Claim, handBack: boolean): Promise<boolean> {
+    const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
+    if (!draft) return false; // re-claimed by another manager, or replaced: nothing to do
+    if (handBack) this.#engine.releaseNow(step, draft);
+    else await this.#engine.send(step, draft, SETTLED);
+    await this.#engine.write(step, draft);
+    return true;
   }
 
   /** Aims the timer at `at` (database time), if sooner than it is aimed. */
