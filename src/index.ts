@@ -5,10 +5,10 @@
  */
 export { createExpireManager, ExpireManager } from './manager/expire-manager.js';
 export type { DisposeOptions, ExpireManagerOptions, NewExpirationOptions } from './manager/expire-manager.js';
-export { SerialExecutor } from './manager/serial-executor.js';
+export { SerialExecutor } from './shared/serial-executor.js';
 export { createExpireProtocol, ExpireProtocol } from './manager/protocol.js';
 export type { Renewal } from './manager/protocol.js';
-export { realClock } from './manager/clock.js';
+export { realClock } from './shared/clock.js';
 export { TimerHeap, createTimerQueue } from './manager/timer-heap.js';
 export type { HeapNode } from './manager/timer-heap.js';
 export { compileMachine, UnsupportedMachineError } from './machines/compile.js';

@@ -3,7 +3,7 @@ import { compileMachine } from '../machines/compile.js';
 import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js';
 import { type LiveExpirationState, MAX_TIMER_DELAY, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler } from '../types.js';
-import { describe } from '../manager/validate.js';
+import { describe } from '../shared/validate.js';
 import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadline } from './validate.js';
 import { type Claim, type Draft, DurableEngine, Step, keyOf } from './engine.js';
 import { CLAIM_LOST } from './reasons.js';

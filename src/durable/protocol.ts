@@ -1,5 +1,5 @@
-import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../manager/dance.js';
-import { describe } from '../manager/validate.js';
+import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../shared/dance.js';
+import { describe } from '../shared/validate.js';
 import type { DurableDeadline, DurableExpireManager } from './manager.js';
 import { assertDurableId, assertJson, toDurableDeadline } from './validate.js';
 

@@ -1,4 +1,4 @@
-import { describe } from '../manager/validate.js';
+import { describe } from '../shared/validate.js';
 
 /** Below this, an absolute deadline is a TTL by mistake: it would be before September 2001. */
 const EARLIEST_DEADLINE = 1e12;

@@ -1,5 +1,5 @@
-import { realClock } from '../manager/clock.js';
-import { describe } from '../manager/validate.js';
+import { realClock } from '../shared/clock.js';
+import { describe } from '../shared/validate.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import type { ExpirationContext } from './effects.js';
 

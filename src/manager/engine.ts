@@ -18,7 +18,7 @@ import type {
 } from '../machines/expiration.js';
 import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
 import { EntityRecord, type RecordHost, type RecordShared } from './record.js';
-import { SerialExecutor } from './serial-executor.js';
+import { SerialExecutor } from '../shared/serial-executor.js';
 import type { InstalledScheduler } from './scheduler.js';
 import type { TimerHeap } from './timer-heap.js';
 

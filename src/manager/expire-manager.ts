@@ -13,7 +13,7 @@ import {
   assertOptionalFunction,
   assertSignal,
   toDeadline,
-} from './validate.js';
+} from '../shared/validate.js';
 
 /** Options of {@link createExpireManager}; every one is optional. */
 export interface ExpireManagerOptions extends TelemetryOptions {

@@ -1,8 +1,8 @@
 import { CLOSE_SETTLED, report } from '../machines/effects.js';
 import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
-import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from './dance.js';
+import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../shared/dance.js';
 import type { ExpireManager } from './expire-manager.js';
-import { assertId, describe, toDeadline } from './validate.js';
+import { assertId, describe, toDeadline } from '../shared/validate.js';
 
 /** What a successful update hands back to (re)arm the expiration. */
 export interface Renewal<T = void> {
