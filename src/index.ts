@@ -9,19 +9,11 @@ export { SerialExecutor } from './shared/serial-executor.js';
 export { createExpireProtocol, ExpireProtocol } from './manager/protocol.js';
 export type { Renewal } from './manager/protocol.js';
 export { realClock } from './shared/clock.js';
-export { TimerHeap, createTimerQueue } from './manager/timer-heap.js';
-export type { HeapNode } from './manager/timer-heap.js';
 export { compileMachine, UnsupportedMachineError } from './machines/compile.js';
 export type { TableLeaf, TableOp, TableTransition, TransitionTable, TableGuard, TableDelay, TableAssignment } from './machines/compile.js';
 export { ACTOR_STOPPED, CLOSE_SETTLED, MANAGER_DISPOSED } from './machines/effects.js';
-export type { EffectEvent, EffectTarget } from './machines/effects.js';
-export { ExpireEngine } from './manager/engine.js';
-export type { EngineOptions, RoutedCall } from './manager/engine.js';
-export type { EntityRecord, RecordHost, RecordShared } from './manager/record.js';
 export { inspectSanitizers, sanitizeContext, sanitizeEvent } from './inspect.js';
 export type { InspectSanitizers } from './inspect.js';
-export { installScheduler } from './manager/scheduler.js';
-export type { InstalledScheduler } from './manager/scheduler.js';
 export { expirationMachine, MAX_TIMER_DELAY } from './machines/expiration.js';
 export type {
   CloseEvent,
@@ -40,7 +32,7 @@ export type {
 } from './machines/expiration.js';
 export { requirements } from './machines/requirements.js';
 export type { Requirement, TransitionMeta } from './machines/requirements.js';
-export { managerLogic, managerMachine } from './manager/manager-logic.js';
+export { managerLogic } from './manager/manager-logic.js';
 export type {
   ManagerActorRef,
   ManagerContext,

@@ -5,16 +5,10 @@
  */
 import { SimulatedClock, setup } from 'xstate';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  ExpireEngine,
-  type Executor,
-  TimerHeap,
-  compileMachine,
-  createExpireManager,
-  createExpireProtocol,
-  installScheduler,
-  realClock,
-} from '../src/index.js';
+import { type Executor, compileMachine, createExpireManager, createExpireProtocol, realClock } from '../src/index.js';
+import { ExpireEngine } from '../src/manager/engine.js';
+import { installScheduler } from '../src/manager/scheduler.js';
+import { TimerHeap } from '../src/manager/timer-heap.js';
 import { deferred, flush, heldExecutor, managerOnSimulatedClock } from './helpers.js';
 
 describe('an executor that runs the task inside asyncExec', () => {

@@ -5,14 +5,10 @@
  */
 import { type AnyActorRef, SimulatedClock, createActor, createMachine } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import {
-  ExpireEngine,
-  MAX_TIMER_DELAY,
-  TimerHeap,
-  compileMachine,
-  expirationMachine,
-  installScheduler,
-} from '../src/index.js';
+import { MAX_TIMER_DELAY, compileMachine, expirationMachine } from '../src/index.js';
+import { ExpireEngine } from '../src/manager/engine.js';
+import { installScheduler } from '../src/manager/scheduler.js';
+import { TimerHeap } from '../src/manager/timer-heap.js';
 import { deferred, flush } from './helpers.js';
 
 /** An engine on a freshly compiled table; records only, unless `actorOf` is asked. */

@@ -4,7 +4,7 @@
  */
 import { type AnyActorRef, createActor, createMachine, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { installScheduler } from '../src/index.js';
+import { installScheduler } from '../src/manager/scheduler.js';
 import { countingClock } from './helpers.js';
 
 const machine = createMachine({

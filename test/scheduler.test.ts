@@ -1,6 +1,6 @@
 import { type AnyActorRef, createActor, createMachine, SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { installScheduler } from '../src/index.js';
+import { installScheduler } from '../src/manager/scheduler.js';
 import { countingClock } from './helpers.js';
 
 describe('installScheduler', () => {

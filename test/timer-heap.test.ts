@@ -4,13 +4,8 @@
  */
 import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import fc from 'fast-check';
-import {
-  type ExpireClock,
-  type HeapNode,
-  MAX_TIMER_DELAY,
-  TimerHeap,
-  createTimerQueue,
-} from '../src/index.js';
+import { type ExpireClock, MAX_TIMER_DELAY } from '../src/index.js';
+import { type HeapNode, TimerHeap, createTimerQueue } from '../src/manager/timer-heap.js';
 import { flush, managerOnSimulatedClock } from './helpers.js';
 import { NUM_RUNS, SEED, announce } from './properties/settings.js';
 

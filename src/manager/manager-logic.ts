@@ -126,11 +126,5 @@ export const managerLogic: ManagerLogic = {
   getPersistedSnapshot: (snapshot) => snapshot,
 };
 
-/**
- * The manager's actor logic under the name the machines go by. It is custom
- * logic, not a statechart: see {@link managerLogic}.
- */
-export const managerMachine = managerLogic;
-
 /** The manager's clock type, re-exported for embedding. */
 export type { TimerHeap };
