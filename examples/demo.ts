@@ -68,4 +68,4 @@ manager.new('lease-c', Date.now() + 100, close('lease-c', (signal) =>
 await sleep(200);
 say('   disposing the manager while lease-c closes');
 await manager.dispose();
-say(`done: closes per lease ${JSON.stringify(Object.fromEntries(closes))}, live expirations ${manager.size}`);
+say(`done: closes per lease ${JSON.stringify(Object.fromEntries(closes))}, live expirations ${manager.size()}`);

@@ -8,7 +8,7 @@ describe('actorOf: an entity as a live XState actor, on demand', () => {
     const { manager } = managerOnSimulatedClock();
     expect(manager.actorOf('nobody')).toBeUndefined();
     expect(() => manager.actorOf('')).toThrow(TypeError);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
   });
 
   it('returns the same actor on later calls: a child of the manager, under the entity’s id, in its state', () => {

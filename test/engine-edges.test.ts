@@ -25,7 +25,7 @@ describe('an executor that runs the task inside asyncExec', () => {
       await flush();
       expect(closes.map((c) => c.id)).toEqual(['a', 'b']);
       expect(closes.every((c) => c.signal.aborted)).toBe(true);
-      expect(manager.size).toBe(0);
+      expect(manager.size()).toBe(0);
     });
   }
 });
@@ -137,7 +137,7 @@ describe('messages name what was wrong', () => {
     const manager = createExpireManager({ clock });
     const protocol = createExpireProtocol(manager);
     await expect(protocol.update('a', () => ({ value: 1, expiresAt: new Date(Number.NaN), close: () => {} }))).rejects.toThrow(
-      new TypeError('ExpireProtocol.update: renewal.expiresAt must be a number of milliseconds or a valid Date, got an invalid Date'),
+      new TypeError('ExpireProtocol.update: renewal.expiresAt must be a number of milliseconds, a valid Date, or { ttlMs } (a finite number ≥ 0), got an invalid Date'),
     );
   });
 });
@@ -147,7 +147,7 @@ describe('a deadline on the real clock', () => {
     const manager = createExpireManager();
     expect(() => manager.new('ttl', 30_000, () => {})).toThrow(
       new TypeError(
-        'ExpireManager.new: expiresAt 30000 is not a deadline on the real clock (epoch ms); deadlines are absolute: pass Date.now() + ttl',
+        'ExpireManager.new: expiresAt 30000 is not a deadline on the real clock (epoch ms); deadlines are absolute: pass Date.now() + ttl, or { ttlMs }',
       ),
     );
     expect(() => manager.new('early', 1e12 - 1, () => {})).toThrow(TypeError);

@@ -8,7 +8,7 @@ describe('new', () => {
     const { clock, manager, closes, close } = managerOnSimulatedClock();
     manager.new('a', 100, close('a'));
     expect(manager.state('a')).toBe('active');
-    expect(manager.size).toBe(1);
+    expect(manager.size()).toBe(1);
 
     clock.increment(99);
     await flush();
@@ -20,7 +20,7 @@ describe('new', () => {
     expect(closes).toEqual([{ id: 'a', signal: expect.any(AbortSignal), at: 100 }]);
     expect(manager.has('a')).toBe(false);
     expect(manager.state('a')).toBeUndefined();
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
   });
 
   it('accepts a Date as the deadline', async () => {
@@ -35,7 +35,7 @@ describe('new', () => {
     const { clock, manager, closesOf, close } = managerOnSimulatedClock();
     manager.new('a', 100, close('old'));
     manager.new('a', 300, close('new'));
-    expect(manager.size).toBe(1);
+    expect(manager.size()).toBe(1);
     clock.increment(200);
     await flush();
     expect(closesOf('old')).toHaveLength(0);
@@ -167,7 +167,7 @@ describe('the close', () => {
       await flush();
       expect(consoleError).toHaveBeenCalledTimes(1);
       expect(String(consoleError.mock.calls[0]?.[0])).toContain('"a"');
-      expect(manager.size).toBe(0);
+      expect(manager.size()).toBe(0);
     } finally {
       consoleError.mockRestore();
     }
@@ -313,7 +313,7 @@ describe('delete', () => {
     clock.increment(100);
     await flush();
     expect(closes).toHaveLength(0);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
   });
 
   it('a delete while the close is queued cancels it', async () => {
@@ -404,7 +404,7 @@ describe('dispose', () => {
     expect(pending.size).toBe(1); // every timer in the manager's heap, behind one of the clock's
     await manager.dispose();
     expect(pending.size).toBe(0);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
     expect(actors.length).toBeGreaterThan(50);
     expect(actors.filter((a) => a.getSnapshot().status === 'active')).toEqual([]);
   });
@@ -429,7 +429,7 @@ describe('dispose', () => {
     manager.new('a', 10, close('a'));
     controller.abort();
     expect(manager.disposed).toBe(true);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
   });
 
   it('an already aborted signal gives a disposed manager', () => {

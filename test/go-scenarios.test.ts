@@ -111,7 +111,7 @@ describe.each([
     expect(errors).toEqual([]);
     expect(backend.closes.size).toBe(1000);
     expect([...backend.closes.values()].every((n) => n === 1)).toBe(true);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
     // Both paths raced: some pairs were closed by expiry first, some explicitly.
     expect(results.filter((r) => r === 'already closed').length).toBeGreaterThan(0);
     expect(results.filter((r) => r === 'closed').length).toBeGreaterThan(0);
@@ -128,6 +128,6 @@ describe.each([
     expect([...backend.closes.values()].every((n) => n === 1)).toBe(true);
     // Each explicit close ran behind the queued expiry close on the same executor.
     expect(results.every((r) => r === 'already closed')).toBe(true);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
   });
 });

@@ -76,7 +76,7 @@ describe('an executor that refuses the close', () => {
       await flush();
       expect(errors.map((e) => [e.id, String(e.error)])).toEqual([['a', 'Error: no']]);
       expect(closes).toEqual([]);
-      expect(manager.size).toBe(0);
+      expect(manager.size()).toBe(0);
       expect(manager.has('a')).toBe(false);
       expect(manager.stop('a')).toBe(false);
     });
@@ -89,7 +89,7 @@ describe('an executor that refuses the close', () => {
     await flush();
     expect(errors).toEqual([]);
     expect(closes).toHaveLength(1);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
   });
 
   it('a late refusal of a close that a renewal made stale changes nothing', async () => {
@@ -110,10 +110,10 @@ describe('a TTL passed where a deadline belongs', () => {
   it('is a TypeError on the real clock that says deadlines are absolute', async () => {
     const manager = createExpireManager();
     expect(() => manager.new('a', 30_000, () => {})).toThrow(/absolute.*Date\.now\(\) \+ ttl/);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
     manager.new('b', Date.now() + 30_000, () => {});
     manager.new('c', new Date(Date.now() + 30_000), () => {});
-    expect(manager.size).toBe(2);
+    expect(manager.size()).toBe(2);
     await manager.dispose();
   });
 
@@ -168,7 +168,7 @@ describe('dispose({ close: true })', () => {
     await disposing;
     expect(closes.every((c) => c.signal.reason === CLOSE_SETTLED)).toBe(true);
     expect(manager.disposed).toBe(true);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
     clock.increment(5000);
     await flush();
     expect(closes).toHaveLength(4);
@@ -268,7 +268,7 @@ describe('ExpireProtocol.update never leaves what it opened without a close', ()
       await expect(protocol.update('a', () => renewal as never)).rejects.toBeInstanceOf(TypeError);
       expect(signals).toHaveLength(2);
       expect(signals.every((signal) => signal.reason === CLOSE_SETTLED)).toBe(true);
-      expect(manager.size).toBe(0);
+      expect(manager.size()).toBe(0);
       expect(errors).toEqual([]);
     });
   }
@@ -278,7 +278,7 @@ describe('ExpireProtocol.update never leaves what it opened without a close', ()
     const protocol = createExpireProtocol(manager);
     await expect(protocol.update('a', () => undefined as never)).rejects.toThrow(/renewal \{ value, expiresAt, close, id\? \}/);
     await expect(protocol.update('a', () => ({ value: 1, expiresAt: 100 }) as never)).rejects.toThrow(/renewal\.close must be a function/);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
   });
 
   it('force-expires the live expiration instead, when there is one (R2)', async () => {

@@ -143,17 +143,17 @@ describe('size and has while a close runs', () => {
     manager.new('b', 100, close('b'));
     clock.increment(10);
     await flush();
-    expect([manager.size, manager.has('a'), manager.state('a')]).toEqual([2, true, 'expired']);
+    expect([manager.size(), manager.has('a'), manager.state('a')]).toEqual([2, true, 'expired']);
     release();
     await flush();
-    expect([manager.size, manager.has('a'), manager.state('a')]).toEqual([1, false, undefined]);
+    expect([manager.size(), manager.has('a'), manager.state('a')]).toEqual([1, false, undefined]);
     expect(manager.stop('a')).toBe(false);
     expect(manager.delete('a')).toBe(false);
     manager.new('a', 50, close('a2'));
-    expect([manager.size, manager.has('a'), manager.state('a')]).toEqual([2, true, 'active']);
+    expect([manager.size(), manager.has('a'), manager.state('a')]).toEqual([2, true, 'active']);
     running.resolve();
     await flush();
-    expect([manager.size, manager.has('a')]).toEqual([2, true]); // the old close settling leaves the new one alone
+    expect([manager.size(), manager.has('a')]).toEqual([2, true]); // the old close settling leaves the new one alone
     expect(manager.actor.getSnapshot().context.toJSON()).toEqual({ size: 2, ids: ['b', 'a'], closing: 0 });
   });
 

@@ -37,10 +37,10 @@ describe('ExpireManager.new', () => {
 
   it('a deadline that is not a number, or NaN', () => {
     expect(() => newManager().new('a', Number.NaN, close)).toThrow(
-      new TypeError('ExpireManager.new: expiresAt must be a number of milliseconds or a valid Date, got NaN'),
+      new TypeError('ExpireManager.new: expiresAt must be a number of milliseconds, a valid Date, or { ttlMs } (a finite number ≥ 0), got NaN'),
     );
     expect(() => newManager().new('a', '10' as never, close)).toThrow(
-      new TypeError('ExpireManager.new: expiresAt must be a number of milliseconds or a valid Date, got "10"'),
+      new TypeError('ExpireManager.new: expiresAt must be a number of milliseconds, a valid Date, or { ttlMs } (a finite number ≥ 0), got "10"'),
     );
   });
 });
@@ -105,7 +105,7 @@ describe('ExpireProtocol', () => {
     const protocol = createExpireProtocol(manager);
     await expect(protocol.update('a', () => renewal as never)).rejects.toThrow(new TypeError(message));
     expect(errors).toEqual([]); // a renewal without a usable close has nothing to close, and nothing to report
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
   });
 });
 

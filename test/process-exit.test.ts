@@ -16,7 +16,7 @@ describe('timers and graceful exit', () => {
       import { createExpireManager } from './src/index.ts';
       const manager = createExpireManager();
       manager.new('long', Date.now() + 3_600_000, () => console.log('closed'));
-      console.log('size', manager.size);
+      console.log('size', manager.size());
     `;
     // Asynchronously, so the test runner stays responsive; execFile SIGKILLs the child
     // by its PID if it outlives the timeout, and the test then fails with that.

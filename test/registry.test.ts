@@ -117,7 +117,7 @@ describe('lease registry over HTTP', () => {
     expect(errors).toEqual([]);
     expect(results.every(([put]) => put.status === 201)).toBe(true);
     expect(store.size).toBe(0);
-    expect(registry.manager.size).toBe(0);
+    expect(registry.manager.size()).toBe(0);
     expect(store.unregistered.size).toBe(300);
     expect([...store.unregistered.values()].every((n) => n === 1)).toBe(true);
     expect(registry.protocol.executors).toBe(0);
@@ -139,7 +139,7 @@ describe('lease registry over HTTP', () => {
     expect(res.body.error).toContain(message);
     expect((await call('GET', '/leases/kept')).body).toMatchObject({ state: 'active', expiresAt: 1000 });
     expect(store.size).toBe(1);
-    expect(registry.manager.size).toBe(1);
+    expect(registry.manager.size()).toBe(1);
   });
 
   it('answers 404 for unknown routes and 405 for other methods', async () => {
@@ -185,7 +185,7 @@ describe('lease registry over HTTP', () => {
         expect(res.body.error, path).toContain('percent-encoding');
       }
       expect(store.size).toBe(1);
-      expect(registry.manager.size).toBe(1);
+      expect(registry.manager.size()).toBe(1);
       expect(store.unregistered.size).toBe(0);
     },
   );

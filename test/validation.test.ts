@@ -18,7 +18,7 @@ describe('bad input throws a TypeError and changes nothing', () => {
     const { manager } = managerOnSimulatedClock();
     manager.new('kept', 100, close);
     expect(() => (manager.new as (...a: unknown[]) => void)(...args())).toThrow(TypeError);
-    expect(manager.size).toBe(1);
+    expect(manager.size()).toBe(1);
     expect(manager.state('kept')).toBe('active');
     expect(manager.has('a')).toBe(false);
   });

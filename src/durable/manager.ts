@@ -3,7 +3,7 @@ import { compileMachine } from '../machines/compile.js';
 import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js';
 import { type LiveExpirationState, MAX_TIMER_DELAY, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler } from '../types.js';
-import { describe } from '../shared/validate.js';
+import { type Deadline, describe } from '../shared/validate.js';
 import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadline } from './validate.js';
 import { type Claim, type Draft, DurableEngine, Step, keyOf } from './engine.js';
 import { CLAIM_LOST } from './reasons.js';
@@ -35,7 +35,7 @@ export interface ClosingEntity {
 export type Closer = (entity: ClosingEntity, signal: AbortSignal) => unknown;
 
 /** When an entity expires: absolute (epoch ms on the database's clock, or a Date) or a TTL from now. */
-export type DurableDeadline = number | Date | { ttlMs: number };
+export type DurableDeadline = Deadline;
 
 /** Options of {@link DurableExpireManager.new}. */
 export interface DurableNewOptions {
@@ -261,7 +261,7 @@ export class DurableExpireManager implements AsyncDisposable {
    */
   async new(id: string, deadline: DurableDeadline, options: DurableNewOptions): Promise<void> {
     assertDurableId('DurableExpireManager.new', id);
-    const at = toDurableDeadline('DurableExpireManager.new', deadline);
+    const at = toDurableDeadline('DurableExpireManager.new: deadline', deadline);
     if (options === null || typeof options !== 'object') {
       throw new TypeError('DurableExpireManager.new: options must be { closer, data? }');
     }
@@ -277,7 +277,7 @@ export class DurableExpireManager implements AsyncDisposable {
     await this.#call(
       async (step) => {
         const live = await this.#engine.live(step, id);
-        const absolute = at.ttlMs === undefined ? at.deadline : step.now + at.ttlMs;
+        const absolute = at.at ?? step.now + at.ttlMs!;
         if (live) {
           await this.#engine.send(step, live, { type: 'renew', deadline: absolute, close: { closer, data }, executor: undefined } as never);
           // While everything closes, an update of a live entity closes at once (not leaked).

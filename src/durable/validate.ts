@@ -1,7 +1,4 @@
-import { describe } from '../shared/validate.js';
-
-/** Below this, an absolute deadline is a TTL by mistake: it would be before September 2001. */
-const EARLIEST_DEADLINE = 1e12;
+import { describe, parseDeadline } from '../shared/validate.js';
 
 /** The longest id, in UTF-8 bytes: a btree entry holds about 2.7 kB, and the id shares the live index with the namespace. */
 export const MAX_ID_BYTES = 1_024;
@@ -34,32 +31,9 @@ export function assertDurableId(owner: string, id: unknown): asserts id is strin
   if (bytes > MAX_ID_BYTES) throw new TypeError(`${owner}: id is ${bytes} bytes of UTF-8; at most ${MAX_ID_BYTES}`);
 }
 
-/**
- * A durable deadline as `{ deadline }` (absolute, epoch ms) or `{ ttlMs }`.
- *
- * @throws TypeError for NaN, an invalid Date, a TTL passed as a deadline (below 1e12), or a bad `ttlMs`.
- */
-export function toDurableDeadline(
-  owner: string,
-  deadline: unknown,
-): { deadline: number; ttlMs?: undefined } | { deadline?: undefined; ttlMs: number } {
-  const fail = (): never => {
-    throw new TypeError(
-      `${owner}: the deadline must be epoch ms (Date.now() + ttl), a valid Date, or { ttlMs }, got ${describe(deadline)}`,
-    );
-  };
-  if (deadline instanceof Date || typeof deadline === 'number') {
-    const at = deadline instanceof Date ? deadline.getTime() : deadline;
-    if (!Number.isFinite(at) || at < EARLIEST_DEADLINE) fail();
-    return { deadline: at };
-  }
-  if (deadline !== null && typeof deadline === 'object' && 'ttlMs' in deadline) {
-    const { ttlMs } = deadline as { ttlMs: unknown };
-    if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) fail();
-    return { ttlMs: ttlMs as number };
-  }
-  return fail();
-}
+/** A durable deadline: epoch ms on the database's clock (finite), a Date, or `{ ttlMs }` from the database's now. */
+export const toDurableDeadline = (where: string, deadline: unknown): ReturnType<typeof parseDeadline> =>
+  parseDeadline(where, deadline, { realTime: true, finite: true });
 
 /**
  * Throws a TypeError naming the path inside `value` unless it is JSON that

@@ -1,5 +1,5 @@
 import { realClock } from '../shared/clock.js';
-import { describe } from '../shared/validate.js';
+import { type Deadline, describe, parseDeadline } from '../shared/validate.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import type { ExpirationContext } from './effects.js';
 
@@ -19,7 +19,7 @@ export interface ExpirationInput {
    * the actor starts. On the real clock a number below 1e12 is a TTL passed by
    * mistake, and a `TypeError`.
    */
-  deadline: number | Date | { ttlMs: number };
+  deadline: Deadline;
   /** Called once, with a signal scoped to that close, when the entity expires. */
   close: CloseFn;
   /** Serializes the close with the entity's other work. Default: the close runs on a microtask. */
@@ -38,9 +38,6 @@ export interface ExpirationInput {
   /** Receives a close's failure, and an executor's refusal. Default: `console.error` with the id. */
   onCloseError?: CloseErrorHandler | undefined;
 }
-
-/** Below this, a deadline on the real clock is a TTL by mistake: it would be before September 2001. */
-const EARLIEST_REAL_DEADLINE = 1e12;
 
 const OWNER = 'expirationMachine input';
 
@@ -76,30 +73,8 @@ function clockOf(given: unknown, actorClock: unknown): ExpireClock {
 
 /** The absolute deadline of `deadline` on `clock`. */
 function deadlineOf(deadline: unknown, clock: ExpireClock): number {
-  const fail = (): never => {
-    throw new TypeError(
-      `${OWNER}: deadline must be a number of milliseconds, a valid Date, or { ttlMs } (a finite number ≥ 0), got ${
-        deadline instanceof Date ? 'an invalid Date' : describe(deadline)
-      }`,
-    );
-  };
-  if (typeof deadline === 'number' || deadline instanceof Date) {
-    const at = deadline instanceof Date ? deadline.getTime() : deadline;
-    if (Number.isNaN(at)) fail();
-    if (clock === realClock && at < EARLIEST_REAL_DEADLINE) {
-      throw new TypeError(
-        `${OWNER}: deadline ${at} is not a deadline on the real clock (epoch ms); ` +
-          'deadlines are absolute: pass Date.now() + ttl, or { ttlMs }',
-      );
-    }
-    return at;
-  }
-  if (deadline !== null && typeof deadline === 'object' && 'ttlMs' in deadline) {
-    const { ttlMs } = deadline as { ttlMs: unknown };
-    if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) fail();
-    return clock.now() + (ttlMs as number);
-  }
-  return fail();
+  const { at, ttlMs } = parseDeadline(`${OWNER}: deadline`, deadline, { realTime: clock === realClock });
+  return at ?? clock.now() + ttlMs!;
 }
 
 const assertOptionalFunction = (name: string, value: unknown): void => {

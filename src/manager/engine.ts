@@ -57,6 +57,17 @@ const EVENTS = {
 } as const;
 const INIT = Object.freeze({ type: 'xstate.init' });
 
+/** A live entity as {@link ExpireManager.get} reports it. */
+export interface ExpirationEntry {
+  id: string;
+  /** Its top-level state. */
+  state: LiveExpirationState;
+  /** Its absolute deadline on the manager's clock (kept while paused). */
+  deadline: number;
+  /** Which renewal it is on: 0 when created, one more on each `new` for the live id. */
+  generation: number;
+}
+
 /** A call routed by id to an entity. */
 export type RoutedCall = 'stop' | 'start' | 'expire' | 'delete' | 'shutdown';
 
@@ -172,6 +183,22 @@ export class ExpireEngine implements RecordHost {
   /** Whether `id` has a live entity. */
   has(id: string): boolean {
     return this.#live.has(id);
+  }
+
+  /** What the live entity `id` is at: its state, deadline and generation. */
+  entry(id: string): ExpirationEntry | undefined {
+    const record = this.#live.get(id);
+    if (record === undefined) return undefined;
+    const context = record.actor === undefined ? record : record.actor.getSnapshot().context;
+    return { id, state: this.state(id)!, deadline: context.deadline, generation: context.generation };
+  }
+
+  /** Every live entity, in the order they were created. */
+  *entries(): IterableIterator<[string, ExpirationEntry]> {
+    for (const id of [...this.#live.keys()]) {
+      const entry = this.entry(id);
+      if (entry !== undefined) yield [id, entry];
+    }
   }
 
   /** The top-level state of the live entity `id`. */

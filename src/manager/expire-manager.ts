@@ -1,7 +1,7 @@
 import { type Actor, type ActorOptions, createActor } from 'xstate';
 import type { ExpirationActorRef, LiveExpirationState } from '../machines/expiration.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
-import type { ExpireEngine } from './engine.js';
+import type { ExpirationEntry, ExpireEngine } from './engine.js';
 import { type ManagerLogic, type RoutedEvent, managerLogic } from './manager-logic.js';
 import { TimerHeap, createTimerQueue } from './timer-heap.js';
 import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions, instrumentClose } from '../telemetry/telemetry.js';
@@ -12,7 +12,8 @@ import {
   assertId,
   assertOptionalFunction,
   assertSignal,
-  toDeadline,
+  type Deadline,
+  parseDeadline,
 } from '../shared/validate.js';
 
 /** Options of {@link createExpireManager}; every one is optional. */
@@ -58,9 +59,6 @@ export interface DisposeOptions {
    */
   close?: boolean;
 }
-
-/** Below this, a deadline on the real clock is a TTL by mistake: it would be before September 2001. */
-const EARLIEST_REAL_DEADLINE = 1e12;
 
 /**
  * Expires entities on a deadline unless they are being updated: the API of Go's
@@ -120,8 +118,11 @@ export class ExpireManager implements AsyncDisposable {
     return this.#onCloseError;
   }
 
-  /** How many live expirations there are (active, paused, or expired with the close not yet started). */
-  get size(): number {
+  /**
+   * How many live expirations there are (active, paused, or expired with the
+   * close not yet started). A method, as on the durable manager.
+   */
+  size(): number {
     return this.#engine.size;
   }
 
@@ -134,18 +135,13 @@ export class ExpireManager implements AsyncDisposable {
    * Creates or replaces the expiration for `id` (Go: `New`). At `expiresAt` the
    * close is queued on the executor and, unless replaced or deleted by then, run once.
    *
-   * @param expiresAt absolute time on the manager's clock (epoch ms on the real clock: `Date.now() + ttl`), or a Date.
+   * @param expiresAt absolute time on the manager's clock (epoch ms on the real clock: `Date.now() + ttl`),
+   *   a Date, or `{ ttlMs }` from the clock's now.
    * @throws TypeError on bad input, or when the manager is disposed or disposing; nothing changes then.
    */
-  new(id: string, expiresAt: number | Date, close: CloseFn, options: NewExpirationOptions = {}): void {
+  new(id: string, expiresAt: Deadline, close: CloseFn, options: NewExpirationOptions = {}): void {
     assertId('new', id);
-    const deadline = toDeadline(expiresAt);
-    if (this.#realClock && deadline < EARLIEST_REAL_DEADLINE) {
-      throw new TypeError(
-        `ExpireManager.new: expiresAt ${deadline} is not a deadline on the real clock (epoch ms); ` +
-          `deadlines are absolute: pass Date.now() + ttl`,
-      );
-    }
+    const at = parseDeadline('ExpireManager.new: expiresAt', expiresAt, { realTime: this.#realClock });
     assertClose(close);
     // options?.: JavaScript callers may pass null for no options.
     assertExecutor(options?.executor);
@@ -156,6 +152,7 @@ export class ExpireManager implements AsyncDisposable {
       throw new TypeError(`ExpireManager.new: the manager is ${closing ? 'closing' : 'disposed'} (id "${id}")`);
     }
     const executor = options?.executor;
+    const deadline = at.at ?? this.#engine.now() + at.ttlMs!;
     // Telemetry: with an SDK, the close runs in its span and is measured (no wrapper otherwise).
     const instrumented = this.#telemetry.enabled
       ? instrumentClose(this.#telemetry, id, deadline, () => this.#engine.now(), close)
@@ -206,6 +203,21 @@ export class ExpireManager implements AsyncDisposable {
   state(id: string): LiveExpirationState | undefined {
     assertId('state', id);
     return this.#engine.state(id);
+  }
+
+  /** The live expiration `id`: its state, deadline and generation; `undefined` when there is none. */
+  get(id: string): ExpirationEntry | undefined {
+    assertId('get', id);
+    return this.#engine.entry(id);
+  }
+
+  /**
+   * Every live expiration, as `[id, entry]`, in the order they were created.
+   * The ids are taken when iteration starts; each entry is read as it is
+   * reached, and one that ended meanwhile is skipped.
+   */
+  entries(): IterableIterator<[string, ExpirationEntry]> {
+    return this.#engine.entries();
   }
 
   /**

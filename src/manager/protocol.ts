@@ -2,7 +2,7 @@ import { CLOSE_SETTLED, report } from '../machines/effects.js';
 import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
 import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../shared/dance.js';
 import type { ExpireManager } from './expire-manager.js';
-import { assertId, describe, toDeadline } from '../shared/validate.js';
+import { type Deadline, assertId, describe, parseDeadline } from '../shared/validate.js';
 
 /** What a successful update hands back to (re)arm the expiration. */
 export interface Renewal<T = void> {
@@ -11,7 +11,7 @@ export interface Renewal<T = void> {
   /** The entity's id after the update; a different one retires the old id. Default: the same id. */
   id?: string;
   /** The new deadline, on the manager's clock. */
-  expiresAt: number | Date;
+  expiresAt: Deadline;
   /** The close for the renewed entity. */
   close: CloseFn;
 }
@@ -134,11 +134,8 @@ function assertRenewal(renewal: unknown): asserts renewal is Renewal<unknown> {
   const { close, id, expiresAt } = renewal as Partial<Renewal<unknown>>;
   if (typeof close !== 'function') fail(`renewal.close must be a function, got ${describe(close)}`);
   if (id !== undefined && (typeof id !== 'string' || id === '')) fail(`renewal.id must be a non-empty string, got ${describe(id)}`);
-  try {
-    toDeadline(expiresAt);
-  } catch {
-    fail(`renewal.expiresAt must be a number of milliseconds or a valid Date, got ${describe(expiresAt)}`);
-  }
+  // The TTL-by-mistake check is the manager's: only it knows its clock.
+  parseDeadline('ExpireProtocol.update: renewal.expiresAt', expiresAt, { realTime: false });
 }
 
 /** Creates an {@link ExpireProtocol} over `manager`. */

@@ -17,17 +17,52 @@ export function assertId(method: string, id: unknown, owner = 'ExpireManager'): 
   }
 }
 
-/** The absolute deadline of `expiresAt` in clock milliseconds; a TypeError for NaN or an invalid Date. */
-export function toDeadline(expiresAt: unknown): number {
-  const deadline = expiresAt instanceof Date ? expiresAt.getTime() : expiresAt;
-  if (typeof deadline !== 'number' || Number.isNaN(deadline)) {
+/**
+ * When an entity expires, as every API takes it: an absolute time on the
+ * clock (epoch ms on the real clock), a `Date`, or `{ ttlMs }` from the clock's now.
+ */
+export type Deadline = number | Date | { ttlMs: number };
+
+/** Below this, a deadline on the real clock is a TTL by mistake: it would be before September 2001. */
+export const EARLIEST_REAL_DEADLINE = 1e12;
+
+/**
+ * Reads a {@link Deadline}: absolute (`at`) or relative to the clock's now
+ * (`ttlMs`), for the caller to add to whichever clock it runs on. One wording
+ * for every API: `where` names the argument (`ExpireManager.new: expiresAt`).
+ *
+ * @param realTime the clock is real time (epoch ms): a number below 1e12 is a TTL by mistake.
+ * @param finite Infinity is refused too (a database stores finite times only).
+ * @throws TypeError for NaN, an invalid Date, a TTL passed as a deadline, or a bad `ttlMs`.
+ */
+export function parseDeadline(
+  where: string,
+  value: unknown,
+  { realTime, finite = false }: { realTime: boolean; finite?: boolean },
+): { at: number; ttlMs?: undefined } | { at?: undefined; ttlMs: number } {
+  const fail = (): never => {
     throw new TypeError(
-      `ExpireManager.new: expiresAt must be a number of milliseconds or a valid Date, got ${
-        expiresAt instanceof Date ? 'an invalid Date' : describe(expiresAt)
+      `${where} must be a number of milliseconds, a valid Date, or { ttlMs } (a finite number ≥ 0), got ${
+        value instanceof Date ? 'an invalid Date' : describe(value)
       }`,
     );
+  };
+  if (typeof value === 'number' || value instanceof Date) {
+    const at = value instanceof Date ? value.getTime() : value;
+    if (Number.isNaN(at) || (finite && !Number.isFinite(at))) fail();
+    if (realTime && at < EARLIEST_REAL_DEADLINE) {
+      throw new TypeError(
+        `${where} ${at} is not a deadline on the real clock (epoch ms); deadlines are absolute: pass Date.now() + ttl, or { ttlMs }`,
+      );
+    }
+    return { at };
   }
-  return deadline;
+  if (value !== null && typeof value === 'object' && 'ttlMs' in value) {
+    const { ttlMs } = value as { ttlMs: unknown };
+    if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs < 0) fail();
+    return { ttlMs: ttlMs as number };
+  }
+  return fail();
 }
 
 /** Throws a TypeError unless `close` is a function. */

@@ -45,7 +45,7 @@ const ids = ['a', 'b'] as const;
 const id = fc.constantFrom(...ids);
 
 function checkAgainst(model: Model, real: Real): void {
-  expect(real.manager.size).toBe(model.entries.size);
+  expect(real.manager.size()).toBe(model.entries.size);
   for (const key of ids) {
     const entry = model.entries.get(key);
     expect(real.manager.has(key)).toBe(entry !== undefined);

@@ -109,7 +109,7 @@ function world(engine: Engine) {
     return result;
   };
   const observe = () => ({
-    size: manager.size,
+    size: manager.size(),
     entities: ids.map((key) => [key, manager.has(key), manager.state(key)]),
     closes: closes.map((c) => `${c.id}:${c.signal.aborted ? String((c.signal.reason as Error).name) : 'running'}`),
     errors: errors.map((e) => (e === REFUSED ? 'refused' : String(e))),

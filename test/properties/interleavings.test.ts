@@ -111,7 +111,7 @@ describe.each(['records', 'live actors'] as const)('property: interleavings thro
         // Every id that was ever armed is closed by now: its last generation exactly once.
         for (const [key, gen] of generation) expect(closes.get(`${key}#${gen}`), `last ${key}`).toBe(1);
         expect(signals.every((signal) => signal.aborted)).toBe(true);
-        expect(manager.size).toBe(0);
+        expect(manager.size()).toBe(0);
         expect(protocol.executors).toBe(0);
 
         await manager.dispose();
