@@ -13,10 +13,10 @@ export type { Renewal } from './manager/protocol.js';
 export { realClock } from './shared/clock.js';
 export { compileMachine, UnsupportedMachineError } from './machines/compile.js';
 export type { TableLeaf, TableOp, TableTransition, TransitionTable, TableGuard, TableDelay, TableAssignment } from './machines/compile.js';
-export { ACTOR_STOPPED, CLOSE_SETTLED, MANAGER_DISPOSED } from './machines/effects.js';
+export { ACTOR_STOPPED, CLOSE_SETTLED, CLOSE_TIMED_OUT, MANAGER_DISPOSED } from './machines/effects.js';
 export { inspectSanitizers, sanitizeContext, sanitizeEvent } from './inspect.js';
 export type { InspectSanitizers } from './inspect.js';
-export { expirationMachine, MAX_TIMER_DELAY } from './machines/expiration.js';
+export { expirationMachine, MAX_TIMER_DELAY, ROUTED_CALLS } from './machines/expiration.js';
 export type {
   CloseEvent,
   ExpirationActorRef,
@@ -28,9 +28,12 @@ export type {
   ExpirationOutput,
   ExpirationSnapshot,
   ExpirationState,
+  FailedEvent,
   LiveExpirationState,
   RefusedEvent,
   RenewEvent,
+  RetryPolicy,
+  RoutedCall,
 } from './machines/expiration.js';
 export { requirements } from './machines/requirements.js';
 export type { Requirement, TransitionMeta } from './machines/requirements.js';

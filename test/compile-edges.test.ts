@@ -221,7 +221,25 @@ describe('candidates that can never win', () => {
   it('the table lists every event some state accepts', () => {
     const table = compileMachine(expirationMachine.provide({}));
     expect([...table.events].sort()).toEqual(
-      ['close', 'delete', 'dispose', 'expire', 'reclaim', 'refused', 'renew', 'settled', 'shutdown', 'start', 'stop', 'xstate.after.deadline.expiration.active'].sort(),
+      [
+        'close',
+        'delete',
+        'dispose',
+        'expire',
+        'failed',
+        'reclaim',
+        'refused',
+        'renew',
+        'retry',
+        'settled',
+        'shutdown',
+        'start',
+        'stop',
+        'superseded',
+        'xstate.after.backoff.expiration.expired.retrying',
+        'xstate.after.closeTimeout.expiration.expired.closing',
+        'xstate.after.deadline.expiration.active',
+      ].sort(),
     );
   });
 });

@@ -16,6 +16,8 @@ describe('compileMachine', () => {
       ['paused', 'paused', 'paused', false],
       ['expired.queued', { expired: 'queued' }, 'expired', false],
       ['expired.closing', { expired: 'closing' }, 'expired', false],
+      ['expired.retrying', { expired: 'retrying' }, 'expired', false],
+      ['failed', 'failed', 'failed', false],
       ['closed', 'closed', 'closed', true],
       ['deleted', 'deleted', 'deleted', true],
     ]);
@@ -42,8 +44,13 @@ describe('compileMachine', () => {
     expect(ops('active', 'renew')).toEqual(['cancel', 'assign:renew', 'schedule']);
     expect(ops('active', 'stop')).toEqual(['cancel']);
     expect(ops('paused', 'expire')).toEqual(['effect:queueClose']);
-    expect(ops('expired.queued', 'close')).toEqual(['effect:notifyClosing', 'effect:runClose']);
-    expect(ops('expired.closing', 'dispose')).toEqual(['effect:abortClose']);
+    expect(ops('expired.queued', 'close')).toEqual(['assign:startAttempt', 'effect:notifyClosing', 'effect:runClose', 'schedule']);
+    expect(ops('expired.closing', 'dispose')).toEqual(['cancel', 'effect:abortClose']);
+    expect(ops('expired.closing', 'failed', 0)).toEqual(['cancel', 'assign:recordFailure', 'effect:rejoin', 'schedule']);
+    expect(ops('expired.closing', 'failed', 1)).toEqual(['cancel', 'assign:recordFailure', 'effect:rejoin']);
+    expect(ops('expired.closing', 'xstate.after.closeTimeout.expiration.expired.closing')).toEqual(['effect:timeoutClose']);
+    expect(ops('expired.retrying', 'xstate.after.backoff.expiration.expired.retrying')).toEqual(['cancel', 'effect:queueClose']);
+    expect(ops('failed', 'retry')).toEqual(['assign:resetAttempts', 'effect:queueClose']);
   });
 
   it('leaves out what a state ignores (R4) and final states take nothing', () => {

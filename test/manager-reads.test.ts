@@ -11,14 +11,14 @@ describe('get(id)', () => {
     const { clock, manager, close } = managerOnSimulatedClock();
     clock.increment(10);
     manager.new('a', 100, close('a'));
-    expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 100, generation: 0 });
+    expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 100, generation: 0, attempts: 0 });
     manager.stop('a');
-    expect(manager.get('a')).toEqual({ id: 'a', state: 'paused', deadline: 100, generation: 0 });
+    expect(manager.get('a')).toEqual({ id: 'a', state: 'paused', deadline: 100, generation: 0, attempts: 0 });
     manager.new('a', 250, close('a'));
-    expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 250, generation: 1 });
+    expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 250, generation: 1, attempts: 0 });
     manager.actorOf('a');
     manager.new('a', 300, close('a'));
-    expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 300, generation: 2 });
+    expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 300, generation: 2, attempts: 0 });
     expect(manager.get('b')).toBeUndefined();
     clock.increment(300);
     await flush();
@@ -79,7 +79,7 @@ describe('{ ttlMs } as the deadline', () => {
       expect(() => manager.new('a', deadline as never, close('a'))).toThrow(
         /ExpireManager\.new: expiresAt must be a number of milliseconds, a valid Date, or \{ ttlMs \}/,
       );
-      expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 100, generation: 0 });
+      expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 100, generation: 0, attempts: 0 });
     },
   );
 });

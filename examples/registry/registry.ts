@@ -4,6 +4,7 @@ import {
   type ExpireClock,
   type ExpireManager,
   type ExpireProtocol,
+  type LiveExpirationState,
   createExpireManager,
   createExpireProtocol,
 } from '../../src/index.js';
@@ -13,7 +14,7 @@ import { type Faults, LeaseStore } from './store.js';
 export interface Lease {
   id: string;
   data: unknown;
-  state: 'active' | 'paused' | 'expired';
+  state: LiveExpirationState;
   expiresAt: number;
 }
 

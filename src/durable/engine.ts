@@ -3,6 +3,7 @@ import type { ExpirationContext } from '../machines/expiration.js';
 import { type TableArgs, assignmentOf, chooseTransition, delayOf } from '../machines/interpret.js';
 import type { CloseErrorHandler } from '../types.js';
 import type { DurableStore, Query, Row } from './store.js';
+import { NO_RETRY } from '../machines/retry.js';
 
 /** An entity's row, as a transaction reads and changes it. */
 export interface Draft {
@@ -462,9 +463,12 @@ export class DurableEngine {
         case 'cancel':
           draft.due = null;
           break;
-        case 'schedule':
-          draft.due = step.now + delayOf(op, args);
+        case 'schedule': {
+          // A delay of Infinity (no close timeout) arms nothing.
+          const delay = delayOf(op, args);
+          draft.due = delay === Infinity ? null : step.now + delay;
           break;
+        }
         case 'assign': {
           Object.assign(context, assignmentOf(op, args));
           const close = context.close as unknown as { closer: string; data: unknown };
@@ -499,6 +503,12 @@ export class DurableEngine {
       clock: { now: () => now, setTimeout: () => undefined, clearTimeout: () => {} },
       onCloseError: this.onCloseError,
       generation: draft.generation,
+      // Durable closes are tried once for now: a failed one is reported and completed (settled).
+      retry: NO_RETRY,
+      closeTimeoutMs: undefined,
+      attempt: 0,
+      closeDeadline: Infinity,
+      lastError: undefined,
     };
   }
 
@@ -520,5 +530,9 @@ export class DurableEngine {
       step.claims.push({ id, generation, deadline, closer, data });
     },
     abortClose: (step, draft) => void step.aborts.push(`${draft.id}#${draft.generation}`),
+    // Reached only from a failed or timed-out attempt, which durable closes do not have yet:
+    // the manager completes a failed close with `settled` after reporting it.
+    timeoutClose: () => {},
+    rejoin: () => {},
   };
 }

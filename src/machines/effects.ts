@@ -1,5 +1,6 @@
 import type { AnyActorRef } from 'xstate';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+import type { RetryPolicy } from './retry.js';
 
 /**
  * The context of an expiration: what it was created with, and which renewal it
@@ -26,6 +27,16 @@ export interface ExpirationContext {
   onCloseError: CloseErrorHandler;
   /** Counts renewals, so that a close queued before one is told apart as stale. */
   generation: number;
+  /** How a failed close is tried again ({@link NO_RETRY} unless asked). */
+  retry: Readonly<RetryPolicy>;
+  /** How long one close attempt may run; `undefined` for no limit. */
+  closeTimeoutMs: number | undefined;
+  /** Close attempts started since the entity expired (or was retried by hand). */
+  attempt: number;
+  /** When the running attempt times out, on `clock` (`Infinity` without a timeout). */
+  closeDeadline: number;
+  /** The message of the last failed attempt's error, while retrying or failed. */
+  lastError: string | undefined;
 }
 
 /**
@@ -47,8 +58,15 @@ export interface RefusedEvent {
   generation: number;
 }
 
+/** The close threw, rejected or timed out: the attempt failed. */
+export interface FailedEvent {
+  type: 'failed';
+  /** What it threw or rejected with, or {@link CLOSE_TIMED_OUT}. */
+  error: unknown;
+}
+
 /** The events the effects send back to their entity. */
-export type EffectEvent = CloseEvent | RefusedEvent | { type: 'settled' };
+export type EffectEvent = CloseEvent | RefusedEvent | FailedEvent | { type: 'settled' } | { type: 'superseded' };
 
 /**
  * What the close effects act on: an entity, whether it rests as a record of the
@@ -66,11 +84,21 @@ export interface EffectTarget {
   scope: AbortController | undefined;
   /** Tells whoever holds the entity that its close starts now; `settled` settles with it. */
   notifyClosing(settled: Promise<void>): void;
+  /**
+   * Tells whoever holds the entity that its close failed and it is theirs
+   * again (to retry, or to keep as failed); when its id was taken meanwhile by
+   * a new entity, they send it `superseded` instead.
+   */
+  rejoin(): void;
 }
 
 /** Why a close signal aborted: the close itself settled. Compare `signal.reason` with it. */
 export const CLOSE_SETTLED: Error = Object.freeze(
   Object.assign(new Error('xstate-expire: the close has settled'), { name: 'CloseSettled' }),
+);
+/** Why a close signal aborted: the attempt ran longer than its `closeTimeoutMs` (it counts as failed). */
+export const CLOSE_TIMED_OUT: Error = Object.freeze(
+  Object.assign(new Error('xstate-expire: the close ran longer than its closeTimeoutMs'), { name: 'CloseTimedOut' }),
 );
 /** Why a close signal aborted: the manager was disposed while the close ran. */
 export const MANAGER_DISPOSED: Error = Object.freeze(
@@ -97,6 +125,9 @@ export function report(context: Pick<ExpirationContext, 'id' | 'onCloseError'>, 
 const microtaskExecutor: Executor = { asyncExec: async (task) => void (await task()) };
 
 const SETTLED_EVENT: EffectEvent = Object.freeze({ type: 'settled' });
+
+/** The executor task of each running close: a timed-out attempt ends it at once. */
+const releases = new WeakMap<AbortController, () => void>();
 
 /**
  * Queues the close on the entity's executor. When the task runs, an entity
@@ -136,27 +167,54 @@ export function queueClose(target: EffectTarget): void {
  * Runs the user's close with a signal scoped to it (R3), on the next
  * microtask: after the holder has been told (`notifyClosing`), so the entity
  * has left the manager when the close is called. The signal aborts when the
- * close settles (then `settled` ends `closing`), or earlier on dispose. A
- * failure is reported, never thrown; the executor task always ends.
+ * close settles (then `settled`, or `failed` when it threw or rejected, ends
+ * the attempt), or earlier on dispose or timeout. A failure is reported, never
+ * thrown, also when it comes after a timeout; the executor task always ends.
  */
 export function runClose(target: EffectTarget, event: CloseEvent): void {
   const context = target.context;
   const scope = new AbortController();
   target.scope = scope;
+  releases.set(scope, event.settle);
   void (async () => {
+    let outcome: EffectEvent = SETTLED_EVENT;
     try {
       await Promise.resolve();
       await context.close(scope.signal);
     } catch (error) {
       report(context, error);
+      outcome = { type: 'failed', error };
     } finally {
       scope.abort(CLOSE_SETTLED);
-      // Stryker disable next-line ConditionalExpression,EqualityOperator: the scope is read only while closing, and the settle that follows ends closing whichever close it comes from
-      if (target.scope === scope) target.scope = undefined;
       event.settle();
-      target.send(SETTLED_EVENT);
+      // A timed-out attempt was ended already: what it does later changes nothing.
+      if (target.scope === scope) {
+        target.scope = undefined;
+        target.send(outcome);
+      }
     }
   })();
+}
+
+/**
+ * The running attempt timed out: its signal aborts with {@link CLOSE_TIMED_OUT},
+ * its executor task ends at once (the entity's other work is not held behind a
+ * close that never settles), the timeout is reported, and the attempt fails.
+ */
+export function timeoutClose(target: EffectTarget): void {
+  const scope = target.scope;
+  // Stryker disable next-line ConditionalExpression: closing always has a scope (see abortClose)
+  if (scope === undefined) return;
+  target.scope = undefined;
+  scope.abort(CLOSE_TIMED_OUT);
+  releases.get(scope)?.();
+  report(target.context, CLOSE_TIMED_OUT);
+  target.send({ type: 'failed', error: CLOSE_TIMED_OUT });
+}
+
+/** The close failed: the entity goes back to its holder, to retry or to keep (see {@link EffectTarget.rejoin}). */
+export function rejoin(target: EffectTarget): void {
+  target.rejoin();
 }
 
 /** Aborts the running close's signal: the manager is disposed while it runs. */
@@ -170,8 +228,14 @@ export function notifyClosing(target: EffectTarget, event: CloseEvent): void {
   target.notifyClosing(event.settled);
 }
 
-/** The notice an expiration actor sends its parent when its close starts. */
-export type ExpirationNotice = { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> };
+/**
+ * The notices an expiration actor sends its parent: its close starts
+ * (`settled` settles with it), or a failed close hands it back (to retry, or
+ * to keep as failed; a parent whose id was taken meanwhile sends it `superseded`).
+ */
+export type ExpirationNotice =
+  | { type: 'expiration.closing'; id: string; ref: AnyActorRef; settled: Promise<void> }
+  | { type: 'expiration.rejoined'; id: string; ref: AnyActorRef };
 
 /** The signal scopes of closes run by live actors (a record keeps its own). */
 export const actorScopes = new WeakMap<AnyActorRef, AbortController>();
@@ -216,6 +280,9 @@ export function actorTarget(self: AnyActorRef, context: ExpirationContext): Effe
     notifyClosing: (settled) => {
       // An expiration embedded on its own has no parent to tell.
       self._parent?.send({ type: 'expiration.closing', id: context.id, ref: self, settled } satisfies ExpirationNotice);
+    },
+    rejoin: () => {
+      self._parent?.send({ type: 'expiration.rejoined', id: context.id, ref: self } satisfies ExpirationNotice);
     },
   };
 }

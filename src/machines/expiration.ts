@@ -3,17 +3,22 @@ import type { CloseFn, Executor } from '../types.js';
 import {
   type CloseEvent,
   type ExpirationContext,
+  type FailedEvent,
   type RefusedEvent,
   abortClose,
   actorTarget,
   notifyClosing,
   queueClose,
+  rejoin,
   runClose,
+  timeoutClose,
 } from './effects.js';
+import { type RetryPolicy, backoffMs } from './retry.js';
 import { type ExpirationInput, expirationContext } from './input.js';
 import { realises } from './requirements.js';
 
-export type { CloseEvent, ExpirationContext, ExpirationNotice, RefusedEvent } from './effects.js';
+export type { CloseEvent, ExpirationContext, ExpirationNotice, FailedEvent, RefusedEvent } from './effects.js';
+export type { RetryPolicy } from './retry.js';
 export type { ExpirationInput } from './input.js';
 
 /**
@@ -26,9 +31,12 @@ export const MAX_TIMER_DELAY = 2 ** 31 - 1;
  * Events an expiration accepts.
  *
  * `close` comes from the expiration's own executor task when it starts to run;
- * `settled` when the close has settled; `refused` when the executor refused the
- * task. `shutdown` is `dispose({ close: true })`: close now, whatever the state.
- * `reclaim` comes only in durable managers, when a close's claim ran out.
+ * `settled` when the close has settled, `failed` when it threw, rejected or
+ * timed out; `refused` when the executor refused the task; `superseded` when a
+ * failed close comes back to an id taken meanwhile. `retry` sends a failed
+ * entity back to closing. `shutdown` is `dispose({ close: true })`: close now,
+ * whatever the state. `reclaim` comes only in durable managers, when a close's
+ * claim ran out.
  */
 export type ExpirationEvent =
   | { type: 'stop' }
@@ -38,9 +46,12 @@ export type ExpirationEvent =
   | { type: 'dispose' }
   | { type: 'shutdown' }
   | { type: 'reclaim' }
+  | { type: 'retry' }
+  | { type: 'superseded' }
   | RenewEvent
   | CloseEvent
   | RefusedEvent
+  | FailedEvent
   | { type: 'settled' };
 
 /** `new` for an id that is still live: the same entity takes the new deadline and close. */
@@ -52,7 +63,20 @@ export interface RenewEvent {
   close: CloseFn;
   /** Its executor; `undefined` for the manager's default. */
   executor?: Executor | undefined;
+  /** Its retry policy; `undefined` keeps the current one. */
+  retry?: Readonly<RetryPolicy> | undefined;
+  /** Its close timeout; `undefined` keeps the current one. */
+  closeTimeoutMs?: number | undefined;
 }
+
+/**
+ * The calls both managers route to an entity by id, as events without a
+ * payload: declared once, here. A call added to the machine and listed here
+ * reaches the entity from either facade.
+ */
+export const ROUTED_CALLS = ['stop', 'start', 'expire', 'delete', 'retry'] as const;
+/** A call routed by id to an entity. */
+export type RoutedCall = (typeof ROUTED_CALLS)[number];
 
 /** What an expiration ends with: which entity, and whether it closed or was deleted. */
 export interface ExpirationOutput {
@@ -64,6 +88,14 @@ export interface ExpirationOutput {
 /** Milliseconds from now to the saved deadline, clamped to what a timer can hold. */
 const untilDeadline = ({ context }: { context: ExpirationContext }): number =>
   Math.min(MAX_TIMER_DELAY, Math.max(0, context.deadline - context.clock.now()));
+
+/** Milliseconds from now to the running attempt's timeout; `Infinity` (never armed) without one. */
+const untilCloseTimeout = ({ context }: { context: ExpirationContext }): number =>
+  context.closeDeadline === Infinity ? Infinity : Math.min(MAX_TIMER_DELAY, Math.max(0, context.closeDeadline - context.clock.now()));
+
+/** An error's message, for `get(id)` and `list()`: what a person reads first. */
+const messageOf = (error: unknown): string =>
+  error instanceof Error ? error.message : typeof error === 'string' ? error : String(error);
 
 /** How a live expiration (active or paused) ends without closing. */
 const endsWithoutClose = {
@@ -80,13 +112,32 @@ const endsWithoutClose = {
   },
 };
 
+/** How an entity whose close failed (retrying, or failed) ends, or lives again. */
+const retainedEnds = {
+  renew: {
+    target: '#expiration.active',
+    actions: 'renew',
+    description: 'New for this id: renewed like any live entity; no failed close is retried.',
+    meta: realises('go:replace'),
+  },
+  delete: { target: '#expiration.deleted', description: 'Deleted: dropped without closing.', meta: realises('go:delete') },
+  dispose: { target: '#expiration.deleted', description: 'The manager is disposed.', meta: realises('go:dispose') },
+  superseded: {
+    target: '#expiration.deleted',
+    description: 'The id was taken by a new entity while the close ran: the failed close is not retried.',
+    meta: realises('close:retry'),
+  },
+} as const;
+
 /**
  * One entity's expiration, as a statechart.
  *
  * - `active`: counting down to the saved absolute deadline (a named, context-driven delay).
  * - `paused`: an update is running; the deadline is kept (R1.1).
  * - `expired`: the deadline passed or the entity was force-expired; the close is
- *   `queued` on the executor, then `closing` once it runs.
+ *   `queued` on the executor, then `closing` once it runs (at most
+ *   `closeTimeoutMs`), and `retrying` after a failed attempt when retries are on.
+ * - `failed`: every attempt failed; kept until `retry`, `new` or `delete`.
  * - `closed` and `deleted`: final. Nothing expires or closes them again (R4).
  */
 export const expirationMachine = setup({
@@ -96,11 +147,19 @@ export const expirationMachine = setup({
     events: {} as ExpirationEvent,
     output: {} as ExpirationOutput,
   },
-  delays: { deadline: untilDeadline },
+  delays: {
+    deadline: untilDeadline,
+    closeTimeout: untilCloseTimeout,
+    backoff: ({ context }) => backoffMs(context.retry, context.id, context.generation, context.attempt),
+  },
   guards: {
     deadlineReached: ({ context }) => context.clock.now() >= context.deadline,
     // A refusal reported late, after a renewal, is about a close that will never run.
     sameGeneration: ({ context, event }) => (event as RefusedEvent).generation === context.generation,
+    closeTimedOut: ({ context }) => context.clock.now() >= context.closeDeadline,
+    attemptsLeft: ({ context }) => context.attempt < context.retry.attempts,
+    // Without retries (one attempt: Go's behaviour) a failed close is reported and gone.
+    keepsFailures: ({ context }) => context.retry.attempts > 1,
   },
   // Every effect is shared with the manager's record engine (see effects.ts), so
   // an entity behaves the same whether it rests as a record or runs as an actor.
@@ -113,10 +172,20 @@ export const expirationMachine = setup({
     abortClose: ({ context, self }) => abortClose(actorTarget(self, context)),
     /** Tells the parent (the manager) that the close starts: the entity leaves it. */
     notifyClosing: ({ context, event, self }) => notifyClosing(actorTarget(self, context), event as CloseEvent),
+    /** The attempt ran out of time: abort its signal, end its executor task, fail it. */
+    timeoutClose: ({ context, self }) => timeoutClose(actorTarget(self, context)),
+    /** The close failed: the entity goes back to the parent (to retry, or to keep). */
+    rejoin: ({ context, self }) => rejoin(actorTarget(self, context)),
     renew: assign(({ context, event }) => {
-      const { deadline, close, executor } = event as RenewEvent;
-      return { deadline, close, executor, generation: context.generation + 1 };
+      const { deadline, close, executor, retry = context.retry, closeTimeoutMs = context.closeTimeoutMs } = event as RenewEvent;
+      return { deadline, close, executor, retry, closeTimeoutMs, generation: context.generation + 1, attempt: 0, lastError: undefined };
     }),
+    startAttempt: assign(({ context }) => ({
+      attempt: context.attempt + 1,
+      closeDeadline: context.closeTimeoutMs === undefined ? Infinity : context.clock.now() + context.closeTimeoutMs,
+    })),
+    recordFailure: assign(({ event }) => ({ lastError: messageOf((event as FailedEvent).error) })),
+    resetAttempts: assign({ attempt: 0, lastError: undefined }),
   },
 }).createMachine({
   id: 'expiration',
@@ -230,14 +299,43 @@ export const expirationMachine = setup({
           },
         },
         closing: {
-          description: 'The close runs with a signal scoped to it.',
-          entry: ['notifyClosing', 'runClose'],
+          description: 'The close runs with a signal scoped to it (one attempt).',
+          entry: ['startAttempt', 'notifyClosing', 'runClose'],
+          after: {
+            closeTimeout: {
+              guard: 'closeTimedOut',
+              actions: 'timeoutClose',
+              description: 'The attempt ran longer than closeTimeoutMs: its signal aborts and it fails.',
+              meta: realises('close:timeout'),
+            },
+          },
           on: {
             settled: {
               target: '#expiration.closed',
               description: 'The close settled: its signal aborts.',
               meta: realises('R3', 'R4'),
             },
+            failed: [
+              {
+                guard: 'attemptsLeft',
+                target: 'retrying',
+                actions: 'recordFailure',
+                description: 'The attempt failed (reported): try again after a backoff.',
+                meta: realises('close:retry'),
+              },
+              {
+                guard: 'keepsFailures',
+                target: '#expiration.failed',
+                actions: 'recordFailure',
+                description: 'The last attempt failed (reported): keep the entity as a dead letter.',
+                meta: realises('close:retry'),
+              },
+              {
+                target: '#expiration.closed',
+                description: 'No retries (Go): the failure is reported and the entity is gone.',
+                meta: realises('go:close-error'),
+              },
+            ],
             dispose: {
               target: '#expiration.closed',
               actions: 'abortClose',
@@ -252,6 +350,34 @@ export const expirationMachine = setup({
             },
           },
         },
+        retrying: {
+          description: 'A close attempt failed: the next one is queued after a backoff.',
+          entry: 'rejoin',
+          after: {
+            backoff: {
+              target: 'queued',
+              description: 'The backoff is over: queue the next attempt.',
+              meta: realises('close:retry'),
+            },
+          },
+          on: {
+            shutdown: { target: 'queued', description: 'dispose({ close: true }): try again now.', meta: realises('dispose:close') },
+            ...retainedEnds,
+          },
+        },
+      },
+    },
+    failed: {
+      description: 'Every close attempt failed: kept as a dead letter until retried, renewed or deleted.',
+      entry: 'rejoin',
+      on: {
+        retry: {
+          target: '#expiration.expired',
+          actions: 'resetAttempts',
+          description: 'retry(id): a fresh round of attempts.',
+          meta: realises('close:retry'),
+        },
+        ...retainedEnds,
       },
     },
     closed: {
@@ -275,6 +401,6 @@ export type ExpirationActorRef = ActorRefFrom<ExpirationMachine>;
 /** A snapshot of an expiration actor. */
 export type ExpirationSnapshot = SnapshotFrom<ExpirationMachine>;
 /** The top-level states of an expiration. */
-export type ExpirationState = 'active' | 'paused' | 'expired' | 'closed' | 'deleted';
+export type ExpirationState = 'active' | 'paused' | 'expired' | 'failed' | 'closed' | 'deleted';
 /** The states of an expiration the manager still holds (`closed` and `deleted` ones it has forgotten). */
-export type LiveExpirationState = Extract<ExpirationState, 'active' | 'paused' | 'expired'>;
+export type LiveExpirationState = Extract<ExpirationState, 'active' | 'paused' | 'expired' | 'failed'>;

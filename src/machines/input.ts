@@ -2,6 +2,7 @@ import { realClock } from '../shared/clock.js';
 import { type Deadline, describe, parseDeadline } from '../shared/validate.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import type { ExpirationContext } from './effects.js';
+import { type RetryPolicy, toCloseTimeout, toRetryPolicy } from './retry.js';
 
 /**
  * What an expiration actor is created with. Only `id`, `deadline` and `close`
@@ -37,6 +38,10 @@ export interface ExpirationInput {
   clock?: ExpireClock | undefined;
   /** Receives a close's failure, and an executor's refusal. Default: `console.error` with the id. */
   onCloseError?: CloseErrorHandler | undefined;
+  /** How a failed close is tried again. Default: once, reported and gone (Go's behaviour). */
+  retry?: Partial<RetryPolicy> | undefined;
+  /** How long one close attempt may run before its signal aborts with `CLOSE_TIMED_OUT`. Default: no limit. */
+  closeTimeoutMs?: number | undefined;
 }
 
 const OWNER = 'expirationMachine input';
@@ -114,5 +119,10 @@ export function expirationContext(input: ExpirationInput, actorClock: unknown): 
     clock,
     onCloseError: onCloseError ?? defaultOnCloseError,
     generation: 0,
+    retry: toRetryPolicy(OWNER, input.retry),
+    closeTimeoutMs: toCloseTimeout(OWNER, input.closeTimeoutMs),
+    attempt: 0,
+    closeDeadline: Infinity,
+    lastError: undefined,
   };
 }

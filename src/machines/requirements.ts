@@ -18,6 +18,10 @@ export const requirements = {
   'durable:claim':
     'A durable close whose process died (its claim ran out) is taken over by another: at least once, fenced by generation and owner.',
   'executor:refused': 'An executor that refuses the close is reported, and the entity leaves the manager without closing.',
+  'go:close-error': 'A close that throws or rejects is reported (onCloseError); without retries the entity is then gone.',
+  'close:retry':
+    'With retries on, a failed close is tried again after an exponential backoff with jitter; after the last attempt the entity is kept as failed until retried, renewed or deleted.',
+  'close:timeout': 'A close attempt longer than closeTimeoutMs sees its signal abort, releases its executor and counts as failed.',
 } as const;
 
 /** A requirement the statechart realises; see {@link requirements}. */

@@ -7,15 +7,20 @@ import {
   abortClose,
   notifyClosing,
   queueClose,
+  rejoin,
   runClose,
+  timeoutClose,
 } from '../machines/effects.js';
-import type {
-  ExpirationActorRef,
-  ExpirationContext,
-  ExpirationEvent,
-  ExpirationMachine,
-  LiveExpirationState,
+import {
+  type ExpirationActorRef,
+  type ExpirationContext,
+  type ExpirationEvent,
+  type ExpirationMachine,
+  type LiveExpirationState,
+  ROUTED_CALLS,
+  type RoutedCall,
 } from '../machines/expiration.js';
+import { NO_RETRY, type RetryPolicy } from '../machines/retry.js';
 import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
 import { EntityRecord, type RecordHost, type RecordShared } from './record.js';
 import { SerialExecutor } from '../shared/serial-executor.js';
@@ -28,7 +33,19 @@ const effects: Record<string, (target: EffectTarget, event: CloseEvent) => void>
   runClose,
   abortClose,
   notifyClosing,
+  timeoutClose,
+  rejoin,
 };
+
+/** What an entity is created with besides its id, deadline and close. */
+export interface EntityOptions {
+  /** Its executor; `undefined` for the manager's per-id default. */
+  executor: Executor | undefined;
+  /** How a failed close is tried again. */
+  retry: Readonly<RetryPolicy>;
+  /** How long one close attempt may run; `undefined` for no limit. */
+  closeTimeoutMs: number | undefined;
+}
 
 /** What an engine is built from. */
 export interface EngineOptions {
@@ -46,15 +63,10 @@ export interface EngineOptions {
   scheduler: InstalledScheduler;
 }
 
-/** Routed calls: events with no payload, shared. */
-const EVENTS = {
-  stop: Object.freeze({ type: 'stop' }),
-  start: Object.freeze({ type: 'start' }),
-  expire: Object.freeze({ type: 'expire' }),
-  delete: Object.freeze({ type: 'delete' }),
-  dispose: Object.freeze({ type: 'dispose' }),
-  shutdown: Object.freeze({ type: 'shutdown' }),
-} as const;
+/** Routed calls and the manager's own: events with no payload, shared. */
+const EVENTS = Object.fromEntries(
+  [...ROUTED_CALLS, 'dispose', 'shutdown', 'superseded'].map((type) => [type, Object.freeze({ type })]),
+) as Record<RoutedCall | 'dispose' | 'shutdown' | 'superseded', { readonly type: string }>;
 const INIT = Object.freeze({ type: 'xstate.init' });
 
 /** A live entity as {@link ExpireManager.get} reports it. */
@@ -66,10 +78,12 @@ export interface ExpirationEntry {
   deadline: number;
   /** Which renewal it is on: 0 when created, one more on each `new` for the live id. */
   generation: number;
+  /** Close attempts made since it expired (while retrying or failed; 0 before). */
+  attempts: number;
+  /** The last failed attempt's error message, while retrying or failed. */
+  lastError?: string;
 }
 
-/** A call routed by id to an entity. */
-export type RoutedCall = 'stop' | 'start' | 'expire' | 'delete' | 'shutdown';
 
 /**
  * The manager's entities as virtual actors: each rests as an
@@ -175,7 +189,7 @@ export class ExpireEngine implements RecordHost {
 
   /** How many live entities are in each top-level state (for the entities gauge: O(live), when collected). */
   countByState(): Array<[LiveExpirationState, number]> {
-    const counts: Record<LiveExpirationState, number> = { active: 0, paused: 0, expired: 0 };
+    const counts: Record<LiveExpirationState, number> = { active: 0, paused: 0, expired: 0, failed: 0 };
     for (const id of this.#live.keys()) counts[this.state(id)!]++;
     return Object.entries(counts) as Array<[LiveExpirationState, number]>;
   }
@@ -190,7 +204,8 @@ export class ExpireEngine implements RecordHost {
     const record = this.#live.get(id);
     if (record === undefined) return undefined;
     const context = record.actor === undefined ? record : record.actor.getSnapshot().context;
-    return { id, state: this.state(id)!, deadline: context.deadline, generation: context.generation };
+    const { deadline, generation, attempt: attempts, lastError } = context;
+    return { id, state: this.state(id)!, deadline, generation, attempts, ...(lastError === undefined ? {} : { lastError }) };
   }
 
   /** Every live entity, in the order they were created. */
@@ -211,13 +226,14 @@ export class ExpireEngine implements RecordHost {
   }
 
   /** Creates the entity `id`, or renews the live one in place (its old close never runs). */
-  new(id: string, deadline: number, close: CloseFn, executor: Executor | undefined): void {
+  new(id: string, deadline: number, close: CloseFn, options: Partial<EntityOptions> = {}): void {
+    const { executor, retry = NO_RETRY, closeTimeoutMs } = options;
     const live = this.#live.get(id);
     if (live !== undefined) {
-      this.#send(live, { type: 'renew', deadline, close, executor } satisfies ExpirationEvent);
+      this.#send(live, { type: 'renew', deadline, close, executor, retry, closeTimeoutMs } satisfies ExpirationEvent);
       return;
     }
-    const record = new EntityRecord(this.#shared, id, deadline, close, executor, this.#table.initial.target);
+    const record = new EntityRecord(this.#shared, id, deadline, close, executor, retry, closeTimeoutMs, this.#table.initial.target);
     this.#live.set(id, record);
     if (this.#materializeAll) {
       this.#start(record, createActor(this.#machine, { parent: this.#parent, id, input: this.#input(record) }));
@@ -227,11 +243,11 @@ export class ExpireEngine implements RecordHost {
   }
 
   /** Routes a call to the live entity `id`; whether there was one. */
-  route(call: RoutedCall, id: string): boolean {
+  route(call: RoutedCall | 'shutdown', id: string): boolean {
     const record = this.#live.get(id);
     if (record === undefined) return false;
     // The manager forgets a deleted entity at once, whatever its state does.
-    // Stryker disable next-line StringLiteral,ConditionalExpression: every live state takes delete and ends at once, and ending forgets the entity too (#ended); 'always' is caught by every stop test
+    // Stryker disable next-line StringLiteral,ConditionalExpression: every live state takes delete and ends at once (#ended forgets it too)
     if (call === 'delete') this.#live.delete(id);
     this.#send(record, EVENTS[call]);
     return true;
@@ -323,6 +339,24 @@ export class ExpireEngine implements RecordHost {
     return !this.#leaves[record.state]!.final && record.generation === generation;
   }
 
+  /** @internal The record's close failed: live again, unless its id was taken meanwhile. */
+  rejoin(record: EntityRecord): void {
+    this.#closing.delete(record);
+    const holder = this.#live.get(record.id);
+    if (holder !== undefined && holder !== record) this.deliver(record, EVENTS.superseded);
+    else this.#live.set(record.id, record);
+  }
+
+  /** From the manager actor: a materialized actor's close failed. */
+  actorRejoined(ref: AnyActorRef): void {
+    const record = this.#records.get(ref);
+    if (record === undefined) return;
+    this.#closing.delete(record);
+    const holder = this.#live.get(record.id);
+    if (holder !== undefined && holder !== record) ref.send(EVENTS.superseded);
+    else this.#live.set(record.id, record);
+  }
+
   /** @internal The record's close starts: it is no longer live. */
   closing(record: EntityRecord, settled: Promise<void>): void {
     // Stryker disable next-line ConditionalExpression: a close starts only from expired.queued, where the record is the id's live one
@@ -370,9 +404,13 @@ export class ExpireEngine implements RecordHost {
         case 'cancel':
           this.#heap.disarm(record);
           break;
-        case 'schedule':
-          this.#heap.arm(record, this.#heap.now() + delayOf(op, args));
+        case 'schedule': {
+          // A delay of Infinity (no close timeout) arms nothing.
+          const delay = delayOf(op, args);
+          if (delay === Infinity) this.#heap.disarm(record);
+          else this.#heap.arm(record, this.#heap.now() + delay);
           break;
+        }
         case 'assign':
           Object.assign(record, assignmentOf(op, args));
           break;
@@ -409,8 +447,11 @@ export class ExpireEngine implements RecordHost {
     this.#checkDrained();
   }
 
+  /** Drained: no close in flight, and every live entity left has failed for good (a dead letter). */
   #checkDrained(): void {
-    if (this.#draining !== undefined && this.#live.size === 0 && this.#closing.size === 0) this.#draining.resolve();
+    if (this.#draining === undefined || this.#closing.size > 0) return;
+    for (const id of this.#live.keys()) if (this.state(id) !== 'failed') return;
+    this.#draining.resolve();
   }
 
   /** The id's default executor: made when one of its closes is queued, dropped when it has none left. */
@@ -442,6 +483,11 @@ export class ExpireEngine implements RecordHost {
       clock: record.clock,
       onCloseError: record.onCloseError,
       generation: record.generation,
+      retry: record.retry,
+      closeTimeoutMs: record.closeTimeoutMs,
+      attempt: record.attempt,
+      closeDeadline: record.closeDeadline,
+      lastError: record.lastError,
     };
   }
 

@@ -1,6 +1,7 @@
 import { type Actor, type ActorOptions, createActor } from 'xstate';
 import type { ExpirationActorRef, LiveExpirationState } from '../machines/expiration.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+import { type RetryPolicy, toCloseTimeout, toRetryPolicy } from '../machines/retry.js';
 import type { ExpirationEntry, ExpireEngine } from './engine.js';
 import { type ManagerLogic, type RoutedEvent, managerLogic } from './manager-logic.js';
 import { TimerHeap, createTimerQueue } from './timer-heap.js';
@@ -34,6 +35,20 @@ export interface ExpireManagerOptions extends TelemetryOptions {
   inspect?: ActorOptions<ManagerLogic>['inspect'];
   /** Aborting it disposes the manager, like cancelling the Go manager's context. */
   signal?: AbortSignal;
+  /**
+   * How a close that throws, rejects or times out is tried again, for every
+   * entity (`new` can override it). Default `{ attempts: 1 }`: Go's behaviour,
+   * reported to `onCloseError` and gone. With more attempts, the entity waits in
+   * `expired` between them (exponential backoff with jitter) and ends `failed`
+   * when the last one fails: kept until `retry(id)`, `new(id)` or `delete(id)`.
+   */
+  retry?: Partial<RetryPolicy>;
+  /**
+   * How long one close attempt may run: then its signal aborts with
+   * `CLOSE_TIMED_OUT`, its executor is released, and the attempt counts as
+   * failed. Default: no limit.
+   */
+  closeTimeoutMs?: number;
 }
 
 /** Options of {@link ExpireManager.new}. */
@@ -43,6 +58,10 @@ export interface NewExpirationOptions {
    * Default: a serial executor per id, owned by the manager.
    */
   executor?: Executor;
+  /** This entity's retry policy, over the manager's (see {@link ExpireManagerOptions.retry}). */
+  retry?: Partial<RetryPolicy>;
+  /** This entity's close timeout, instead of the manager's (see {@link ExpireManagerOptions.closeTimeoutMs}). */
+  closeTimeoutMs?: number;
 }
 
 const defaultOnCloseError: CloseErrorHandler = (id, error) => {
@@ -81,6 +100,8 @@ export class ExpireManager implements AsyncDisposable {
   /** Metrics and traces (OpenTelemetry); a no-op until an SDK is registered. */
   readonly #telemetry: ExpireTelemetry;
   readonly #unobserve: () => void;
+  readonly #retry: Readonly<RetryPolicy>;
+  readonly #closeTimeoutMs: number | undefined;
   #disposal: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
 
@@ -91,6 +112,8 @@ export class ExpireManager implements AsyncDisposable {
     this.#realClock = base === undefined;
     this.#inspected = options.inspect !== undefined;
     this.#onCloseError = options.onCloseError ?? defaultOnCloseError;
+    this.#retry = toRetryPolicy('createExpireManager', options.retry);
+    this.#closeTimeoutMs = toCloseTimeout('createExpireManager', options.closeTimeoutMs);
     this.#actor = createActor(managerLogic, {
       clock,
       inspect: options.inspect,
@@ -145,6 +168,9 @@ export class ExpireManager implements AsyncDisposable {
     assertClose(close);
     // options?.: JavaScript callers may pass null for no options.
     assertExecutor(options?.executor);
+    const retry = toRetryPolicy('ExpireManager.new: options', options?.retry, this.#retry);
+    const closeTimeoutMs =
+      options?.closeTimeoutMs === undefined ? this.#closeTimeoutMs : toCloseTimeout('ExpireManager.new: options', options.closeTimeoutMs);
     // While everything closes, only an update of a live entity is taken: it
     // replaces the entity and closes at once, so the renewal is not leaked.
     const closing = this.#closing !== undefined && this.#disposal === undefined;
@@ -159,8 +185,8 @@ export class ExpireManager implements AsyncDisposable {
       : undefined;
     if (instrumented) close = instrumented.close;
     // Stryker disable next-line ConditionalExpression: always through the actor is equivalent (its transition makes the same engine.new call); never through it is caught by the inspected-manager test
-    if (this.#inspected) this.#actor.send({ type: 'new', id, deadline, close, executor });
-    else this.#engine.new(id, deadline, close, executor);
+    if (this.#inspected) this.#actor.send({ type: 'new', id, deadline, close, executor, retry, closeTimeoutMs });
+    else this.#engine.new(id, deadline, close, { executor, retry, closeTimeoutMs });
     if (instrumented) instrumented.generation = this.#engine.generation(id);
     if (closing) this.#engine.route('shutdown', id);
   }
@@ -191,6 +217,16 @@ export class ExpireManager implements AsyncDisposable {
    */
   delete(id: string): boolean {
     return this.#route('delete', id);
+  }
+
+  /**
+   * Sends a `failed` expiration back to closing, with a fresh round of attempts.
+   *
+   * @returns whether `id` was failed (anything else is left as it is).
+   */
+  retry(id: string): boolean {
+    assertId('retry', id);
+    return this.#engine.state(id) === 'failed' && this.#route('retry', id);
   }
 
   /** Whether a live expiration exists for `id`. */
@@ -300,6 +336,8 @@ export function createExpireManager(options: ExpireManagerOptions = {}): ExpireM
   assertOptionalFunction('onCloseError', options.onCloseError);
   assertSignal(options.signal);
   assertTelemetryOptions('createExpireManager', options);
+  toRetryPolicy('createExpireManager', options.retry);
+  toCloseTimeout('createExpireManager', options.closeTimeoutMs);
   if (options.inspect !== undefined && typeof options.inspect !== 'function' && typeof options.inspect !== 'object') {
     throw new TypeError('createExpireManager: options.inspect must be an observer or a function');
   }

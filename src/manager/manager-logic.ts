@@ -1,8 +1,14 @@
 import type { ActorLogic, ActorRefFrom, ActorSystem } from 'xstate';
 import { compileMachine } from '../machines/compile.js';
-import { type ExpirationNotice, type ExpirationOutput, expirationMachine } from '../machines/expiration.js';
-import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
-import { ExpireEngine } from './engine.js';
+import {
+  type ExpirationNotice,
+  type ExpirationOutput,
+  ROUTED_CALLS,
+  type RoutedCall,
+  expirationMachine,
+} from '../machines/expiration.js';
+import type { CloseErrorHandler, CloseFn } from '../types.js';
+import { type EntityOptions, ExpireEngine } from './engine.js';
 import { installScheduler } from './scheduler.js';
 import type { TimerHeap } from './timer-heap.js';
 
@@ -26,12 +32,14 @@ export interface ManagerContext {
 
 const SHOWN_IDS = 20;
 
+const isRouted = (type: string): type is RoutedCall => (ROUTED_CALLS as readonly string[]).includes(type);
+
 /** Calls routed to one entity by id. */
-export type RoutedEvent = { type: 'stop' | 'start' | 'expire' | 'delete'; id: string };
+export type RoutedEvent = { type: RoutedCall; id: string };
 
 /** Events the manager accepts: the facade's calls and its materialized children's notices. */
 export type ManagerEvent =
-  | { type: 'new'; id: string; deadline: number; close: CloseFn; executor?: Executor | undefined }
+  | ({ type: 'new'; id: string; deadline: number; close: CloseFn } & Partial<EntityOptions>)
   | RoutedEvent
   | { type: 'dispose' }
   | ExpirationNotice;
@@ -91,22 +99,23 @@ export const managerLogic: ManagerLogic = {
     const { engine } = snapshot.context;
     switch (event.type) {
       case 'new':
-        engine.new(event.id, event.deadline, event.close, event.executor);
-        break;
-      case 'stop':
-      case 'start':
-      case 'expire':
-      case 'delete':
-        engine.route(event.type, event.id);
+        engine.new(event.id, event.deadline, event.close, event);
         break;
       case 'expiration.closing':
         engine.actorClosing(event.ref, event.settled);
+        break;
+      case 'expiration.rejoined':
+        engine.actorRejoined(event.ref);
         break;
       case 'dispose':
       case 'xstate.stop' as string:
         void engine.dispose();
         return { ...snapshot, status: 'done' };
       default: {
+        if (isRouted(event.type)) {
+          engine.route(event.type, (event as RoutedEvent).id);
+          break;
+        }
         // A materialized child reached a final state (XState's done event, with its output).
         const done = event as { type: string; output?: ExpirationOutput };
         if (

@@ -1,5 +1,6 @@
 import type { CloseEvent, EffectEvent, EffectTarget, ExpirationContext } from '../machines/effects.js';
 import type { ExpirationActorRef } from '../machines/expiration.js';
+import type { RetryPolicy } from '../machines/retry.js';
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
 import type { HeapNode } from './timer-heap.js';
 
@@ -11,6 +12,8 @@ export interface RecordHost {
   isCurrent(record: EntityRecord, generation: number): boolean;
   /** The record's close starts: it leaves the live entities. */
   closing(record: EntityRecord, settled: Promise<void>): void;
+  /** The record's close failed: it is live again, or `superseded` when its id was taken. */
+  rejoin(record: EntityRecord): void;
   /** The record's timer is due. */
   due(record: EntityRecord): void;
 }
@@ -41,6 +44,9 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   /** Leaf index in the compiled table. */
   state: number;
   generation = 0;
+  attempt = 0;
+  closeDeadline = Infinity;
+  lastError: string | undefined = undefined;
   /** The running close's signal scope, while closing. */
   scope: AbortController | undefined = undefined;
   /** The live actor that holds this entity's state, once materialized. */
@@ -58,6 +64,8 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
     public deadline: number,
     public close: CloseFn,
     public executor: Executor | undefined,
+    public retry: Readonly<RetryPolicy>,
+    public closeTimeoutMs: number | undefined,
     state: number,
   ) {
     this.state = state;
@@ -101,5 +109,10 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   /** @internal */
   notifyClosing(settled: Promise<void>): void {
     this.shared.host.closing(this, settled);
+  }
+
+  /** @internal */
+  rejoin(): void {
+    this.shared.host.rejoin(this);
   }
 }
