@@ -341,20 +341,25 @@ export class ExpireEngine implements RecordHost {
 
   /** @internal The record's close failed: live again, unless its id was taken meanwhile. */
   rejoin(record: EntityRecord): void {
-    this.#closing.delete(record);
-    const holder = this.#live.get(record.id);
-    if (holder !== undefined && holder !== record) this.deliver(record, EVENTS.superseded);
-    else this.#live.set(record.id, record);
+    if (this.#rejoined(record)) this.deliver(record, EVENTS.superseded);
   }
 
   /** From the manager actor: a materialized actor's close failed. */
   actorRejoined(ref: AnyActorRef): void {
     const record = this.#records.get(ref);
-    if (record === undefined) return;
+    // Stryker disable next-line ConditionalExpression: only the engine's own materialized actors notify it
+    if (record && this.#rejoined(record)) ref.send(EVENTS.superseded);
+  }
+
+  /** A failed close hands its entity back: whether its id was taken meanwhile (superseded). */
+  #rejoined(record: EntityRecord): boolean {
     this.#closing.delete(record);
     const holder = this.#live.get(record.id);
-    if (holder !== undefined && holder !== record) ref.send(EVENTS.superseded);
-    else this.#live.set(record.id, record);
+    if (holder !== undefined && holder !== record) return true;
+    this.#live.set(record.id, record);
+    // Checked once the step that failed it has ended: a last failure (failed) may drain the manager.
+    if (this.#draining !== undefined) queueMicrotask(() => this.#checkDrained());
+    return false;
   }
 
   /** @internal The record's close starts: it is no longer live. */
