@@ -53,7 +53,8 @@ ${EXITS}`,
 Lists the namespace's entities by id: live ones and closes still running.
 
 Options:
-  --state <s>   only those in state s: active, paused, expired, expired.queued, expired.closing
+  --state <s>   only those in state s: active, paused, expired, expired.queued, expired.closing,
+                expired.retrying, failed
   --limit <n>   at most n (default 100)
 
 ${COMMON}

@@ -24,7 +24,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
-const STATES = ['active', 'paused', 'expired', 'expired.queued', 'expired.closing'];
+const STATES = ['active', 'paused', 'expired', 'expired.queued', 'expired.closing', 'expired.retrying', 'failed'];
 
 /**
  * Runs `xstate-expire <command> …` and resolves with its exit code (see

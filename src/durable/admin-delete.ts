@@ -1,3 +1,4 @@
+import { DEFAULT_CLOSE_POLICY } from './closers.js';
 import { randomUUID } from 'node:crypto';
 import { compileMachine } from '../machines/compile.js';
 import { expirationMachine } from '../machines/expiration.js';
@@ -22,7 +23,7 @@ export async function deleteStored(store: DurableStore, namespace: string, id: s
     30_000,
     (entity, error) => console.error(`xstate-expire: ${entity}:`, error),
     // Never a close here: queued ones wait for a manager.
-    { canClose: () => false },
+    { canClose: () => false, policyOf: () => DEFAULT_CLOSE_POLICY },
   );
   return engine.transaction(async (step) => {
     const live = await engine.live(step, id);

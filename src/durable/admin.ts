@@ -1,7 +1,7 @@
 import type { DurableStore } from './store.js';
 
 /** Live entities by top-level state: `expired.queued` counts as `expired`. */
-export type StateCounts = Record<'active' | 'paused' | 'expired', number>;
+export type StateCounts = Record<'active' | 'paused' | 'expired' | 'failed', number>;
 
 /** The top-level state of a stored leaf state (`expired.queued` → `expired`). */
 export function topState(state: string): string {
@@ -15,7 +15,7 @@ export async function countByState(store: Pick<DurableStore, 'query' | 'schema'>
     `SELECT state, count(*)::float8 AS n FROM ${store.schema}.entities WHERE namespace = $1 AND live GROUP BY state`,
     [namespace],
   );
-  const counts: StateCounts = { active: 0, paused: 0, expired: 0 };
+  const counts: StateCounts = { active: 0, paused: 0, expired: 0, failed: 0 };
   for (const row of rows) {
     const top = topState(row.state as string) as keyof StateCounts;
     counts[top] = (counts[top] ?? 0) + Number(row.n);

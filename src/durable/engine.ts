@@ -3,7 +3,8 @@ import type { ExpirationContext } from '../machines/expiration.js';
 import { type TableArgs, assignmentOf, chooseTransition, delayOf } from '../machines/interpret.js';
 import type { CloseErrorHandler } from '../types.js';
 import type { DurableStore, Query, Row } from './store.js';
-import { NO_RETRY } from '../machines/retry.js';
+import type { RetryPolicy } from '../machines/retry.js';
+import { CLOSE_TIMED_OUT, MANAGER_DISPOSED } from '../machines/effects.js';
 
 /** An entity's row, as a transaction reads and changes it. */
 export interface Draft {
@@ -23,6 +24,14 @@ export interface Draft {
   leaseEvent: string | null;
   /** The processes holding the pause (`paused` only): it lasts while any of them lives. */
   holders: string[];
+  /** Close attempts since it expired. */
+  attempt: number;
+  /** The last failed attempt's message. */
+  lastError: string | null;
+  /** When the running attempt times out; `null` for none. */
+  closeDeadline: number | null;
+  /** Whether another live row holds the id (read before a failed close hands the entity back). */
+  idTaken?: boolean;
   /** The generation the row was read with (its key); `undefined` for a row not yet inserted. */
   key: number | undefined;
   /** Reached a final state: the row goes. */
@@ -36,6 +45,8 @@ export interface Claim {
   deadline: number;
   closer: string;
   data: unknown;
+  /** Which attempt: 1, then one more on each retry or takeover. */
+  attempt: number;
 }
 
 /** One transaction's work beyond the rows: what to do once it commits. */
@@ -44,8 +55,10 @@ export class Step {
   readonly mailbox: Array<{ type: string }> = [];
   /** Closes claimed: to run after the commit. */
   readonly claims: Claim[] = [];
-  /** Running closes (`id#generation`) whose signal must abort. */
-  readonly aborts: string[] = [];
+  /** Running closes (`id#generation`) whose signal must abort, with why. */
+  readonly aborts: Array<[key: string, reason: Error]> = [];
+  /** Failures to report once committed (a rolled-back transaction reports nothing). */
+  readonly reports: Array<[id: string, error: unknown]> = [];
   /** Pauses taken (`id#generation`): this manager renews them while it lives. */
   readonly pauses: string[] = [];
   /** Entities `dispose({ close: true })` shut down (`id#generation`): it waits until they are gone. */
@@ -65,6 +78,14 @@ export class Step {
 export interface EngineHost {
   /** Whether this process will run one more close with `closer` now (it has it, and room beside `pending` claimed). */
   canClose(closer: string, pending: number): boolean;
+  /** How the closes of `closer` are retried and timed out (the defaults for a closer this process lacks). */
+  policyOf(closer: string): ClosePolicy;
+}
+
+/** How one closer's closes are retried and timed out. */
+export interface ClosePolicy {
+  retry: Readonly<RetryPolicy>;
+  closeTimeoutMs: number | undefined;
 }
 
 /**
@@ -97,7 +118,7 @@ export const keyOf = (id: string, generation: number): string => `${id}#${genera
 
 /** The row's columns, numbers as JavaScript numbers on every driver. */
 const COLUMNS = `id, generation::float8 AS generation, state, live, deadline, due, closer, data, owner,
-  lease_state, lease_until, lease_ms, lease_event, holders`;
+  lease_state, lease_until, lease_ms, lease_event, holders, attempt, last_error, close_deadline`;
 
 const toDraft = (row: Row): Draft => ({
   id: row.id as string,
@@ -114,6 +135,9 @@ const toDraft = (row: Row): Draft => ({
   leaseMs: row.lease_ms === null ? null : Number(row.lease_ms),
   leaseEvent: (row.lease_event as string | null) ?? null,
   holders: (row.holders as string[] | null) ?? [],
+  attempt: Number(row.attempt ?? 0),
+  lastError: (row.last_error as string | null) ?? null,
+  closeDeadline: row.close_deadline === null || row.close_deadline === undefined ? null : Number(row.close_deadline),
   key: Number(row.generation),
   ended: false,
 });
@@ -252,6 +276,9 @@ export class DurableEngine {
       leaseMs: null,
       leaseEvent: null,
       holders: [],
+      attempt: 0,
+      lastError: null,
+      closeDeadline: null,
       key: undefined,
       ended: false,
     };
@@ -265,6 +292,14 @@ export class DurableEngine {
    * then whatever its effects sent. Resolves with whether a transition was taken.
    */
   async send(step: Step, draft: Draft, event: { type: string }): Promise<boolean> {
+    // A close that ends otherwise than settled may hand its entity back: is its id still free?
+    if (!draft.live && event.type !== 'settled' && draft.idTaken === undefined) {
+      const [row] = await step.query(
+        `SELECT 1 AS taken FROM ${this.#s}.entities WHERE namespace = $1 AND id = $2 AND live AND generation <> $3`,
+        [this.namespace, draft.id, draft.generation],
+      );
+      draft.idTaken = row !== undefined;
+    }
     const taken = this.#step(step, draft, event);
     await this.#drain(step, draft);
     return taken;
@@ -339,20 +374,23 @@ export class DurableEngine {
       draft.leaseMs,
       draft.leaseEvent,
       draft.holders,
+      draft.attempt,
+      draft.lastError,
+      draft.closeDeadline,
     ];
     if (draft.key === undefined) {
       await step.query(
         `INSERT INTO ${this.#s}.entities (namespace, id, generation, state, live, deadline, due, closer, data,
-           owner, lease_state, lease_until, lease_ms, lease_event, holders)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15)`,
+           owner, lease_state, lease_until, lease_ms, lease_event, holders, attempt, last_error, close_deadline)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
         values,
       );
     } else {
       await step.query(
         `UPDATE ${this.#s}.entities SET generation = $3, state = $4, live = $5, deadline = $6, due = $7, closer = $8,
            data = $9::jsonb, owner = $10, lease_state = $11, lease_until = $12, lease_ms = $13, lease_event = $14,
-           holders = $15
-         WHERE namespace = $1 AND id = $2 AND generation = $16`,
+           holders = $15, attempt = $16, last_error = $17, close_deadline = $18
+         WHERE namespace = $1 AND id = $2 AND generation = $19`,
         [...values, draft.key],
       );
     }
@@ -477,6 +515,9 @@ export class DurableEngine {
           if (context.generation !== draft.generation) draft.generation = this.#fresh(step);
           draft.closer = close.closer;
           draft.data = close.data;
+          draft.attempt = context.attempt;
+          draft.lastError = context.lastError ?? null;
+          draft.closeDeadline = context.closeDeadline === Infinity ? null : context.closeDeadline;
           break;
         }
         case 'effect':
@@ -494,6 +535,7 @@ export class DurableEngine {
 
   /** The machine's context for a row: what its guards, delays and assigns read. */
   #context(draft: Draft, now: number): ExpirationContext {
+    const { retry, closeTimeoutMs } = this.host.policyOf(draft.closer);
     return {
       id: draft.id,
       deadline: draft.deadline,
@@ -503,12 +545,11 @@ export class DurableEngine {
       clock: { now: () => now, setTimeout: () => undefined, clearTimeout: () => {} },
       onCloseError: this.onCloseError,
       generation: draft.generation,
-      // Durable closes are tried once for now: a failed one is reported and completed (settled).
-      retry: NO_RETRY,
-      closeTimeoutMs: undefined,
-      attempt: 0,
-      closeDeadline: Infinity,
-      lastError: undefined,
+      retry,
+      closeTimeoutMs,
+      attempt: draft.attempt,
+      closeDeadline: draft.closeDeadline ?? Infinity,
+      lastError: draft.lastError ?? undefined,
     };
   }
 
@@ -526,13 +567,21 @@ export class DurableEngine {
       lease(draft, this.owner, step.now + this.claimTimeoutMs, this.claimTimeoutMs, 'reclaim');
     },
     runClose: (step, draft) => {
-      const { id, generation, deadline, closer, data } = draft;
-      step.claims.push({ id, generation, deadline, closer, data });
+      const { id, generation, deadline, closer, data, attempt } = draft;
+      step.claims.push({ id, generation, deadline, closer, data, attempt });
     },
-    abortClose: (step, draft) => void step.aborts.push(`${draft.id}#${draft.generation}`),
-    // Reached only from a failed or timed-out attempt, which durable closes do not have yet:
-    // the manager completes a failed close with `settled` after reporting it.
-    timeoutClose: () => {},
-    rejoin: () => {},
+    abortClose: (step, draft) => void step.aborts.push([keyOf(draft.id, draft.generation), MANAGER_DISPOSED]),
+    // Whichever process runs the close, the one that finds its timeout due fails the attempt;
+    // the close, if it runs here, sees its signal abort and leaves its slot at once.
+    timeoutClose: (step, draft) => {
+      step.aborts.push([keyOf(draft.id, draft.generation), CLOSE_TIMED_OUT]);
+      step.reports.push([draft.id, CLOSE_TIMED_OUT]);
+      step.mailbox.push({ type: 'failed', error: CLOSE_TIMED_OUT } as { type: string });
+    },
+    // A failed close hands the entity back: live again (retrying, or failed), unless its id was taken.
+    rejoin: (step, draft) => {
+      if (draft.idTaken) step.mailbox.push({ type: 'superseded' });
+      else draft.live = true;
+    },
   };
 }

@@ -1,38 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { compileMachine } from '../machines/compile.js';
-import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js';
-import { type LiveExpirationState, MAX_TIMER_DELAY, expirationMachine } from '../machines/expiration.js';
+import { CLOSE_SETTLED, CLOSE_TIMED_OUT, MANAGER_DISPOSED, report } from '../machines/effects.js';
+import { type LiveExpirationState, MAX_TIMER_DELAY, type RoutedCall, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler } from '../types.js';
 import { type Deadline, describe } from '../shared/validate.js';
 import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadline } from './validate.js';
 import { type Claim, type Draft, DurableEngine, Step, keyOf } from './engine.js';
+import { type Closer, type CloserOptions, DEFAULT_CLOSE_POLICY, type NamedCloser, toClosers } from './closers.js';
 import { CLAIM_LOST } from './reasons.js';
 import type { DurableStore } from './store.js';
 import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions } from '../telemetry/telemetry.js';
 import { countByState } from './admin.js';
 
-/** What a closer is called with: which entity, its data, and its generation. */
-export interface ClosingEntity {
-  id: string;
-  /** The `data` it was armed with (JSON). */
-  data: unknown;
-  /**
-   * Unique per id and incarnation (a renewal makes a new one): make the close
-   * idempotent on `(id, generation)` and its effect happens exactly once.
-   */
-  generation: number;
-  /** The deadline it expired at, in ms on the database's clock. */
-  deadline: number;
-}
-
-/**
- * Closes an expired entity. Named in {@link DurableExpireManagerOptions.closers},
- * because a close must survive a restart: a function value would not.
- *
- * `signal` is scoped to this close: it aborts when the close settles, or when
- * the manager is disposed while it runs.
- */
-export type Closer = (entity: ClosingEntity, signal: AbortSignal) => unknown;
+export type { Closer, CloserOptions, ClosingEntity } from './closers.js';
 
 /** When an entity expires: absolute (epoch ms on the database's clock, or a Date) or a TTL from now. */
 export type DurableDeadline = Deadline;
@@ -49,8 +29,13 @@ export interface DurableNewOptions {
 export interface DurableExpireManagerOptions extends TelemetryOptions {
   /** Where the entities live: `pgliteStore({ dataDir })` or `postgresStore({ connectionString } | { pool })`. */
   store: DurableStore;
-  /** The closes this process can run, by name. An entity is only closed by a process that has its closer. */
-  closers: Record<string, Closer>;
+  /**
+   * The closes this process can run, by name: a function, or `{ close, retry?,
+   * closeTimeoutMs? }`. An entity is only closed by a process that has its
+   * closer. A failed attempt is retried (5 attempts by default) and after the
+   * last the entity is kept as `failed`; an attempt times out after 5 minutes.
+   */
+  closers: Record<string, Closer | CloserOptions>;
   /** Managers of one namespace share its entities. Default `'default'`. */
   namespace?: string;
   /**
@@ -89,6 +74,10 @@ export interface DurableEntity {
   data: unknown;
   /** Its generation: unique per id and incarnation. */
   generation: number;
+  /** Close attempts made since it expired (retrying or failed; 0 before). */
+  attempts: number;
+  /** The last failed attempt's error message, while retrying or failed. */
+  lastError?: string;
 }
 
 /** Options of {@link DurableExpireManager.dispose}. */
@@ -106,11 +95,15 @@ export interface DurableDisposeOptions {
 
 const SHUTDOWN = { type: 'shutdown' } as const;
 const START = { type: 'start' } as const;
+const LIVE_STATES: readonly LiveExpirationState[] = ['active', 'paused', 'expired', 'failed'];
 const SETTLED = { type: 'settled' } as const;
-const ENTITY = 'id, state, deadline, closer, data, generation::float8 AS generation';
+const ENTITY = 'id, state, deadline, closer, data, generation::float8 AS generation, attempt, last_error';
 const BATCH = 100;
 /** How soon to look again at a deadline that was due but not handled by a pass. */
 const RETRY_MS = 5;
+
+/** How a close running here ended: settled, failed (with what it threw), or cut short and failed (handed back). */
+type Outcome = 'settled' | 'handBack' | { error: unknown };
 
 /** A close running in this process. */
 interface Running {
@@ -138,7 +131,7 @@ type Status = 'running' | 'closing' | 'disposing' | 'disposed';
  */
 export class DurableExpireManager implements AsyncDisposable {
   readonly #store: DurableStore;
-  readonly #closers: Record<string, Closer>;
+  readonly #closers: Map<string, NamedCloser>;
   readonly #names: string[];
   readonly #engine: DurableEngine;
   readonly #onCloseError: CloseErrorHandler;
@@ -180,8 +173,8 @@ export class DurableExpireManager implements AsyncDisposable {
       DurableExpireManagerOptions,
   ) {
     this.#store = options.store;
-    this.#closers = options.closers;
-    this.#names = Object.keys(options.closers);
+    this.#closers = toClosers('createDurableExpireManager', options.closers);
+    this.#names = [...this.#closers.keys()];
     this.#onCloseError =
       options.onCloseError ?? ((id, error) => console.error(`xstate-expire: close of "${id}" failed:`, error));
     this.#pollIntervalMs = options.pollIntervalMs;
@@ -197,7 +190,10 @@ export class DurableExpireManager implements AsyncDisposable {
       options.claimTimeoutMs,
       options.pauseTimeoutMs,
       this.#onCloseError,
-      { canClose: (closer, pending) => this.#canClose(closer, pending) },
+      {
+        canClose: (closer, pending) => this.#canClose(closer, pending),
+        policyOf: (closer) => this.#closers.get(closer) ?? DEFAULT_CLOSE_POLICY,
+      },
     );
   }
 
@@ -266,7 +262,7 @@ export class DurableExpireManager implements AsyncDisposable {
       throw new TypeError('DurableExpireManager.new: options must be { closer, data? }');
     }
     const { closer, data = null } = options;
-    if (typeof closer !== 'string' || !Object.hasOwn(this.#closers, closer)) {
+    if (typeof closer !== 'string' || !this.#closers.has(closer)) {
       throw new TypeError(`DurableExpireManager.new: unknown closer ${describe(closer)}; known: ${this.#names.join(', ')}`);
     }
     assertJson('DurableExpireManager.new', data, 'data');
@@ -283,7 +279,7 @@ export class DurableExpireManager implements AsyncDisposable {
           // While everything closes, an update of a live entity closes at once (not leaked).
           if (closingAll) {
             await this.#engine.send(step, live, SHUTDOWN);
-            if (Object.hasOwn(this.#closers, live.closer)) step.waitFor.push(keyOf(live.id, live.generation));
+            if (this.#closers.has(live.closer)) step.waitFor.push(keyOf(live.id, live.generation));
           }
           await this.#engine.write(step, live);
         } else {
@@ -301,11 +297,11 @@ export class DurableExpireManager implements AsyncDisposable {
    * generation is 0, which no armed entity has.
    */
   async closeUnarmed(id: string, closer: string, data: unknown): Promise<void> {
-    const close = Object.hasOwn(this.#closers, closer) ? this.#closers[closer] : undefined;
+    const close = this.#closers.get(closer)?.close;
     if (close === undefined) return;
     const controller = new AbortController();
     try {
-      await close({ id, data, generation: 0, deadline: Number.NaN }, controller.signal);
+      await close({ id, data, generation: 0, deadline: Number.NaN, attempt: 1 }, controller.signal);
     } catch (error) {
       report({ id, onCloseError: this.#onCloseError }, error);
     } finally {
@@ -333,6 +329,16 @@ export class DurableExpireManager implements AsyncDisposable {
   /** Force-expires a paused expiration now (Go: `Expire`). */
   async expire(id: string): Promise<void> {
     await this.#route('expire', id);
+  }
+
+  /**
+   * Sends a `failed` expiration (every close attempt failed) back to closing,
+   * with a fresh round of attempts.
+   *
+   * @returns whether `id` was failed (anything else is left as it is).
+   */
+  retry(id: string): Promise<boolean> {
+    return this.#route('retry', id);
   }
 
   /**
@@ -369,12 +375,20 @@ export class DurableExpireManager implements AsyncDisposable {
     return row && this.#entity(row);
   }
 
-  /** The live entities of the namespace (every process's), by id; at most `limit` (default 1000). */
-  async list({ limit = 1_000 }: { limit?: number } = {}): Promise<DurableEntity[]> {
+  /**
+   * The live entities of the namespace (every process's), by id; at most
+   * `limit` (default 1000); only those in top-level `state` when given
+   * (`list({ state: 'failed' })`: the dead letters).
+   */
+  async list({ limit = 1_000, state }: { limit?: number; state?: LiveExpirationState } = {}): Promise<DurableEntity[]> {
     if (!Number.isInteger(limit) || limit < 0) throw new TypeError('DurableExpireManager.list: limit must be an integer, 0 or more');
+    if (state !== undefined && !LIVE_STATES.includes(state)) {
+      throw new TypeError(`DurableExpireManager.list: state must be one of ${LIVE_STATES.join(', ')}, got ${describe(state)}`);
+    }
     const rows = await this.#store.query(
-      `SELECT ${ENTITY} FROM ${this.#store.schema}.entities WHERE namespace = $1 AND live ORDER BY id LIMIT $2`,
-      [this.namespace, limit],
+      `SELECT ${ENTITY} FROM ${this.#store.schema}.entities
+        WHERE namespace = $1 AND live AND ($3::text IS NULL OR split_part(state, '.', 1) = $3) ORDER BY id LIMIT $2`,
+      [this.namespace, limit, state ?? null],
     );
     return rows.map((row) => this.#entity(row));
   }
@@ -387,6 +401,8 @@ export class DurableExpireManager implements AsyncDisposable {
       closer: row.closer as string,
       data: row.data ?? null,
       generation: Number(row.generation),
+      attempts: Number(row.attempt),
+      ...(row.last_error === null || row.last_error === undefined ? {} : { lastError: row.last_error as string }),
     };
   }
 
@@ -511,7 +527,7 @@ export class DurableExpireManager implements AsyncDisposable {
         const live = await this.#engine.live(step, id as string);
         if (!live) return;
         await this.#engine.send(step, live, SHUTDOWN);
-        if (Object.hasOwn(this.#closers, live.closer)) step.waitFor.push(keyOf(live.id, live.generation));
+        if (this.#closers.has(live.closer)) step.waitFor.push(keyOf(live.id, live.generation));
         await this.#engine.write(step, live);
       });
     }
@@ -523,12 +539,12 @@ export class DurableExpireManager implements AsyncDisposable {
   }
 
   /** One call: a transaction on the live row of `id`. */
-  async #route(call: 'stop' | 'start' | 'expire' | 'delete', id: string): Promise<boolean> {
+  async #route(call: RoutedCall, id: string): Promise<boolean> {
     assertDurableId(`DurableExpireManager.${call}`, id);
     if (!this.#active) return false;
     return this.#call(async (step) => {
       const live = await this.#engine.live(step, id);
-      if (!live) return false;
+      if (!live || (call === 'retry' && live.state !== 'failed')) return false;
       await this.#engine.send(step, live, { type: call });
       // The caller holds the pause, whether it took it or joined it (R1.1 for every updater).
       if (call === 'stop' && live.state === 'paused') {
@@ -601,7 +617,8 @@ export class DurableExpireManager implements AsyncDisposable {
     // Only once committed, and told so: a lease whose reply was lost is not renewed, so it runs out.
     for (const key of done.pauses) this.#pauses.add(key);
     for (const key of done.waitFor) this.#closeAll.add(key);
-    for (const key of done.aborts) this.#running.get(key)?.controller.abort(MANAGER_DISPOSED);
+    for (const [key, reason] of done.aborts) this.#abort(key, reason);
+    for (const [id, error] of done.reports) report({ id, onCloseError: this.#onCloseError }, error);
     if (this.#active) for (const claim of done.claims) this.#run(claim);
     // Claimed as disposal began: never started here, handed back to the others at once.
     else if (done.claims.length > 0) void this.#handBack(done.claims).catch((error) => this.#report('hand back', error));
@@ -665,65 +682,82 @@ export class DurableExpireManager implements AsyncDisposable {
   }
 
   #canClose(closer: string, pending = 0): boolean {
-    return this.#active && Object.hasOwn(this.#closers, closer) && this.#running.size + pending < this.#concurrency;
+    return this.#active && this.#closers.has(closer) && this.#running.size + pending < this.#concurrency;
   }
 
-  /** Runs a claimed close; then completes it, fenced by generation and owner (or hands it over if aborted and failed). */
+  /**
+   * Runs a claimed close; then completes it (settled, or failed: retried or
+   * kept as failed), fenced by generation and owner, or hands it over if it
+   * failed because it was cut short.
+   */
   #run(claim: Claim): void {
     const key = keyOf(claim.id, claim.generation);
     // Re-claimed by this very manager (its lease ran out while the close still runs here): it goes on.
     if (this.#running.has(key)) return;
-    // Telemetry: the close's span and lateness; a takeover is its second attempt (the row counts no further).
-    const attempt = this.#reclaims.delete(key) ? 2 : 1;
-    if (attempt > 1) this.#telemetry.reclaimed();
-    const { id, generation, closer, deadline } = claim;
+    // Telemetry: a takeover of another process's claim is counted once, when it runs.
+    if (this.#reclaims.delete(key)) this.#telemetry.reclaimed();
+    const { id, generation, closer, deadline, attempt } = claim;
     const span = this.#telemetry.startClose({ id, generation, attempt, closer, lateness: Date.now() + this.#offset - deadline });
     const controller = new AbortController();
-    const done = (async () => {
-      let failed = false;
-      let thrown: unknown;
+    const running: Running = { controller, done: Promise.resolve() };
+    running.done = (async () => {
+      let failure: { error: unknown } | undefined;
       try {
         await Promise.resolve();
         await span.run(() =>
-          this.#closers[claim.closer]!(
-            { id: claim.id, data: claim.data, generation: claim.generation, deadline: claim.deadline },
-            controller.signal,
-          ),
+          this.#closers.get(closer)!.close({ id, data: claim.data, generation, deadline, attempt }, controller.signal),
         );
       } catch (error) {
-        failed = true;
-        thrown = error;
-        report({ id: claim.id, onCloseError: this.#onCloseError }, error);
+        failure = { error };
+        report({ id, onCloseError: this.#onCloseError }, error);
       }
-      // A close that failed because it was cut short is someone else's to run again.
-      const aborted = controller.signal.aborted;
-      const handOver = failed && aborted;
-      if (!aborted) controller.abort(CLOSE_SETTLED);
-      const completed = await this.#complete(claim, handOver);
+      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
+      if (reason === undefined) controller.abort(CLOSE_SETTLED);
+      // Timed out: the process that found the timeout failed the attempt already.
+      if (reason === CLOSE_TIMED_OUT) return span.end('timeout', failure?.error);
+      // A close that failed because it was cut short (disposed, claim lost) is someone else's to run again.
+      const outcome = reason !== undefined && failure ? 'handBack' : (failure ?? 'settled');
+      const completed = await this.#complete(claim, outcome);
       // Telemetry: not completed = its claim ran out and another manager holds it now.
-      span.end(aborted ? 'aborted' : failed ? 'error' : completed ? 'ok' : 'timeout', thrown);
+      span.end(reason !== undefined ? 'aborted' : failure ? 'error' : completed ? 'ok' : 'timeout', failure?.error);
     })().finally(() => {
-      this.#running.delete(key);
+      if (this.#running.get(key) === running) this.#running.delete(key);
       this.#kick();
     });
-    this.#running.set(key, { controller, done });
+    this.#running.set(key, running);
+  }
+
+  /**
+   * Aborts the close `key` running here. A timed-out one also leaves its slot
+   * at once: a close that ignores its signal no longer holds the concurrency
+   * or `dispose()`.
+   */
+  #abort(key: string, reason: Error): void {
+    const running = this.#running.get(key);
+    if (running === undefined) return;
+    running.controller.abort(reason);
+    if (reason === CLOSE_TIMED_OUT) {
+      this.#running.delete(key);
+      this.#kick();
+    }
   }
 
   /** Hands claims back at once (their lease ends now): another manager's next pass runs them. */
   #handBack(claims: readonly Claim[]): Promise<void> {
     return this.#call(async (step) => {
-      for (const claim of claims) await this.#finish(step, claim, true);
+      for (const claim of claims) await this.#finish(step, claim, 'handBack');
     });
   }
 
   /**
-   * Completes a close (`settled`), or hands it over (its lease ends now); retried while the database is away.
-   * Resolves with whether this manager still held it.
+   * Completes a close (`settled`, or `failed` with its error), or hands it over
+   * (its lease ends now); retried while the database is away. Resolves with
+   * whether this manager still held it.
    */
-  async #complete(claim: Claim, handOver: boolean): Promise<boolean> {
+  async #complete(claim: Claim, outcome: Outcome): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#call((step) => this.#finish(step, claim, handOver));
+        return await this.#call((step) => this.#finish(step, claim, outcome));
       } catch (error) {
         if (attempt >= (this.#active ? 20 : 3)) {
           this.#report('complete', error);
@@ -738,11 +772,12 @@ export class DurableExpireManager implements AsyncDisposable {
    * In `step`: completes a claim this manager still holds (fenced by generation
    * and owner), or hands it back; resolves with whether it still held it.
    */
-  async #finish(step: Step, claim: Claim, handBack: boolean): Promise<boolean> {
+  async #finish(step: Step, claim: Claim, outcome: Outcome): Promise<boolean> {
     const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
-    if (!draft) return false; // re-claimed by another manager, or replaced: nothing to do
-    if (handBack) this.#engine.releaseNow(step, draft);
-    else await this.#engine.send(step, draft, SETTLED);
+    // Re-claimed by another manager, replaced, or timed out (its attempt failed already): nothing to do.
+    if (!draft || draft.state !== 'expired.closing') return false;
+    if (outcome === 'handBack') this.#engine.releaseNow(step, draft);
+    else await this.#engine.send(step, draft, outcome === 'settled' ? SETTLED : { type: 'failed', error: outcome.error } as never);
     await this.#engine.write(step, draft);
     return true;
   }
@@ -787,12 +822,7 @@ export async function createDurableExpireManager(options: DurableExpireManagerOp
   if (typeof store?.transaction !== 'function' || typeof store.acquire !== 'function') {
     fail('store must be pgliteStore(...) or postgresStore(...)');
   }
-  if (closers === null || typeof closers !== 'object' || Object.keys(closers).length === 0) {
-    fail('closers must name at least one closer: { lease: (entity, signal) => … }');
-  }
-  for (const [name, closer] of Object.entries(closers)) {
-    if (typeof closer !== 'function') fail(`closers.${name} must be a function`);
-  }
+  toClosers(owner, closers);
   assertNamespace(owner, namespace);
   assertMs(owner, 'claimTimeoutMs', claimTimeoutMs, 30);
   // A pause's lease lives in the database only (no timer, no setting holds it): it may be as long as a number is exact.

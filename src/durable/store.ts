@@ -114,6 +114,13 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
       (SELECT max(generation) FROM ${s}.entities),
       (extract(epoch FROM clock_timestamp()) * 1000000)::bigint));
   `,
+  (s) => `
+    -- Close attempts: how many since the entity expired (or was retried by hand), the last
+    -- failure's message (retrying or failed), and when the running attempt times out.
+    ALTER TABLE ${s}.entities ADD COLUMN attempt integer NOT NULL DEFAULT 0;
+    ALTER TABLE ${s}.entities ADD COLUMN last_error text;
+    ALTER TABLE ${s}.entities ADD COLUMN close_deadline double precision;
+  `,
 ];
 
 /** The schema version this library writes and reads: a store on an older one is migrated (or refused), a newer one refused. */
