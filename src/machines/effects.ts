@@ -126,10 +126,10 @@ export function queueClose(target: EffectTarget): void {
   } catch (error) {
     return refused(error);
   }
-  // An executor may return anything; only a rejected promise is a refusal.
-  if (typeof (queued as PromiseLike<unknown> | null)?.then === 'function') {
-    (queued as PromiseLike<unknown>).then(undefined, refused);
-  }
+  // An executor may return anything. A promise or thenable of any library that
+  // rejects, or whose then() throws, is a refusal: adopted as a native promise,
+  // a throw in then() is a rejection too, not an error thrown into the step.
+  Promise.resolve(queued).then(undefined, refused);
 }
 
 /**
