@@ -151,7 +151,7 @@ export function runClose(target: EffectTarget, event: CloseEvent): void {
       report(context, error);
     } finally {
       scope.abort(CLOSE_SETTLED);
-      // Stryker disable next-line ConditionalExpression,EqualityOperator: the scope is read only while closing, and the settle that follows ends closing whichever close it comes from
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: read only while closing, which the settle ends
       if (target.scope === scope) target.scope = undefined;
       event.settle();
       target.send(SETTLED_EVENT);
@@ -161,7 +161,7 @@ export function runClose(target: EffectTarget, event: CloseEvent): void {
 
 /** Aborts the running close's signal: the manager is disposed while it runs. */
 export function abortClose(target: EffectTarget): void {
-  // Stryker disable next-line OptionalChaining: closing always has a scope: runClose sets it on entry, and the settle that clears it ends closing in the same step
+  // Stryker disable next-line OptionalChaining: closing always has a scope
   target.scope?.abort(MANAGER_DISPOSED);
 }
 
@@ -208,7 +208,7 @@ export function actorTarget(self: AnyActorRef, context: ExpirationContext): Effe
       return actorScopes.get(self);
     },
     set scope(scope) {
-      // Stryker disable next-line ConditionalExpression: a WeakMap holding undefined and one without the key read the same
+      // Stryker disable next-line ConditionalExpression: a WeakMap reads undefined either way
       if (scope) actorScopes.set(self, scope);
       else actorScopes.delete(self);
       if (scope) abortWhenStopped(self, scope);
