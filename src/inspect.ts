@@ -11,7 +11,7 @@ const isRef = (value: unknown): value is AnyActorRef =>
  * Any other context passes through.
  */
 export function sanitizeContext(context: MachineContext): MachineContext {
-  // Stryker disable next-line ConditionalExpression: a string or number context gets through the checks below unchanged (no engine, no numeric deadline), so only !context decides
+  // Stryker disable next-line ConditionalExpression: only !context decides
   if (!context || typeof context !== 'object') return context;
   // The manager's context holds the engine: its own toJSON() is the small view.
   if ((context as Partial<ManagerContext>).engine instanceof ExpireEngine) return (context as ManagerContext).toJSON();
@@ -23,7 +23,7 @@ export function sanitizeContext(context: MachineContext): MachineContext {
 
 /** Replaces actor refs in an event by their ids and drops functions and promises. */
 export function sanitizeEvent(event: AnyEventObject): AnyEventObject {
-  // Stryker disable next-line ObjectLiteral: the loop below copies type too, an own property of every event
+  // Stryker disable next-line ObjectLiteral: the loop copies type too
   const result: AnyEventObject = { type: event.type };
   for (const [key, value] of Object.entries(event)) {
     if (isRef(value)) result[key] = value.id;

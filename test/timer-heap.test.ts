@@ -313,7 +313,14 @@ describe('TimerHeap', () => {
           expect(heap.size).toBe(0);
         },
       ),
-      { seed: SEED, numRuns: NUM_RUNS },
+      // The suite's seed and runs, plus one case that needs the right parent
+      // index in sift-up (shrunk from a failure of `parent = index >> 1`):
+      // random cases reach one only now and then (none in 100 runs of seeds 1 to 6).
+      {
+        seed: SEED,
+        numRuns: NUM_RUNS,
+        examples: [[[0, 0, 1, 0, 1, 1, 0, 0, 0, 0].map((ms) => ({ ms, cancel: false, at: 0 }))]],
+      },
     );
   });
 });

@@ -157,10 +157,10 @@ export function queueClose(target: EffectTarget): void {
   } catch (error) {
     return refused(error);
   }
-  // An executor may return anything; only a rejected promise is a refusal.
-  if (typeof (queued as PromiseLike<unknown> | null)?.then === 'function') {
-    (queued as PromiseLike<unknown>).then(undefined, refused);
-  }
+  // An executor may return anything. A promise or thenable of any library that
+  // rejects, or whose then() throws, is a refusal: adopted as a native promise,
+  // a throw in then() is a rejection too, not an error thrown into the step.
+  Promise.resolve(queued).then(undefined, refused);
 }
 
 /**
@@ -219,7 +219,7 @@ export function rejoin(target: EffectTarget): void {
 
 /** Aborts the running close's signal: the manager is disposed while it runs. */
 export function abortClose(target: EffectTarget): void {
-  // Stryker disable next-line OptionalChaining: closing always has a scope: runClose sets it on entry, and the settle that clears it ends closing in the same step
+  // Stryker disable next-line OptionalChaining: closing always has a scope
   target.scope?.abort(MANAGER_DISPOSED);
 }
 
@@ -272,7 +272,7 @@ export function actorTarget(self: AnyActorRef, context: ExpirationContext): Effe
       return actorScopes.get(self);
     },
     set scope(scope) {
-      // Stryker disable next-line ConditionalExpression: a WeakMap holding undefined and one without the key read the same
+      // Stryker disable next-line ConditionalExpression: a WeakMap reads undefined either way
       if (scope) actorScopes.set(self, scope);
       else actorScopes.delete(self);
       if (scope) abortWhenStopped(self, scope);

@@ -204,7 +204,7 @@ export const expirationMachine = setup({
   output: ({ context, event, self }): ExpirationOutput => ({
     id: context.id,
     ref: self,
-    // Stryker disable next-line OptionalChaining: the machine ends only in closed or deleted, and both give an output
+    // Stryker disable next-line OptionalChaining: closed and deleted both give an output
     closed: (event as { output?: { closed?: boolean } }).output?.closed === true,
   }),
   initial: 'active',

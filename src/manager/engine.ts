@@ -110,7 +110,7 @@ export class ExpireEngine implements RecordHost {
   /** Materialized actors, back to their records. */
   readonly #records = new WeakMap<AnyActorRef, EntityRecord>();
   /** The args of guards, delays and assigns: one object, refilled per call. */
-  // Stryker disable next-line ObjectLiteral: both fields are set before every read; the literal only gives the object its shape up front
+  // Stryker disable next-line ObjectLiteral: both fields are set before every read
   readonly #args: TableArgs = { context: undefined, event: undefined };
   /** Events that effects sent during a step, run once it ends (an actor's mailbox, for records). */
   readonly #mailbox: Array<EntityRecord | { type: string }> = [];
@@ -247,7 +247,7 @@ export class ExpireEngine implements RecordHost {
     const record = this.#live.get(id);
     if (record === undefined) return false;
     // The manager forgets a deleted entity at once, whatever its state does.
-    // Stryker disable next-line StringLiteral,ConditionalExpression: every live state takes delete and ends at once (#ended forgets it too)
+    // Stryker disable next-line StringLiteral,ConditionalExpression: ending forgets the entity too
     if (call === 'delete') this.#live.delete(id);
     this.#send(record, EVENTS[call]);
     return true;
@@ -286,9 +286,9 @@ export class ExpireEngine implements RecordHost {
    * were running have settled.
    */
   dispose(): Promise<void> {
-    // Stryker disable next-line ConditionalExpression: a second dispose finds nothing live, nothing closing and nothing running, and resolves at once either way
+    // Stryker disable next-line ConditionalExpression: a second dispose finds nothing to do
     if (this.#disposed) return Promise.resolve();
-    // Stryker disable next-line BooleanLiteral: without it each record's end during dispose does the bookkeeping that the wholesale clear below does anyway: a cost, not a behaviour
+    // Stryker disable next-line BooleanLiteral: the wholesale clear does the same bookkeeping
     this.#disposed = true;
     const running = [...this.#closing.values()];
     // Dropped wholesale, so that each record's own end costs nothing (see #ended).
@@ -304,27 +304,27 @@ export class ExpireEngine implements RecordHost {
   /** From the manager actor: a materialized actor's close starts. */
   actorClosing(ref: AnyActorRef, settled: Promise<void>): void {
     const record = this.#records.get(ref);
-    // Stryker disable next-line ConditionalExpression: only the engine's own materialized actors notify it
+    // Stryker disable next-line ConditionalExpression: only the engine's own actors notify it
     if (record) this.closing(record, settled);
   }
 
   /** From the manager actor: a materialized actor reached a final state. */
   actorEnded(ref: AnyActorRef): void {
     const record = this.#records.get(ref);
-    // Stryker disable next-line ConditionalExpression: only the engine's own materialized actors end under it
+    // Stryker disable next-line ConditionalExpression: only the engine's own actors end under it
     if (record) this.#ended(record);
   }
 
   /** @internal The record's timer is due: its delayed event happens. */
   due(record: EntityRecord): void {
     const event = this.#delayed[record.state];
-    // Stryker disable next-line ConditionalExpression: a record is armed only in a leaf with a delayed event (leaving it disarms the record)
+    // Stryker disable next-line ConditionalExpression: armed only in a leaf with a delayed event
     if (event !== undefined) this.deliver(record, event);
   }
 
   /** @internal An effect's event: now, or after the running step. */
   deliver(record: EntityRecord, event: { type: string }): void {
-    // Stryker disable next-line ConditionalExpression: in the expiration machine the one effect that sends during a step (queueClose) is its step's last operation, so now and after the step are the same
+    // Stryker disable next-line ConditionalExpression: queueClose is its step's last operation
     if (this.#stepping) this.#mailbox.push(record, event);
     else this.#send(record, event);
   }
@@ -364,7 +364,7 @@ export class ExpireEngine implements RecordHost {
 
   /** @internal The record's close starts: it is no longer live. */
   closing(record: EntityRecord, settled: Promise<void>): void {
-    // Stryker disable next-line ConditionalExpression: a close starts only from expired.queued, where the record is the id's live one
+    // Stryker disable next-line ConditionalExpression: a close starts only from the live record
     if (this.#live.get(record.id) === record) this.#live.delete(record.id);
     this.#closing.set(record, settled);
     this.#checkDrained();
@@ -387,17 +387,17 @@ export class ExpireEngine implements RecordHost {
     args.context = args.event = undefined;
     if (transition === undefined) return;
     const outer = !this.#stepping;
-    // Stryker disable next-line BooleanLiteral: see deliver(): no effect of this machine sends before its step's last operation
+    // Stryker disable next-line BooleanLiteral: as in deliver()
     this.#stepping = true;
     try {
       record.state = transition.target;
       this.#run(record, transition.ops, event);
       if (this.#leaves[transition.target]!.final) this.#ended(record);
     } finally {
-      // Stryker disable next-line ConditionalExpression: no step runs inside another here (the mailbox is drained by outer steps), as in deliver()
+      // Stryker disable next-line ConditionalExpression: no step runs inside another here
       if (outer) this.#stepping = false;
     }
-    // Stryker disable next-line ConditionalExpression: as above: every step that drains is an outer one
+    // Stryker disable next-line ConditionalExpression: every step that drains is an outer one
     if (outer) this.#drainMailbox();
   }
 
@@ -405,7 +405,7 @@ export class ExpireEngine implements RecordHost {
     const args = this.#argsOf(record, event);
     for (const op of ops) {
       switch (op.kind) {
-        // Stryker disable next-line StringLiteral: a record left armed in a state without a delayed event wakes up to nothing (see due()); disarming only spares that wake-up
+        // Stryker disable next-line StringLiteral: an armed record wakes up to nothing
         case 'cancel':
           this.#heap.disarm(record);
           break;
@@ -444,7 +444,7 @@ export class ExpireEngine implements RecordHost {
 
   /** The entity reached a final state: it leaves the manager and the heap. */
   #ended(record: EntityRecord): void {
-    // Stryker disable next-line ConditionalExpression: as for #disposed above: the wholesale clear does the same bookkeeping
+    // Stryker disable next-line ConditionalExpression: the wholesale clear does the same bookkeeping
     if (this.#disposed) return; // dispose drops them all at once
     this.#heap.remove(record);
     if (this.#live.get(record.id) === record) this.#live.delete(record.id);
@@ -468,7 +468,7 @@ export class ExpireEngine implements RecordHost {
       asyncExec: (task) => {
         const done = executor.asyncExec(task) as Promise<void>;
         const forget = (): void => {
-          // Stryker disable next-line ConditionalExpression: while an executor has tasks it is the id's one (closes of the id queue on it), so the second half always holds when the first does; the first is pinned by the overlap test
+          // Stryker disable next-line ConditionalExpression: an executor with tasks is its id's one
           if (executor.pending === 0 && this.#executors.get(id) === executor) this.#executors.delete(id);
         };
         done.then(forget, forget);
@@ -500,7 +500,7 @@ export class ExpireEngine implements RecordHost {
     const leaf = this.#leaves[record.state]!;
     const snapshot = this.#machine.resolveState({ value: leaf.value as never, context: this.#input(record) });
     const actor = createActor(this.#machine, { parent: this.#parent, id: record.id, snapshot, input: undefined as never });
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: only active has a delayed event, and an active record is always armed in the heap: pending is defined exactly when it is used
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: an active record is always armed
     const pending = record.index >= 0 && record.due !== Infinity ? record.due : undefined;
     this.#heap.remove(record);
     this.#start(record, actor);

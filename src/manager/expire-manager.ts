@@ -127,7 +127,7 @@ export class ExpireManager implements AsyncDisposable {
     this.#signal = options.signal;
     if (this.#signal?.aborted) void this.dispose();
     else
-      // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal aborts once, and dispose() removes the listener anyway
+      // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal aborts once; dispose() removes it anyway
       this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
@@ -184,7 +184,7 @@ export class ExpireManager implements AsyncDisposable {
       ? instrumentClose(this.#telemetry, id, deadline, () => this.#engine.now(), close)
       : undefined;
     if (instrumented) close = instrumented.close;
-    // Stryker disable next-line ConditionalExpression: always through the actor is equivalent (its transition makes the same engine.new call); never through it is caught by the inspected-manager test
+    // Stryker disable next-line ConditionalExpression: through the actor is the same engine.new call
     if (this.#inspected) this.#actor.send({ type: 'new', id, deadline, close, executor, retry, closeTimeoutMs });
     else this.#engine.new(id, deadline, close, { executor, retry, closeTimeoutMs });
     if (instrumented) instrumented.generation = this.#engine.generation(id);
@@ -282,7 +282,7 @@ export class ExpireManager implements AsyncDisposable {
     this.#signal?.removeEventListener('abort', this.#onAbort);
     if (
       options?.close === true &&
-      // Stryker disable next-line ConditionalExpression: after a plain dispose, closing everything finds nothing live and returns the same disposal
+      // Stryker disable next-line ConditionalExpression: after dispose, closing all returns that disposal
       this.#disposal === undefined
     ) {
       this.#closing ??= this.#engine.shutdown().then(() => this.#disposeNow());
@@ -308,9 +308,9 @@ export class ExpireManager implements AsyncDisposable {
   /** Routes a call by id; reports whether the id had a live expiration before the call. */
   #route(type: RoutedEvent['type'], id: string): boolean {
     assertId(type, id);
-    // Stryker disable next-line ConditionalExpression: a disposed engine holds nothing live, so the route below answers false too
+    // Stryker disable next-line ConditionalExpression: a disposed engine answers false too
     if (this.#disposal !== undefined) return false;
-    // Stryker disable next-line ConditionalExpression: routing through the actor reaches the same engine.route; routing an inspected manager directly is caught by the inspected-manager test
+    // Stryker disable next-line ConditionalExpression: through the actor is the same engine.route
     if (!this.#inspected) return this.#engine.route(type, id);
     if (!this.#engine.has(id)) return false;
     this.#actor.send({ type, id });

@@ -94,7 +94,7 @@ export const managerLogic: ManagerLogic = {
   },
 
   transition: (snapshot, event) => {
-    // Stryker disable next-line ConditionalExpression: XState stops an actor whose snapshot is done and hands it no more events
+    // Stryker disable next-line ConditionalExpression: XState sends a done actor no events
     if (snapshot.status !== 'active') return snapshot;
     const { engine } = snapshot.context;
     switch (event.type) {
@@ -120,7 +120,7 @@ export const managerLogic: ManagerLogic = {
         const done = event as { type: string; output?: ExpirationOutput };
         if (
           done.type.startsWith('xstate.done.actor.') &&
-          // Stryker disable next-line ConditionalExpression: a child's done event always carries its output (the machine always gives one)
+          // Stryker disable next-line ConditionalExpression: a child's done event always has its output
           done.output
         ) {
           engine.actorEnded(done.output.ref);

@@ -55,7 +55,7 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   due = Infinity;
   seq = 0;
   order = 0;
-  // Stryker disable next-line UnaryOperator: before its first arm, any index reads as 'not in the heap' (every reader checks heap[index] === node), and arm() sets it
+  // Stryker disable next-line UnaryOperator: readers check heap[index] === node
   index = -1;
 
   constructor(

@@ -47,14 +47,14 @@ export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<an
   };
 
   const { scheduler } = system;
-  // Stryker disable next-line MethodExpression: only the default's uniqueness matters (it names a delayed event that nobody cancels by id), and any random string has it
+  // Stryker disable next-line MethodExpression: any unique default id will do
   scheduler.schedule = (source, target, event, delay, id = Math.random().toString(36).slice(2)) => {
     const previous = take(source, id);
-    // Stryker disable next-line ConditionalExpression: Node's, SimulatedClock and TimerHeap all ignore clearTimeout(undefined), so calling it always is the same
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) is ignored
     if (previous !== undefined) clock.clearTimeout(previous);
     const handle = clock.setTimeout(() => {
       take(source, id);
-      // Stryker disable next-line ConditionalExpression: every supported XState (5.27+) has system._relay, so 'if (relay)' is always true; dropping the relay is caught by the inspector test
+      // Stryker disable next-line ConditionalExpression: every supported XState has system._relay
       if (relay) relay(source, target, event);
       else target.send(event);
     }, delay);
@@ -65,7 +65,7 @@ export function installScheduler(system: ActorSystem<any>, clock: ActorSystem<an
   };
   scheduler.cancel = (source, id) => {
     const handle = take(source, id);
-    // Stryker disable next-line ConditionalExpression: Node's, SimulatedClock and TimerHeap all ignore clearTimeout(undefined), so calling it always is the same
+    // Stryker disable next-line ConditionalExpression: clearTimeout(undefined) is ignored
     if (handle !== undefined) clock.clearTimeout(handle);
   };
   scheduler.cancelAll = (source) => {

@@ -35,7 +35,7 @@ class Timer implements HeapNode {
   due = 0;
   seq = 0;
   order = 0;
-  // Stryker disable next-line UnaryOperator: a Timer is armed as it is made, and before that any index reads as 'not in the heap' (every reader checks heap[index] === node)
+  // Stryker disable next-line UnaryOperator: readers check heap[index] === node
   index = -1;
   constructor(readonly fn: () => void) {}
   fire(): void {
@@ -55,7 +55,7 @@ function nativeClock(now: () => number): ExpireClock {
     setTimeout: (fn, ms) => {
       if (ms <= 0) return { immediate: setImmediate(fn) };
       const timer = setTimeout(fn, ms);
-      // Stryker disable next-line OptionalChaining: Node's timers always have unref(); the ?. is for runtimes whose setTimeout returns a number
+      // Stryker disable next-line OptionalChaining: Node's timers always have unref()
       timer.unref?.();
       return timer;
     },
@@ -82,7 +82,7 @@ export class TimerHeap implements ExpireClock {
   #seq = 0;
   #handle: unknown = undefined;
   /** Nodes armed during a wake-up, already due: they run in the next one. */
-  // Stryker disable next-line ArrayDeclaration: whatever it starts with is skipped (no DEFERRED index) and emptied after the first wake-up
+  // Stryker disable next-line ArrayDeclaration: emptied after the first wake-up
   readonly #later: HeapNode[] = [];
   #armedFor = Infinity;
 
@@ -122,10 +122,10 @@ export class TimerHeap implements ExpireClock {
   /** Arms `node` for `due`: O(1) when it is already in the heap at or before that time. */
   arm(node: HeapNode, due: number): void {
     node.order = this.#seq++;
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: either half alone decides: a node's index is -1 or -2 (heap[-1] and heap[-2] are undefined) whenever it is not in the heap, and >= 0 only while it is
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: either half alone decides
     if (node.index >= 0 && this.#heap[node.index] === node) {
       node.due = due;
-      // Stryker disable next-line ConditionalExpression: moving a node to a later time at once instead of when its slot comes up gives the same order (the same key and seq); it only costs O(log n)
+      // Stryker disable next-line ConditionalExpression: moving at once gives the same order
       if (due > node.key) return;
       node.key = due;
       node.seq = node.order;
@@ -138,7 +138,7 @@ export class TimerHeap implements ExpireClock {
       this.#heap.push(node);
       this.#up(node.index);
     }
-    // Stryker disable next-line ConditionalExpression: #aim() changes nothing unless the head is earlier than the clock's timer, which only a new head can be (at worst, one spurious wake-up)
+    // Stryker disable next-line ConditionalExpression: only a new head can be earlier
     if (node.index === 0) this.#aim();
   }
 
@@ -152,10 +152,10 @@ export class TimerHeap implements ExpireClock {
     const index = node.index;
     // Out of the heap, or set aside (DEFERRED) for the next wake-up: either way, out now.
     node.index = -1;
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: either half alone tells a node not in the heap (its index is negative exactly when it is not in it)
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: either half alone decides
     if (index < 0 || this.#heap[index] !== node) return;
     this.#removeAt(index);
-    // Stryker disable next-line ConditionalExpression: #aim() changes nothing unless the head is earlier than the clock's timer, and removing a node that was not the head leaves the head as it was
+    // Stryker disable next-line ConditionalExpression: only removing the head moves it
     if (index === 0) this.#aim();
   }
 
@@ -165,7 +165,7 @@ export class TimerHeap implements ExpireClock {
    * materialized actor keeps its place.
    */
   keepTurn(handle: unknown, node: HeapNode): void {
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: index < 0 and heap[index] !== handle each tell a cleared timer alone; at index 0 the timer is already first among equals
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: either check alone tells a cleared timer
     if (!(handle instanceof Timer) || handle.index < 0 || this.#heap[handle.index] !== handle) return;
     handle.order = handle.seq = node.order;
     this.#up(handle.index);
@@ -181,7 +181,7 @@ export class TimerHeap implements ExpireClock {
   }
 
   #before(a: HeapNode, b: HeapNode): boolean {
-    // Stryker disable next-line EqualityOperator: seqs in the heap are distinct (each arm takes the next one), so seq <= seq is seq < seq; the other operators here are killed by the order tests
+    // Stryker disable next-line EqualityOperator: seqs in the heap are distinct
     return a.key < b.key || (a.key === b.key && a.seq < b.seq);
   }
 
@@ -232,7 +232,7 @@ export class TimerHeap implements ExpireClock {
   #aim(): void {
     const head = this.#heap[0];
     if (head === undefined) return this.#cancel();
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: #armedFor is Infinity whenever #handle is undefined, a head keyed at Infinity never fires either way, and re-aiming a timer already aimed at or before the head only replaces it
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: re-aiming only replaces the timer
     if (this.#handle !== undefined && this.#armedFor <= head.key) return;
     this.#cancel();
     this.#armedFor = head.key;
@@ -276,7 +276,7 @@ export class TimerHeap implements ExpireClock {
           continue;
         }
         head.fire();
-        // Stryker disable next-line EqualityOperator: the time elapsed is not a count: > and >= 1 ms differ only at one instant
+        // Stryker disable next-line EqualityOperator: > and >= 1 ms differ at one instant
         if (performance.now() - started > this.#sliceMs) break;
       }
     } finally {

@@ -10,7 +10,7 @@ export const realClock: ExpireClock = {
   setTimeout: (fn, ms) => {
     const timer = setTimeout(fn, ms);
     // Browsers and other runtimes return a number without `unref`.
-    // Stryker disable next-line OptionalChaining: Node's timers always have unref(); the ?. is for runtimes whose setTimeout returns a number
+    // Stryker disable next-line OptionalChaining: Node's timers always have unref()
     (timer as { unref?: () => unknown }).unref?.();
     return timer;
   },

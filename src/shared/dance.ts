@@ -57,7 +57,7 @@ export async function updateDance<T, R extends { value: T; id?: string }>(
     await steps.arm(next, renewal);
   } catch (error) {
     const live = await manager.has(id);
-    // Stryker disable next-line ConditionalExpression: expire() of an id with nothing live is a no-op in both managers
+    // Stryker disable next-line ConditionalExpression: expire() of nothing live is a no-op
     if (live) await manager.expire(id);
     if (!live || next !== id) await steps.closeUnarmed(next, renewal);
     throw error;

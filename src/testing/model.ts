@@ -216,7 +216,7 @@ export function modelTransitions(): ModelTransition[] {
         source: edge.source.id,
         target: edge.target.id,
         event,
-        // Stryker disable next-line OptionalChaining,ArrayDeclaration: every transition of the machine names its requirements (the model suite fails otherwise), so the fallback is never taken
+        // Stryker disable next-line OptionalChaining,ArrayDeclaration: every transition names its requirements
         requirements: meta?.requirements ?? [],
       });
     }
@@ -272,7 +272,7 @@ const serializeState = (snapshot: ExpirationSnapshot): string => `${JSON.stringi
  * same snapshot, but with actions (cancel and re-schedule the timer).
  */
 function accepts(snapshot: ExpirationSnapshot, event: MachineEventName): boolean {
-  // Stryker disable next-line ConditionalExpression: a shortcut: XState's transition() of a done snapshot returns it unchanged, without actions
+  // Stryker disable next-line ConditionalExpression: a shortcut: a done snapshot stays as it is
   if (snapshot.status !== 'active') return false;
   return modelStep(snapshot, event)[1];
 }
@@ -376,7 +376,7 @@ function stepLogic(automatic: readonly ModelEventName[]) {
     }
     return next;
   };
-  // Stryker disable next-line ConditionalExpression: a shortcut: the wrapped logic with no automatic events transitions exactly as the model
+  // Stryker disable next-line ConditionalExpression: a shortcut: no automatic events, the model
   if (automatic.length === 0) return expirationModel;
   return {
     ...expirationModel,
@@ -652,7 +652,7 @@ export function modelCoverage(
     const inPath = new Set<Requirement>();
     for (const step of path.steps) {
       visited.add(stateNodeId(step.expect.state));
-      // Stryker disable next-line ConditionalExpression,MethodExpression,StringLiteral: a path enters expired.* only by a transition whose target is expired itself (added below); this line keeps the parent visited without relying on that
+      // Stryker disable next-line ConditionalExpression,MethodExpression,StringLiteral: a shortcut: expired is added below too
       if (step.expect.state.startsWith('expired.')) visited.add('expiration.expired');
       for (const t of step.transitions) {
         takenIds.add(t.id);
