@@ -5,7 +5,8 @@
  * renewal never adds a node: one per entity, on records as on live actors.
  */
 import { describe, expect, it } from 'vitest';
-import { TimerHeap, createExpireManager } from '../src/index.js';
+import { createExpireManager } from '../src/index.js';
+import { TimerHeap } from '../src/manager/timer-heap.js';
 import { countingClock, flush } from './helpers.js';
 
 /** Ten years from the start of a simulated clock: far beyond one timer of the clock below. */
