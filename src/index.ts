@@ -47,7 +47,7 @@ export type {
   ManagerSnapshot,
   RoutedEvent,
 } from './manager/manager-logic.js';
-export type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from './types.js';
+export type { CloseErrorHandler, CloseFn, ExpireClock, Executor, ManagerStatus } from './types.js';
 export { NAMES as TELEMETRY_NAMES } from './telemetry/names.js';
 export type { CloseOutcome } from './telemetry/names.js';
 export type { TelemetryOptions } from './telemetry/telemetry.js';

@@ -36,3 +36,9 @@ export type CloseFn = (signal: AbortSignal) => void | PromiseLike<unknown> | unk
 
 /** Receives the error of a close that threw or rejected, with the entity's id. */
 export type CloseErrorHandler = (id: string, error: unknown) => void;
+
+/**
+ * Where a manager is in its life: `running`; `draining` during
+ * `dispose({ close: true })`; `disposed` once disposal began (calls are refused).
+ */
+export type ManagerStatus = 'running' | 'draining' | 'disposed';

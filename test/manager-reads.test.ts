@@ -83,3 +83,23 @@ describe('{ ttlMs } as the deadline', () => {
     },
   );
 });
+
+describe('status', () => {
+  it('goes running → draining → disposed, and disposed says whether it left running', async () => {
+    const { manager, clock, close } = managerOnSimulatedClock();
+    manager.new('a', 100, close('a', () => new Promise((resolve) => setTimeout(resolve, 0))));
+    expect([manager.status, manager.disposed]).toEqual(['running', false]);
+    const draining = manager.dispose({ close: true });
+    expect([manager.status, manager.disposed]).toEqual(['draining', true]);
+    clock.increment(0);
+    await draining;
+    expect(manager.status).toBe('disposed');
+  });
+
+  it('a plain dispose goes straight to disposed', async () => {
+    const { manager } = managerOnSimulatedClock();
+    const disposal = manager.dispose();
+    expect(manager.status).toBe('disposed');
+    await disposal;
+  });
+});

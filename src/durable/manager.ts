@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { compileMachine } from '../machines/compile.js';
 import { CLOSE_SETTLED, CLOSE_TIMED_OUT, MANAGER_DISPOSED, report } from '../machines/effects.js';
 import { type LiveExpirationState, MAX_TIMER_DELAY, type RoutedCall, expirationMachine } from '../machines/expiration.js';
-import type { CloseErrorHandler } from '../types.js';
+import type { CloseErrorHandler, ManagerStatus } from '../types.js';
 import { type Deadline, describe } from '../shared/validate.js';
 import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadline } from './validate.js';
 import { type Claim, type Draft, DurableEngine, Step, keyOf } from './engine.js';
@@ -112,12 +112,12 @@ interface Running {
 }
 
 /**
- * Where a manager is in its life: `running`; `closing` during
+ * Where a manager is in its life: `running`; `draining` during
  * `dispose({ close: true })` (every call still works, `new` renews live ids
  * only); `disposing` while it winds down (calls are refused, running closes
  * end); `disposed`.
  */
-type Status = 'running' | 'closing' | 'disposing' | 'disposed';
+type Status = 'running' | 'draining' | 'disposing' | 'disposed';
 
 /**
  * Expirations that survive the process and are shared by every process on the
@@ -240,6 +240,11 @@ export class DurableExpireManager implements AsyncDisposable {
     return this.#status !== 'running';
   }
 
+  /** Where the manager is in its life: `running → draining → disposed`, as in memory (winding down reads `disposed`). */
+  get status(): ManagerStatus {
+    return this.#status === 'disposing' ? 'disposed' : this.#status;
+  }
+
   /** Where closer failures are reported. */
   get onCloseError(): CloseErrorHandler {
     return this.#onCloseError;
@@ -269,7 +274,7 @@ export class DurableExpireManager implements AsyncDisposable {
     if (this.#status === 'disposing' || this.#status === 'disposed') {
       throw new TypeError(`DurableExpireManager.new: the manager is disposed (id "${id}")`);
     }
-    const closingAll = this.#status === 'closing';
+    const closingAll = this.#status === 'draining';
     await this.#call(
       async (step) => {
         const live = await this.#engine.live(step, id);
@@ -456,7 +461,7 @@ export class DurableExpireManager implements AsyncDisposable {
    */
   dispose(options: DurableDisposeOptions = {}): Promise<void> {
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    if (options?.close === true && (this.#status === 'running' || this.#status === 'closing')) {
+    if (options?.close === true && (this.#status === 'running' || this.#status === 'draining')) {
       this.#closing ??= this.#closeEverything().then(() => this.#disposeNow());
       return this.#closing;
     }
@@ -470,7 +475,7 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /** Whether the manager takes calls and runs closes: not once disposal began. */
   get #active(): boolean {
-    return this.#status === 'running' || this.#status === 'closing';
+    return this.#status === 'running' || this.#status === 'draining';
   }
 
   #disposeNow(): Promise<void> {
@@ -515,7 +520,7 @@ export class DurableExpireManager implements AsyncDisposable {
    * another process).
    */
   async #closeEverything(): Promise<void> {
-    this.#status = 'closing';
+    this.#status = 'draining';
     // The closes running here finish as they are (not aborted by the disposal that follows).
     for (const key of this.#running.keys()) this.#closeAll.add(key);
     const rows = await this.#store.query(
@@ -531,7 +536,7 @@ export class DurableExpireManager implements AsyncDisposable {
         await this.#engine.write(step, live);
       });
     }
-    while (this.#status === 'closing' && this.#closeAll.size > 0) {
+    while (this.#status === 'draining' && this.#closeAll.size > 0) {
       if ((await this.#engine.countKeys([...this.#closeAll])) === 0) return;
       await this.poll();
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, this.#pollIntervalMs)));

@@ -1,6 +1,6 @@
 import { type Actor, type ActorOptions, createActor } from 'xstate';
 import type { ExpirationActorRef, LiveExpirationState } from '../machines/expiration.js';
-import type { CloseErrorHandler, CloseFn, ExpireClock, Executor } from '../types.js';
+import type { CloseErrorHandler, CloseFn, ExpireClock, Executor, ManagerStatus } from '../types.js';
 import { type RetryPolicy, toCloseTimeout, toRetryPolicy } from '../machines/retry.js';
 import type { ExpirationEntry, ExpireEngine } from './engine.js';
 import { type ManagerLogic, type RoutedEvent, managerLogic } from './manager-logic.js';
@@ -102,8 +102,10 @@ export class ExpireManager implements AsyncDisposable {
   readonly #unobserve: () => void;
   readonly #retry: Readonly<RetryPolicy>;
   readonly #closeTimeoutMs: number | undefined;
+  /** Where the manager is in its life; see {@link ExpireManager.status}. */
+  #status: ManagerStatus = 'running';
   #disposal: Promise<void> | undefined;
-  #closing: Promise<void> | undefined;
+  #draining: Promise<void> | undefined;
 
   /** Prefer {@link createExpireManager}, which validates the options. */
   constructor(options: ExpireManagerOptions = {}) {
@@ -151,7 +153,16 @@ export class ExpireManager implements AsyncDisposable {
 
   /** `true` once {@link ExpireManager.dispose} has been called (or the signal aborted). */
   get disposed(): boolean {
-    return this.#disposal !== undefined || this.#closing !== undefined;
+    return this.#status !== 'running';
+  }
+
+  /**
+   * Where the manager is in its life: `running`; `draining` during
+   * `dispose({ close: true })` (only updates of live ids are taken, and close
+   * at once); `disposed` once disposal began (calls are refused).
+   */
+  get status(): ManagerStatus {
+    return this.#status;
   }
 
   /**
@@ -173,8 +184,8 @@ export class ExpireManager implements AsyncDisposable {
       options?.closeTimeoutMs === undefined ? this.#closeTimeoutMs : toCloseTimeout('ExpireManager.new: options', options.closeTimeoutMs);
     // While everything closes, only an update of a live entity is taken: it
     // replaces the entity and closes at once, so the renewal is not leaked.
-    const closing = this.#closing !== undefined && this.#disposal === undefined;
-    if (this.#disposal !== undefined || (closing && !this.#engine.has(id))) {
+    const closing = this.#status === 'draining';
+    if (this.#status === 'disposed' || (closing && !this.#engine.has(id))) {
       throw new TypeError(`ExpireManager.new: the manager is ${closing ? 'closing' : 'disposed'} (id "${id}")`);
     }
     const executor = options?.executor;
@@ -283,10 +294,13 @@ export class ExpireManager implements AsyncDisposable {
     if (
       options?.close === true &&
       // Stryker disable next-line ConditionalExpression: after dispose, closing all returns that disposal
-      this.#disposal === undefined
+      this.#status !== 'disposed'
     ) {
-      this.#closing ??= this.#engine.shutdown().then(() => this.#disposeNow());
-      return this.#closing;
+      if (this.#draining === undefined) {
+        this.#status = 'draining';
+        this.#draining = this.#engine.shutdown().then(() => this.#disposeNow());
+      }
+      return this.#draining;
     }
     return this.#disposeNow();
   }
@@ -298,6 +312,7 @@ export class ExpireManager implements AsyncDisposable {
 
   #disposeNow(): Promise<void> {
     if (this.#disposal === undefined) {
+      this.#status = 'disposed';
       this.#disposal = this.#engine.dispose();
       this.#unobserve();
       this.#actor.send({ type: 'dispose' });
@@ -309,7 +324,7 @@ export class ExpireManager implements AsyncDisposable {
   #route(type: RoutedEvent['type'], id: string): boolean {
     assertId(type, id);
     // Stryker disable next-line ConditionalExpression: a disposed engine answers false too
-    if (this.#disposal !== undefined) return false;
+    if (this.#status === 'disposed') return false;
     // Stryker disable next-line ConditionalExpression: through the actor is the same engine.route
     if (!this.#inspected) return this.#engine.route(type, id);
     if (!this.#engine.has(id)) return false;
