@@ -39,7 +39,7 @@ describe.each(databaseKinds)('schema versions on %s', { timeout: 120_000 }, (kin
       const clock = await holdClock(store);
       await clock.set(takenAt());
       // What the dump holds, read as it was: two active, one paused, one expired waiting for its close (one closing).
-      expect(await countByState(store, 'fixture')).toEqual({ active: 2, paused: 1, expired: 1 });
+      expect(await countByState(store, 'fixture')).toEqual({ active: 2, paused: 1, expired: 1, failed: 0 });
       const closes: ClosingEntity[] = [];
       const manager = await createDurableExpireManager({
         store,

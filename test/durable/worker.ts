@@ -273,7 +273,8 @@ async function handle(message: Message): Promise<unknown> {
           config.loseCommitReply ?? [],
           config.freezeInClaimMs ?? 0,
         ),
-        closers: { lease: closer },
+        // One attempt: a failed close is reported and gone (Go), so each generation closes at most once.
+        closers: { lease: { close: closer, retry: { attempts: 1 } } },
         namespace: config.namespace,
         claimTimeoutMs: config.claimTimeoutMs,
         pauseTimeoutMs: config.pauseTimeoutMs,
