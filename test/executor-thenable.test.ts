@@ -43,7 +43,7 @@ describe.each(engines)('an executor that returns a thenable, on %s', (_name, liv
     expect(errors).toEqual([{ id: 'a', error: refusal }]);
     expect(closes).toEqual([]);
     expect(manager.has('a')).toBe(false);
-    expect(manager.size).toBe(0);
+    expect(manager.size()).toBe(0);
     expect(manager.stop('a')).toBe(false);
   });
 

@@ -228,3 +228,31 @@ describe('bad retry and timeout options', () => {
     expect(manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: 100, generation: 0, attempts: 0 });
   });
 });
+
+describe('an expiration embedded on the real clock', () => {
+  it('arms no timer Node cannot hold while it closes without a timeout (no TimeoutOverflowWarning, no early event)', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error) => void warnings.push(warning);
+    process.on('warning', onWarning);
+    try {
+      const closing = deferred();
+      const { createActor } = await import('xstate');
+      const { expirationMachine } = await import('../src/index.js');
+      const actor = createActor(expirationMachine, {
+        input: { id: 'x', deadline: { ttlMs: 1 }, close: () => closing.promise },
+      }).start();
+      while (actor.getSnapshot().value !== 'closed' && JSON.stringify(actor.getSnapshot().value) !== '{"expired":"closing"}') {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      // Longer than the 1 ms an overflowing timer would fire after.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(actor.getSnapshot().value).toEqual({ expired: 'closing' });
+      closing.resolve();
+      while (actor.getSnapshot().status !== 'done') await new Promise((resolve) => setTimeout(resolve, 5));
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'TimeoutOverflowWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+});

@@ -666,9 +666,14 @@ export class DurableExpireManager implements AsyncDisposable {
     return handled;
   }
 
-  /** A due row: its deadline event, or the event of its ended lease. */
+  /**
+   * A due row: the event of its ended lease, or its delayed event. A close
+   * whose claim ended (handed back, or its process died) is taken over before
+   * its timeout counts: that attempt is not running anywhere.
+   */
   async #handleDue(step: Step, draft: Draft): Promise<boolean> {
-    if (draft.due !== null && draft.due <= step.now) {
+    const leaseEnded = draft.leaseUntil !== null && draft.leaseUntil <= step.now;
+    if (!leaseEnded && draft.due !== null && draft.due <= step.now) {
       draft.due = null;
       const event = this.#engine.delayedEvent(draft);
       if (event !== undefined) await this.#engine.send(step, draft, { type: event });

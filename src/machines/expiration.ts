@@ -1,5 +1,6 @@
 import { type ActorRefFrom, type AnyActor, type AnyActorRef, type SnapshotFrom, assign, setup } from 'xstate';
-import type { CloseFn, Executor } from '../types.js';
+import { realClock } from '../shared/clock.js';
+import type { CloseFn, ExpireClock, Executor } from '../types.js';
 import {
   type CloseEvent,
   type ExpirationContext,
@@ -89,9 +90,19 @@ export interface ExpirationOutput {
 const untilDeadline = ({ context }: { context: ExpirationContext }): number =>
   Math.min(MAX_TIMER_DELAY, Math.max(0, context.deadline - context.clock.now()));
 
-/** Milliseconds from now to the running attempt's timeout; `Infinity` (never armed) without one. */
+/**
+ * A delay for a timer that never comes: `Infinity`, which the managers' timer
+ * heap and a `SimulatedClock` leave unarmed. On Node's own timers (an actor
+ * embedded without a clock) Infinity would fire after 1 ms with a warning: the
+ * longest timer instead, whose event the guard then ignores.
+ */
+const never = (clock: ExpireClock): number => (clock === realClock ? MAX_TIMER_DELAY : Infinity);
+
+/** Milliseconds from now to the running attempt's timeout; {@link never} without one. */
 const untilCloseTimeout = ({ context }: { context: ExpirationContext }): number =>
-  context.closeDeadline === Infinity ? Infinity : Math.min(MAX_TIMER_DELAY, Math.max(0, context.closeDeadline - context.clock.now()));
+  context.closeDeadline === Infinity
+    ? never(context.clock)
+    : Math.min(MAX_TIMER_DELAY, Math.max(0, context.closeDeadline - context.clock.now()));
 
 /** An error's message, for `get(id)` and `list()`: what a person reads first. */
 const messageOf = (error: unknown): string =>
