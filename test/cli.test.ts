@@ -58,7 +58,7 @@ describe('xstate-expire without a store', { timeout: 120_000 }, () => {
   it('prints help, and exits 2 on bad usage', async () => {
     const help = await cli('--help');
     expect(help).toMatchObject({ code: 0 });
-    expect(help.stdout).toMatch(/Commands:[\s\S]*status[\s\S]*migrate/);
+    expect(help.stdout).toMatch(/Commands:[\s\S]*status[\s\S]*retry <id>[\s\S]*migrate/);
     expect((await cli('list', '--help')).stdout).toMatch(/--state <s>/);
     const results = await Promise.all([
       cli('frob', '--store', 'pglite:x'),
@@ -137,6 +137,9 @@ describe.each(databaseKinds)('xstate-expire on %s', { timeout: 240_000 }, (kind)
       expect((await cli('delete', 'active-1', ...store)).code).toBe(1);
       expect((await cli('delete', 'expired-1', ...store)).code).toBe(1);
       expect((await cli('get', 'active-1', ...store)).code).toBe(1);
+      // Retry takes failed entities only (the fixture has none: see test/durable/retries.test.ts).
+      const notFailed = await cli('retry', 'active-2', ...store, '--json');
+      expect([notFailed.code, lines(notFailed.stdout)]).toEqual([1, [{ id: 'active-2', retried: false }]]);
       // Nothing was claimed or closed by the tool: the queued close still waits for a manager.
       const after = await cli('status', ...store);
       expect(after.stdout).toMatch(/active\s+1\n/);

@@ -25,16 +25,16 @@ const EXITS = `Exit codes: 0 ok, 1 not found, 2 usage, 3 store unreachable, 4 sc
 export const HELP: Record<string, string> = {
   '': `Usage: xstate-expire <command> --store <pglite:DIR | postgres://…> [--namespace n] [--json]
 
-Inspect and repair the entities of a durable xstate-expire store. It reads and
-deletes; it never claims or runs a close (that is the managers' job).
+Inspect and repair the entities of a durable xstate-expire store. It reads,
+deletes and re-queues; it never claims or runs a close (that is the managers' job).
 
 Commands:
   status        counts per state, earliest deadline, schema version
   list          the entities, by id (--state s, --limit n)
   get <id>      one entity (and a close of it still running)
   delete <id>   delete a live entity without closing it
+  retry <id>    send a failed entity back to closing (a manager runs it)
   migrate       create the schema, or upgrade it to this version
-  (retry <id>   re-queue a failed close: once failed closes exist)
 
 Run "xstate-expire <command> --help" for a command's options.
 A PGlite folder is open in one process at a time: stop its service first.
@@ -75,6 +75,15 @@ A close already running is not affected. Exit 1 when there is no live entity <id
 ${COMMON}
 
 ${EXITS}`,
+  retry: `Usage: xstate-expire retry <id> --store <…> [--namespace n] [--json]
+
+Sends the failed entity <id> (every close attempt failed) back to closing with
+a fresh round of attempts (like the manager's retry). A running manager with
+its closer runs it. Exit 1 when <id> is not failed.
+
+${COMMON}
+
+${EXITS}`,
   migrate: `Usage: xstate-expire migrate --store <…> [--json]
 
 Creates the schema, or upgrades it to this library's version, under the
@@ -87,6 +96,6 @@ ${EXITS}`,
 };
 
 /** The commands. */
-export const COMMANDS = ['status', 'list', 'get', 'delete', 'migrate'] as const;
+export const COMMANDS = ['status', 'list', 'get', 'delete', 'retry', 'migrate'] as const;
 /** One of {@link COMMANDS}. */
 export type Command = (typeof COMMANDS)[number];

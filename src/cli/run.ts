@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { getStored, listStored, storeStatus, topState } from '../durable/admin.js';
-import { deleteStored } from '../durable/admin-delete.js';
+import { deleteStored, retryStored } from '../durable/admin-calls.js';
 import { SCHEMA_VERSION, SchemaVersionError, assertSchema } from '../durable/store.js';
 import { type Command, COMMANDS, EXIT, HELP } from './help.js';
 import { table, time } from './format.js';
@@ -44,10 +44,6 @@ export async function runCli(argv: readonly string[], io: CliOutput): Promise<nu
     io.out(HELP[rest[0] ?? ''] ?? HELP['']!);
     return EXIT.ok;
   }
-  if (name === 'retry') {
-    io.err('xstate-expire: retry needs failed closes, which this version does not have yet');
-    return EXIT.usage;
-  }
   if (!(COMMANDS as readonly string[]).includes(name)) {
     io.err(`xstate-expire: ${name === '' ? 'no command' : `unknown command ${JSON.stringify(name)}`}\n${HELP['']}`);
     return EXIT.usage;
@@ -61,7 +57,7 @@ export async function runCli(argv: readonly string[], io: CliOutput): Promise<nu
     io.err(`xstate-expire ${command}: ${message}\n\n${HELP[command]}`);
     return EXIT.usage;
   };
-  const takesId = command === 'get' || command === 'delete';
+  const takesId = command === 'get' || command === 'delete' || command === 'retry';
   if (rest.length !== (takesId ? 1 : 0)) return usage(takesId ? 'needs exactly one <id>' : 'takes no arguments');
   if (typeof values.store !== 'string') return usage('--store is required');
   if (command !== 'list' && (values.state !== undefined || values.limit !== undefined)) {
@@ -128,6 +124,11 @@ export async function runCli(argv: readonly string[], io: CliOutput): Promise<nu
         if (json) for (const entity of rows) io.out(JSON.stringify(entity));
         else io.out(rows.map(details).join('\n\n'));
         return EXIT.ok;
+      }
+      case 'retry': {
+        const retried = await retryStored(store, namespace, rest[0]!);
+        print({ id: rest[0], retried }, retried ? `retrying ${rest[0]}` : `no failed entity ${JSON.stringify(rest[0])}`);
+        return retried ? EXIT.ok : EXIT.notFound;
       }
       case 'delete': {
         const deleted = await deleteStored(store, namespace, rest[0]!);

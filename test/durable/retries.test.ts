@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { CLOSE_TIMED_OUT } from '../../src/index.js';
 import { type ClosingEntity, createDurableExpireManager } from '../../src/durable/index.js';
 import { backoffMs } from '../../src/machines/retry.js';
+import { retryStored } from '../../src/durable/admin-calls.js';
 import { deferred } from '../helpers.js';
 import { T0, databaseKinds, durableManager, eventually, useDatabase } from './support.js';
 
@@ -87,6 +88,26 @@ describe.each(databaseKinds)('durable retries on %s', (kind) => {
       expect(calls).toHaveLength(4);
     });
     await eventually(async () => expect(await manager.has('a')).toBe(false)); // the 4th call succeeded
+    await manager.dispose();
+  });
+
+  it("an operator's retry (the CLI's) re-queues a failed row; a running manager with its closer runs it", async () => {
+    const { manager, db, calls } = await flaky(2, { retry: { attempts: 2, backoffMs: 0 } });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await eventually(async () => {
+      await manager.poll();
+      expect(await manager.state('a')).toBe('failed');
+    });
+    expect(await retryStored(db.store, manager.namespace, 'nobody')).toBe(false);
+    expect(await retryStored(db.store, manager.namespace, 'a')).toBe(true);
+    expect(await retryStored(db.store, manager.namespace, 'a')).toBe(false); // queued now, not failed
+    await eventually(async () => {
+      await manager.poll();
+      expect(calls.map((c) => c.attempt)).toEqual([1, 2, 1]);
+    });
+    await eventually(async () => expect(await manager.has('a')).toBe(false));
     await manager.dispose();
   });
 
