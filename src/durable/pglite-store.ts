@@ -79,7 +79,8 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
         const { PGlite } = (await import('@electric-sql/pglite')) as unknown as {
           PGlite: { create(dataDir?: string): Promise<PGliteLike> };
         };
-        if (dataDir !== undefined && templateCache !== false) await seed(dataDir, templateCache);
+        // A folder of this machine: `memory://`, `idb://` and the like are PGlite's own.
+        if (dataDir !== undefined && templateCache !== false && !/^[a-z][a-z0-9+.-]*:\/\//i.test(dataDir)) await seed(dataDir, templateCache);
         db = await PGlite.create(dataDir);
         await migrate(store, { apply: options.migrate !== false });
       } catch (error) {

@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pgliteStore } from '../../src/durable/index.js';
@@ -107,6 +107,21 @@ describe('pgliteStore: a new data folder from the template', () => {
     await store.release();
     expect(warn).toHaveBeenCalledWith(expect.stringMatching(/not private to this user.*initdb in this process/), 'XstateExpireWarning');
     expect(cacheEntries(cache)).toEqual([]);
+  });
+
+  it('a dataDir PGlite reads as a URL (memory://) is left to PGlite: no folder of that name, no template', async () => {
+    const cache = join(folder(), 'cache');
+    const stray = resolve('memory:'); // what seeding it as a path would create, in the working folder
+    const store = pgliteStore({ dataDir: 'memory://open-test', templateCache: cache });
+    try {
+      await store.acquire();
+      expect(await store.query(`SELECT count(*)::int AS n FROM ${store.schema}.entities`)).toEqual([{ n: 0 }]);
+      await store.release();
+      expect(existsSync(stray)).toBe(false);
+      expect(existsSync(cache)).toBe(false);
+    } finally {
+      rmSync(stray, { recursive: true, force: true });
+    }
   });
 
   it('a bad templateCache is a TypeError', () => {
