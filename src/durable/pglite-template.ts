@@ -177,6 +177,7 @@ function initdbInChild(entry: string, dataDir: string): Promise<void> {
     await db.close();`;
   const env = { ...process.env };
   delete env['NODE_OPTIONS']; // a loader or a heap limit meant for this process
+  env['ELECTRON_RUN_AS_NODE'] = '1'; // under Electron, execPath is the app: run it as Node
   return new Promise((resolve, reject) => {
     // execFile kills the child (by its PID) when the timeout passes.
     execFile(
