@@ -14,12 +14,10 @@
  * (a smoke test, not for the docs); `--live=N` sets the big live-row count
  * (default 1M).
  */
-import { type ChildProcess, execFile, fork } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import PgBoss from 'pg-boss';
 import {
@@ -30,6 +28,9 @@ import {
   postgresStore,
 } from '../src/durable/index.js';
 import { startPostgres } from '../test/support/postgres.js';
+import { closer, stopCloser } from './closing-processes.js';
+import { type Deadlines, cloneRows, deadlineOf } from './durable-rows.js';
+import { type FirstOpen, firstOpen } from './pglite-first-open.js';
 
 const quick = process.argv.includes('--quick');
 const write = process.argv.includes('--write');
@@ -64,23 +65,12 @@ const CLOSE_TIMEOUT_MS = 180_000;
 const OPEN_RUNS = 3;
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc (npm run bench:durable does)');
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 type Name = 'pg-boss' | 'postgres' | 'pglite';
 const names: Name[] = ['pg-boss', 'postgres', 'pglite'];
 
 /** Called when an entity's close (or a job's handler) runs: its index and deadline. */
 type OnClose = (i: number, deadline: number) => void;
-
-/**
- * Deadlines of a setup, as SQL can make them too: entity i of n is due at
- * `base + floor(spread × i ÷ n)` (spread 0: all at base).
- */
-interface Deadlines {
-  base: number;
-  spread: number;
-}
-const deadlineOf = ({ base, spread }: Deadlines, i: number, n: number) => base + Math.floor((spread * i) / n);
 
 /** One run's namespace (xstate-expire) or queue (pg-boss), fresh each run. */
 interface Run {
@@ -166,40 +156,6 @@ await boss.start();
 const bossVersion = (
   JSON.parse(readFileSync(new URL('../node_modules/pg-boss/package.json', import.meta.url), 'utf8')) as { version: string }
 ).version;
-
-/**
- * Not timed: n live entities of `namespace`, copies of the one `seed` that
- * `new` wrote (id, generation, deadline, due and data changed): rows as the
- * manager writes them, at the speed of one INSERT … SELECT, as pg-boss's
- * setup uses its bulk insert. The generation sequence moves past the copies.
- */
-async function cloneRows(store: DurableStore, namespace: string, seed: string, prefix: string, n: number, { base, spread }: Deadlines): Promise<void> {
-  const s = store.schema;
-  // Every column of the table as it is, five of them changed: whatever else the schema holds is copied.
-  const changed: Record<string, string> = {
-    id: '$3 || g',
-    generation: 'e.generation + 1 + g',
-    deadline: 'x.d',
-    due: 'x.d',
-    data: 'to_jsonb(g)',
-  };
-  const columns = (
-    await store.query(
-      `SELECT column_name AS name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'entities' ORDER BY ordinal_position`,
-      [s],
-    )
-  ).map((row) => String(row.name));
-  await store.query(
-    `INSERT INTO ${s}.entities (${columns.join(', ')})
-     SELECT ${columns.map((c) => changed[c] ?? `e.${c}`).join(', ')}
-     FROM ${s}.entities e, generate_series(0, $4::int - 1) g, LATERAL (SELECT $5::float8 + floor($6::float8 * g / $4::int) AS d) x
-     WHERE e.namespace = $1 AND e.id = $2`,
-    [namespace, seed, prefix, n, base, spread],
-  );
-  await store.query(
-    `SELECT setval('${s}.generations', greatest((SELECT last_value FROM ${s}.generations), (SELECT max(generation) FROM ${s}.entities)))`,
-  );
-}
 
 /** A manager with its defaults on `store`, in `namespace`, whose closer calls `onClose`. */
 const managerOn = (store: DurableStore, namespace: string, onClose?: OnClose) =>
@@ -417,35 +373,6 @@ async function closeRate(name: Name): Promise<{ rate: number; first: number }> {
   return closeFigures(closed, start);
 }
 
-/** Forks one closing process (bench/durable-closer.ts) on `namespace`; resolves once its manager runs. */
-function closer(namespace: string, onBatch: (batch: Array<[number, number]>) => void): Promise<ChildProcess> {
-  const env = { ...process.env };
-  delete env['NODE_OPTIONS'];
-  const child = fork(fileURLToPath(new URL('./durable-closer.ts', import.meta.url)), [server.connectionString, namespace], {
-    cwd: ROOT,
-    env,
-    execArgv: ['--import', 'tsx'],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    child.on('message', (message) => {
-      if (message === 'ready') resolve(child);
-      else onBatch(message as Array<[number, number]>);
-    });
-    child.once('exit', (code) => reject(new Error(`closing process exited (${code}) before it was ready`)));
-  });
-}
-
-/** Asks a closing process to stop; SIGKILLs it (by its PID) if it has not exited within 30 s. */
-async function stopCloser(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.send('stop');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-}
-
 /**
  * xstate-expire on PostgreSQL, CLOSE_N due at one instant, closed by
  * `processes` processes of their own (each a manager with its defaults); the
@@ -454,7 +381,7 @@ async function stopCloser(child: ChildProcess): Promise<void> {
 async function closeRateIn(processes: number): Promise<{ rate: number; first: number }> {
   const namespace = `bench_${++sequence}`;
   const log = closeLog(CLOSE_N, CLOSE_TIMEOUT_MS);
-  const children = await Promise.all(Array.from({ length: processes }, () => closer(namespace, (batch) => batch.forEach(([i, at]) => log.record(i, at)))));
+  const children = await Promise.all(Array.from({ length: processes }, () => closer(server.connectionString, namespace, (batch) => batch.forEach(([i, at]) => log.record(i, at)))));
   try {
     const manager = await managerOn(stores.postgres, namespace);
     // Cloning 10k rows takes well under a second; the children poll every second.
@@ -550,28 +477,6 @@ async function atLive(live: number): Promise<AtLive> {
     // Its rows stay: deleting a million takes minutes, and the server is dropped at the end.
     await manager.dispose();
   }
-}
-
-/** One PGlite first open of a new folder, in a fresh process (bench/pglite-open.ts). */
-interface FirstOpen {
-  ms: number;
-  cpuMs: number;
-  rssBefore: number;
-  rss: number;
-  rssLater: number;
-}
-function firstOpen(cache: string | 'none'): Promise<FirstOpen> {
-  const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-bench-open-'));
-  const env = { ...process.env };
-  delete env['NODE_OPTIONS'];
-  return new Promise<FirstOpen>((resolve, reject) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', fileURLToPath(new URL('./pglite-open.ts', import.meta.url)), join(dir, 'db'), cache],
-      { cwd: ROOT, env, timeout: 300_000, killSignal: 'SIGKILL' },
-      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(JSON.parse(stdout.trim().split('\n').pop()!) as FirstOpen)),
-    );
-  }).finally(() => rmSync(dir, { recursive: true, force: true }));
 }
 
 // ---- the table -----------------------------------------------------------------------------
