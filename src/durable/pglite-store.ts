@@ -1,4 +1,5 @@
 import { lockFolder } from './folder-lock.js';
+import { defaultTemplateCache, seedFromTemplate } from './pglite-template.js';
 import { type DurableStore, type Query, assertMigrateOption, assertSchema, migrate, refCounted } from './store.js';
 
 /** Options of {@link pgliteStore}. */
@@ -13,6 +14,14 @@ export interface PgliteStoreOptions {
    * (`SchemaVersionError`): upgrades then run only through `xstate-expire migrate`.
    */
   migrate?: boolean;
+  /**
+   * Where a template of a new data folder is cached: a new `dataDir` is a
+   * copy of it, opened without `initdb`. Made once per user and PGlite
+   * version, by a child process. Default: `xstate-expire` in the user's
+   * cache folder (`$XDG_CACHE_HOME`, `~/.cache`, `%LOCALAPPDATA%`). `false`:
+   * PGlite runs `initdb` in this process on every first open, as without it.
+   */
+  templateCache?: string | false;
 }
 
 /** The part of PGlite's API the store uses. */
@@ -32,7 +41,9 @@ interface PGliteLike {
  * otherwise): an OS-level lock named after the folder (see `lockFolder`) makes
  * a second process get an error, and is freed when the holder ends, however it
  * ends. Several managers of one process share one store.
- * Opening a new `dataDir` takes a few seconds (PGlite runs `initdb`).
+ * A new `dataDir` starts as a copy of a cached template (see
+ * `templateCache`), so its first open costs about what a reopen does; only
+ * the first of all, which makes the template, runs `initdb` (seconds).
  *
  * @throws TypeError for bad options.
  */
@@ -44,6 +55,10 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
   }
   assertSchema('pgliteStore', schema);
   assertMigrateOption('pgliteStore', options.migrate);
+  const { templateCache = defaultTemplateCache() } = options;
+  if (templateCache !== false && (typeof templateCache !== 'string' || templateCache === '')) {
+    throw new TypeError('pgliteStore: templateCache must be a non-empty string or false');
+  }
   let db: PGliteLike | undefined;
   let unlock = (): void => {};
 
@@ -64,6 +79,8 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
         const { PGlite } = (await import('@electric-sql/pglite')) as unknown as {
           PGlite: { create(dataDir?: string): Promise<PGliteLike> };
         };
+        // A folder of this machine: `memory://`, `idb://` and the like are PGlite's own.
+        if (dataDir !== undefined && templateCache !== false && !/^[a-z][a-z0-9+.-]*:\/\//i.test(dataDir)) await seed(dataDir, templateCache);
         db = await PGlite.create(dataDir);
         await migrate(store, { apply: options.migrate !== false });
       } catch (error) {
@@ -98,4 +115,17 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
     listen: (channel, onNotify) => connected().listen(channel, onNotify),
   };
   return store;
+}
+
+/**
+ * Seeds a new `dataDir` from the template; when the template cannot be had
+ * (a cache folder that is not ours, no way to start a child), says why in a
+ * process warning and leaves the folder to PGlite's own `initdb`.
+ */
+async function seed(dataDir: string, templateCache: string): Promise<void> {
+  try {
+    await seedFromTemplate(dataDir, templateCache);
+  } catch (error) {
+    process.emitWarning(`${(error as Error).message}; PGlite runs initdb in this process instead`, 'XstateExpireWarning');
+  }
 }

@@ -1,0 +1,132 @@
+/**
+ * A new PGlite data folder is a copy of a cached template: it opens and works
+ * like one PGlite initialised itself, keeps what is written, and processes
+ * making the template together never see half of one.
+ */
+import { execFile } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { pgliteStore } from '../../src/durable/index.js';
+
+const OPENER = fileURLToPath(new URL('./pglite-opener.ts', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const folders: string[] = [];
+
+/** A new temp folder, removed after the test. */
+function folder(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-open-'));
+  folders.push(dir);
+  return dir;
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+});
+
+/** The templates in `cache`, and whatever else is left there (work folders of a maker). */
+const cacheEntries = (cache: string) => readdirSync(cache).sort();
+
+/** Opens a store on `dataDir` in a process of its own: resolves with what it printed. */
+function openInChild(dataDir: string, cache: string): Promise<string> {
+  const env = { ...process.env };
+  delete env['NODE_OPTIONS'];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['--import', 'tsx', OPENER, dataDir, cache], { cwd: ROOT, env, timeout: 280_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout.trim()),
+    );
+  });
+}
+
+describe('pgliteStore: a new data folder from the template', () => {
+  it('a fresh folder opens, takes the schema and rows, and keeps them on reopen; the template is made once', async () => {
+    const root = folder();
+    const cache = join(root, 'cache');
+    const first = join(root, 'first');
+    const store = pgliteStore({ dataDir: first, templateCache: cache });
+    await store.acquire();
+    const { schema } = store;
+    await store.query(
+      `INSERT INTO ${schema}.entities (namespace, id, generation, state, live, deadline, closer) VALUES ('n', 'a', 1, 'active', true, 0, 'c')`,
+    );
+    // The template's own setting, not initdb's 128MB.
+    expect((await store.query('SHOW shared_buffers'))[0]?.shared_buffers).toBe('32MB');
+    await store.release();
+    expect(existsSync(join(first, 'PG_VERSION'))).toBe(true);
+    const [template] = cacheEntries(cache);
+    expect(cacheEntries(cache)).toEqual([expect.stringMatching(/^pglite-[\d.]+-v\d+$/)]);
+
+    const again = pgliteStore({ dataDir: first, templateCache: cache });
+    await again.acquire();
+    expect(await again.query(`SELECT id FROM ${schema}.entities`)).toEqual([{ id: 'a' }]);
+    await again.release();
+
+    // A second new folder: a copy of the same template, empty of the first one's rows.
+    const second = join(root, 'second');
+    const other = pgliteStore({ dataDir: second, templateCache: cache });
+    await other.acquire();
+    expect(await other.query(`SELECT id FROM ${schema}.entities`)).toEqual([]);
+    await other.release();
+    expect(cacheEntries(cache)).toEqual([template]);
+    expect(readdirSync(root).sort()).toEqual(['cache', 'first', 'second']); // no half-seeded folder left beside
+  });
+
+  it('two processes opening new folders on an empty cache together: both open, one template is left, no work folder', async () => {
+    const root = folder();
+    const cache = join(root, 'cache');
+    const said = await Promise.all([openInChild(join(root, 'a'), cache), openInChild(join(root, 'b'), cache)]);
+    expect(said).toEqual(['opened 1', 'opened 1']);
+    expect(cacheEntries(cache)).toEqual([expect.stringMatching(/^pglite-[\d.]+-v\d+$/)]);
+  });
+
+  it('a template that lost a file is made again, and the new folder opens', async () => {
+    const root = folder();
+    const cache = join(root, 'cache');
+    const store = pgliteStore({ dataDir: join(root, 'a'), templateCache: cache });
+    await store.acquire();
+    await store.release();
+    const [template] = cacheEntries(cache);
+    rmSync(join(cache, template!, 'data', 'PG_VERSION')); // as a temp cleaner would
+    expect(await openInChild(join(root, 'b'), cache)).toBe('opened 1');
+    expect(existsSync(join(cache, template!, 'data', 'PG_VERSION'))).toBe(true);
+    expect(cacheEntries(cache)).toEqual([template]);
+  });
+
+  it.skipIf(process.platform === 'win32')('a cache folder others may write is not used: a warning says so, and PGlite initialises the folder itself', async () => {
+    const root = folder();
+    const cache = join(root, 'cache');
+    mkdirSync(cache);
+    chmodSync(cache, 0o777);
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    const store = pgliteStore({ dataDir: join(root, 'a'), templateCache: cache });
+    await store.acquire();
+    expect(await store.query(`SELECT count(*)::int AS n FROM ${store.schema}.entities`)).toEqual([{ n: 0 }]);
+    await store.release();
+    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/not private to this user.*initdb in this process/), 'XstateExpireWarning');
+    expect(cacheEntries(cache)).toEqual([]);
+  });
+
+  it('a dataDir PGlite reads as a URL (memory://) is left to PGlite: no folder of that name, no template', async () => {
+    const cache = join(folder(), 'cache');
+    const stray = resolve('memory:'); // what seeding it as a path would create, in the working folder
+    const store = pgliteStore({ dataDir: 'memory://open-test', templateCache: cache });
+    try {
+      await store.acquire();
+      expect(await store.query(`SELECT count(*)::int AS n FROM ${store.schema}.entities`)).toEqual([{ n: 0 }]);
+      await store.release();
+      expect(existsSync(stray)).toBe(false);
+      expect(existsSync(cache)).toBe(false);
+    } finally {
+      rmSync(stray, { recursive: true, force: true });
+    }
+  });
+
+  it('a bad templateCache is a TypeError', () => {
+    for (const bad of ['', 5, true, null]) {
+      expect(() => pgliteStore({ templateCache: bad as never }), String(bad)).toThrow(TypeError);
+    }
+  });
+});
