@@ -1,6 +1,6 @@
 import type { TableLeaf, TableOp, TableTransition, TransitionTable } from '../machines/compile.js';
 import type { ExpirationContext } from '../machines/expiration.js';
-import { type TableArgs, assignmentOf, chooseTransition, delayOf } from '../machines/interpret.js';
+import { type TableArgs, applyOps, chooseTransition } from '../machines/interpret.js';
 import type { CloseErrorHandler } from '../types.js';
 import type { DurableStore, Query, Row } from './store.js';
 import type { RetryPolicy } from '../machines/retry.js';
@@ -495,36 +495,24 @@ export class DurableEngine {
   }
 
   #run(step: Step, draft: Draft, ops: readonly TableOp[], event: { type: string }, context = this.#context(draft, step.now)): void {
-    const args = this.#args(context, event);
-    for (const op of ops) {
-      switch (op.kind) {
-        case 'cancel':
-          draft.due = null;
-          break;
-        case 'schedule': {
-          // A delay of Infinity (no close timeout) arms nothing.
-          const delay = delayOf(op, args);
-          draft.due = delay === Infinity ? null : step.now + delay;
-          break;
-        }
-        case 'assign': {
-          Object.assign(context, assignmentOf(op, args));
-          const close = context.close as unknown as { closer: string; data: unknown };
-          draft.deadline = context.deadline;
-          // A renewal's generation comes from the schema's sequence: unique across incarnations.
-          if (context.generation !== draft.generation) draft.generation = this.#fresh(step);
-          draft.closer = close.closer;
-          draft.data = close.data;
-          draft.attempt = context.attempt;
-          draft.lastError = context.lastError ?? null;
-          draft.closeDeadline = context.closeDeadline === Infinity ? null : context.closeDeadline;
-          break;
-        }
-        case 'effect':
-          this.#effects[op.name]!(step, draft);
-          break;
-      }
-    }
+    applyOps(ops, this.#args(context, event), {
+      cancel: () => void (draft.due = null),
+      // A delay of Infinity (no close timeout) arms nothing.
+      schedule: (delay) => void (draft.due = delay === Infinity ? null : step.now + delay),
+      assign: (changes) => {
+        Object.assign(context, changes);
+        const close = context.close as unknown as { closer: string; data: unknown };
+        draft.deadline = context.deadline;
+        // A renewal's generation comes from the schema's sequence: unique across incarnations.
+        if (context.generation !== draft.generation) draft.generation = this.#fresh(step);
+        draft.closer = close.closer;
+        draft.data = close.data;
+        draft.attempt = context.attempt;
+        draft.lastError = context.lastError ?? null;
+        draft.closeDeadline = context.closeDeadline === Infinity ? null : context.closeDeadline;
+      },
+      effect: (name) => this.#effects[name]!(step, draft),
+    });
   }
 
   /** The step's fresh generation; a transaction that may create or renew asks for one. */

@@ -40,3 +40,43 @@ export function assignmentOf(op: Extract<TableOp, { kind: 'assign' }>, args: Tab
   }
   return partial;
 }
+
+/**
+ * What carries out a transition's operations on one entity: an engine's
+ * record, a durable row. The stepper decides (guards, delays, assignments are
+ * the machine's own functions); the driver only applies.
+ */
+export interface OpDriver {
+  /** The pending delayed event is cancelled. */
+  cancel(): void;
+  /** The state's delayed event is armed `delayMs` from now (`Infinity`: a timer that never comes, armed nowhere). */
+  schedule(delayMs: number): void;
+  /** The machine's `assign` changed these context fields. */
+  assign(changes: Record<string, unknown>): void;
+  /** The named custom action runs. */
+  effect(name: string): void;
+}
+
+/**
+ * The stepper: runs `ops` (a transition's, in XState's order) through `driver`,
+ * with `args` (the context and event) as XState would hand them to the
+ * machine's delays and assignments. One loop for every engine.
+ */
+export function applyOps(ops: readonly TableOp[], args: TableArgs, driver: OpDriver): void {
+  for (const op of ops) {
+    switch (op.kind) {
+      case 'cancel':
+        driver.cancel();
+        break;
+      case 'schedule':
+        driver.schedule(delayOf(op, args));
+        break;
+      case 'assign':
+        driver.assign(assignmentOf(op, args));
+        break;
+      case 'effect':
+        driver.effect(op.name);
+        break;
+    }
+  }
+}
