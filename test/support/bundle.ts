@@ -31,6 +31,7 @@ export const PROGRAMS = {
   'registry-example': 'examples/registry/main.ts',
   'inspect-example': 'examples/inspect.ts',
   cli: 'src/cli/main.ts',
+  library: 'src/index.ts',
 } as const;
 
 /** A program's name in {@link PROGRAMS}. */
