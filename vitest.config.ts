@@ -9,21 +9,24 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
  * cached, but a clean clone, as in CI, has none.)
  */
 const SLOW_FIRST = [
-  'test/cli.test.ts',
-  'test/durable/processes.test.ts',
-  'test/durable/schema-versions.test.ts',
-  'test/durable/chaos.test.ts',
-  'test/durable/manager-pglite.test.ts',
-  'test/registry-process.test.ts',
+  // Ordered by a whole run's file durations (measured on a busy machine).
   'test/package.test.ts',
   'test/durable/manager-postgres.test.ts',
-  'test/properties/commands.test.ts',
+  'test/cli.test.ts',
+  'test/durable/manager-pglite.test.ts',
+  'test/durable/schema-versions.test.ts',
+  'test/durable/processes.test.ts',
+  'test/registry-process.test.ts',
+  'test/durable/chaos.test.ts',
   'test/durable/races.test.ts',
-  'test/durable/postgres-promises.test.ts',
-  'test/inspect-demo.test.ts',
+  'test/properties/commands.test.ts',
   'test/postgres-harness.test.ts',
-  'test/durable/folder-lock.test.ts',
+  'test/durable/postgres-promises.test.ts',
+  'test/registry-ops.test.ts',
+  'test/durable/telemetry.test.ts',
+  'test/inspect-demo.test.ts',
   'test/durable/input.test.ts',
+  'test/durable/folder-lock.test.ts',
 ];
 
 class SlowFirst extends BaseSequencer {

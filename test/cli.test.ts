@@ -1,7 +1,7 @@
 /**
- * The `xstate-expire` command, run as a child process (the source, through
- * tsx) against a store holding the 0.1.0 fixture: PGlite, and PostgreSQL where
- * a server can start.
+ * The `xstate-expire` command, run in this process and as a child process (the
+ * source, bundled) against a store holding the 0.1.0 fixture: PGlite, and
+ * PostgreSQL where a server can start.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { runCli } from '../src/cli/run.js';
 import { SCHEMA_VERSION } from '../src/durable/index.js';
 import { dump, loadFixture, loadSql } from './durable/fixture.js';
 import { databaseKinds } from './durable/support.js';
+import { bundled } from './support/bundle.js';
 import { type PostgresServer, startPostgres } from './support/postgres.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -33,7 +34,8 @@ async function cli(...args: string[]): Promise<{ code: number | null; stdout: st
 /** Runs the command as a child process to its exit; killed by its PID past a generous ceiling. */
 function bin(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { cwd: root });
+    // src/cli/main.ts bundled (see test/support/bundle.ts): it starts on plain `node`, without tsx.
+    const child = spawn(process.execPath, ['--liftoff-only', bundled('cli'), ...args], { cwd: root });
     children.add(child.pid!);
     let stdout = '';
     let stderr = '';

@@ -3,6 +3,7 @@ import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
+import { bundled } from './support/bundle.js';
 import { afterEach, describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -34,7 +35,8 @@ afterEach(async () => {
 describe('npm run inspect', () => {
   it('streams the manager and its leases to a local inspector and exits on its own', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, ['--import', 'tsx', 'examples/inspect.ts'], {
+    // The example bundled (see test/support/bundle.ts): it starts on plain `node`, without tsx.
+    const child = spawn(process.execPath, [bundled('inspect-example')], {
       cwd: root,
       env: { ...process.env, INSPECT_PORT: String(port), INSPECT_SECONDS: '2' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { bundled } from './support/bundle.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -12,8 +13,9 @@ const EXIT_WITHIN_MS = 120_000;
 
 describe('timers and graceful exit', () => {
   it('pending expirations on the default clock do not keep the process alive', async () => {
+    // The library's entry bundled (see test/support/bundle.ts): the process runs on plain `node`.
     const script = `
-      import { createExpireManager } from './src/index.ts';
+      import { createExpireManager } from ${JSON.stringify(pathToFileURL(bundled('library')).href)};
       const manager = createExpireManager();
       manager.new('long', Date.now() + 3_600_000, () => console.log('closed'));
       console.log('size', manager.size());
@@ -23,7 +25,7 @@ describe('timers and graceful exit', () => {
     const out = await new Promise<string>((resolve, reject) => {
       execFile(
         process.execPath,
-        ['--import', 'tsx', '--input-type=module', '-e', script],
+        ['--input-type=module', '-e', script],
         { cwd: root, encoding: 'utf8', timeout: EXIT_WITHIN_MS, killSignal: 'SIGKILL' },
         (error, stdout, stderr) =>
           error

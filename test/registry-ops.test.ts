@@ -12,6 +12,7 @@ import { prometheusMetrics } from '../examples/registry/metrics.js';
 import type { Registry } from '../examples/registry/registry.js';
 import { createRegistryServer } from '../examples/registry/server.js';
 import { flush } from './helpers.js';
+import { pgliteDataDir } from './support/pglite-template.js';
 
 const running: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -89,7 +90,10 @@ describe('the registry as a service, on PGlite', () => {
   it('counts the durable closes in /metrics, and /healthz turns 503 once the store is closed', { timeout: 120_000 }, async () => {
     const metrics = prometheusMetrics();
     running.push(metrics.shutdown);
-    const store = pgliteStore();
+    // A copy of the template data folder: an in-memory PGlite would run initdb (seconds of CPU).
+    const folder = await pgliteDataDir();
+    running.push(async () => folder.remove());
+    const store = pgliteStore({ dataDir: folder.dataDir });
     const registry = await DurableLeaseRegistry.open(store, { meterProvider: metrics.meterProvider, log: () => {} });
     const { get, put } = await serve({ registry, metrics: metrics.handler });
     expect((await get('/healthz')).status).toBe(200);

@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { bundled } from './support/bundle.js';
 import { pgliteDataDir } from './support/pglite-template.js';
 import { findPostgresBin, freePort, startPostgres } from './support/postgres.js';
 
@@ -46,7 +47,8 @@ process.once('exit', () => {
 function startRegistry(port: number, env: Record<string, string> = {}): Registry {
   // --liftoff-only: V8's optimizing tier would recompile PGlite's WebAssembly in the
   // background, CPU that a process living seconds never earns back.
-  const child = spawn(process.execPath, ['--liftoff-only', '--import', 'tsx', 'examples/registry/main.ts'], {
+  // The example bundled (see test/support/bundle.ts): it starts on plain `node`, without tsx.
+  const child = spawn(process.execPath, ['--liftoff-only', bundled('registry-example')], {
     cwd: new URL('..', import.meta.url),
     env: { ...process.env, PORT: String(port), ...env },
   });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type DurableStore, pgliteStore, postgresStore } from '../../src/durable/index.js';
-import { pgliteTemplate } from '../support/pglite-template.js';
+import { pgliteFixtureTemplate } from '../support/pglite-template.js';
 
 /** The text of the dump `name` under test/fixtures. */
 export const dump = (name: string): string => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
@@ -28,11 +28,8 @@ export async function loadSql(
   if (target.kind === 'pglite') {
     const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-fixture-'));
     const dataDir = join(dir, 'db');
-    cpSync(await pgliteTemplate(), dataDir, { recursive: true }); // initdb'd once per machine
-    const { PGlite } = await import('@electric-sql/pglite');
-    const db = await PGlite.create(dataDir);
-    await db.exec(sql('xstate_expire'));
-    await db.close();
+    // A copy of the template that ran this SQL: made once per machine, as the template is.
+    cpSync(await pgliteFixtureTemplate(sql('xstate_expire')), dataDir, { recursive: true });
     return {
       store: pgliteStore({ dataDir, ...options }),
       schema: 'xstate_expire',

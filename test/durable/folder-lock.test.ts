@@ -11,8 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { lockFolder } from '../../src/durable/folder-lock.js';
+import { bundled } from '../support/bundle.js';
 
-const HOLDER = fileURLToPath(new URL('./lock-holder.ts', import.meta.url));
+/** lock-holder.ts, bundled: each holder starts on plain `node` (see test/support/bundle.ts). */
+const HOLDER = bundled('lock-holder');
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const children: ChildProcess[] = [];
 
@@ -20,7 +22,7 @@ const children: ChildProcess[] = [];
 function holder(dir: string): { child: ChildProcess; said: Promise<string> } {
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
-  const child = spawn(process.execPath, ['--import', 'tsx', HOLDER, dir], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [HOLDER, dir], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'inherit'] });
   children.push(child);
   const said = new Promise<string>((resolve, reject) => {
     let out = '';

@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bundled } from '../support/bundle.js';
 import { type PostgresServer, startPostgres } from '../support/postgres.js';
 import { hasPostgres } from './support.js';
 import type { OpenConfig, RaceConfig } from './worker.js';
@@ -30,8 +31,9 @@ if (skip) {
 }
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
-const SKEW = pathToFileURL(fileURLToPath(new URL('./skew.ts', import.meta.url))).href;
+/** worker.ts and skew.ts, bundled: each worker starts on plain `node` (see test/support/bundle.ts). */
+const WORKER = bundled('durable-worker');
+const SKEW = pathToFileURL(bundled('clock-skew')).href;
 const TEN_MINUTES = 600_000;
 /**
  * The claim timeout where a takeover is tested: short, yet several heartbeats
@@ -78,7 +80,7 @@ class Worker {
     const preload = skewMs === 0 ? [] : ['--import', SKEW];
     const env: NodeJS.ProcessEnv = { ...process.env, CLOCK_SKEW_MS: String(skewMs) };
     delete env['NODE_OPTIONS'];
-    this.child = spawn(process.execPath, ['--import', 'tsx', ...preload, WORKER], {
+    this.child = spawn(process.execPath, [...preload, WORKER], {
       cwd: ROOT,
       env,
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
@@ -171,7 +173,7 @@ class Worker {
   }
 }
 
-/** Workers already loaded (tsx, xstate, pg take a while on a busy machine), by clock skew. */
+/** Workers already loaded (xstate and pg take a while on a busy machine), by clock skew. */
 const idle = new Map<number, Worker[]>();
 const hired: Worker[] = [];
 
@@ -321,7 +323,7 @@ async function stall(worker: Worker): Promise<number> {
 
 describe.skipIf(skip)('durable managers in separate processes on a real PostgreSQL 15', () => {
   beforeAll(async () => {
-    // Load three workers while the server starts (tsx, xstate and pg take a while on a busy machine).
+    // Load three workers while the server starts (xstate and pg take a while on a busy machine).
     warm(PLAIN);
     server = await startPostgres({ fsync: true });
     admin = new pg.Pool({ connectionString: server.connectionString, max: 4 });

@@ -2,7 +2,7 @@
  * Preload for a worker whose clock is off: `Date.now()` and `new Date()` are
  * shifted by `CLOCK_SKEW_MS` (e.g. ±600000), as on a host whose clock drifted.
  * Timers (`setTimeout`) and `performance.now()` are untouched, as they are on
- * such a host. Used as `node --import tsx --import ./test/durable/skew.ts …`.
+ * such a host. Bundled, used as `node --import …/clock-skew.mjs …/durable-worker.mjs`.
  */
 const skew = Number(process.env['CLOCK_SKEW_MS'] ?? 0);
 const RealDate = Date;

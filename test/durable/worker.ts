@@ -1,7 +1,7 @@
 /**
  * A worker process for test/durable/processes.test.ts: one DurableExpireManager
  * on a real PostgreSQL server, driven by its parent over IPC
- * (`node --import tsx test/durable/worker.ts`).
+ * (bundled by test/support/bundle.ts, run on `node`).
  *
  * Its closer, `lease`, logs every invocation into `<schema>.closes` of the same
  * database, with database time (`clock_timestamp()`), what it saw of its own

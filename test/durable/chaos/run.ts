@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { createDurableExpireManager, postgresStore } from '../../../src/durable/index.js';
+import { bundled } from '../../support/bundle.js';
 import { type PostgresServer, startPostgres } from '../../support/postgres.js';
 import { LEDGER_SCHEMA, NOW, type Records, auditSchema, readRecords } from './ledger.js';
 import { random } from './random.js';
@@ -20,7 +21,8 @@ import { type Verdict, judge } from './verdict.js';
 import type { ChaosWorkerConfig } from './worker.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const WORKER = fileURLToPath(new URL('./worker.ts', import.meta.url));
+/** worker.ts, bundled: each worker starts on plain `node` (see test/support/bundle.ts). */
+const WORKER = bundled('chaos-worker');
 
 /** What a chaos run does. */
 export interface ChaosOptions {
@@ -79,7 +81,7 @@ class Worker {
   constructor() {
     const env: NodeJS.ProcessEnv = { ...process.env };
     delete env['NODE_OPTIONS'];
-    this.child = spawn(process.execPath, ['--import', 'tsx', WORKER], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    this.child = spawn(process.execPath, [WORKER], { cwd: ROOT, env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     this.child.stderr!.on('data', (chunk: Buffer) => (this.#stderr = (this.#stderr + chunk).slice(-4_000)));
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
     void this.exited.then(() => {

@@ -1,5 +1,5 @@
 /**
- * A chaos worker process (`node --import tsx test/durable/chaos/worker.ts`): one
+ * A chaos worker process (bundled by test/support/bundle.ts, run on `node`): one
  * DurableExpireManager on the server under test, running the Go protocol
  * (update, close, fail, delete) on the ids of its slot until told to finish, and
  * writing everything it does into the ledger (a second server, see ledger.ts).
