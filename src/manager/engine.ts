@@ -345,6 +345,8 @@ export class ExpireEngine implements RecordHost {
     const holder = this.#live.get(record.id);
     if (holder !== undefined && holder !== record) this.deliver(record, EVENTS.superseded);
     else this.#live.set(record.id, record);
+    // A close that failed for good while everything closes may be the last one the drain waits for.
+    this.#checkDrained();
   }
 
   /** From the manager actor: a materialized actor's close failed. */
@@ -355,6 +357,8 @@ export class ExpireEngine implements RecordHost {
     const holder = this.#live.get(record.id);
     if (holder !== undefined && holder !== record) ref.send(EVENTS.superseded);
     else this.#live.set(record.id, record);
+    // The actor tells us from inside its step: its new state (failed or retrying) is committed once the step ends.
+    queueMicrotask(() => this.#checkDrained());
   }
 
   /** @internal The record's close starts: it is no longer live. */
