@@ -374,9 +374,16 @@ export interface ModelPathOptions {
   automatic?: readonly ModelEventName[];
 }
 
-/** A state of the model as xstate/graph and the transition cache tell them apart: its value and attempt count. */
+/** A state of the model as the transition cache tells them apart: its value and attempt count. */
 const serializeState = (snapshot: ExpirationSnapshot): string =>
   `${JSON.stringify(snapshot.value)}:${snapshot.status}:${snapshot.context.attempt}`;
+
+/**
+ * A state as xstate/graph tells them apart: attempts beyond the policy's are
+ * all alike (a durable `reclaim` counts one more each time: the graph would never end).
+ */
+const graphState = (snapshot: ExpirationSnapshot): string =>
+  `${JSON.stringify(snapshot.value)}:${snapshot.status}:${Math.min(snapshot.context.attempt, snapshot.context.retry.attempts)}`;
 
 /**
  * Whether `event` takes a transition from `snapshot`. An ignored event returns
@@ -771,12 +778,16 @@ function generate(depth: number, timeDepth: number, events: readonly ModelEventN
     (e): e is Exclude<ModelEventName, 'tick'> => e !== 'tick' && (e !== 'closeTimeout' || policy.closeTimeoutMs !== undefined),
   );
   const shortestWith = (among: readonly MachineEventName[]) =>
-    getShortestPaths(stepLogic(automatic), { input: inputOf(policy), events: among.map((name) => machineEvents[name]), serializeState });
+    getShortestPaths(stepLogic(automatic), {
+      input: inputOf(policy),
+      events: among.map((name) => machineEvents[name]),
+      serializeState: graphState,
+    });
   // To each state with the manager still running where it can be (what follows is tested on a working manager),
   // through `dispose` or `shutdown` where it cannot.
   const running = shortestWith(machineOnly.filter((e) => e !== 'dispose' && e !== 'shutdown'));
-  const reached = new Set(running.map((path) => serializeState(path.state)));
-  const shortest = [...running, ...shortestWith(machineOnly).filter((path) => !reached.has(serializeState(path.state)))];
+  const reached = new Set(running.map((path) => graphState(path.state)));
+  const shortest = [...running, ...shortestWith(machineOnly).filter((path) => !reached.has(graphState(path.state)))];
   const stateAfter = (path: readonly ModelInput[]): Timed =>
     path.reduce((state, input) => applyTimed(state, input, policy).next, initial);
   const continuations = (prefix: readonly ModelInput[]): ModelInput[] => {
