@@ -156,8 +156,11 @@ export function modelPaths(database: () => TestDatabase): void {
 
   it('they take every transition a durable manager can, reclaim included', () => {
     const coverage = modelCoverage(paths, Object.keys(requirements) as Requirement[], { events: [...events, 'runClose'] });
+    // Retrying and failed are not the durable manager's yet (see the paths above): nothing of theirs is missing.
+    const retained = ['expiration.expired.retrying', 'expiration.failed'];
+    const missing = coverage.transitions.missing.filter((t) => !retained.includes(t.source));
     // A queued close is claimed in the same transaction: renew and delete never find it queued.
-    expect(coverage.transitions.missing.map((t) => t.id)).toEqual([
+    expect(missing.map((t) => t.id)).toEqual([
       'expiration.expired.queued --renew--> expiration.active',
       'expiration.expired.queued --delete--> expiration.deleted',
     ]);
