@@ -6,6 +6,9 @@ import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { type ExpireManager, MAX_TIMER_DELAY, type Requirement, createExpireManager, requirements } from '../src/index.js';
 import {
+  DEFAULT_MODEL_CLOSE_TIMEOUT_MS,
+  DEFAULT_MODEL_ID,
+  DEFAULT_MODEL_RETRY,
   DEFAULT_MODEL_TTL_MS,
   type ModelAdapter,
   type ModelEventName,
@@ -20,6 +23,7 @@ import {
   runModelPaths,
   walkModel,
 } from '../src/testing/index.js';
+import { backoffMs } from '../src/machines/retry.js';
 import { flush } from './helpers.js';
 
 interface World {
@@ -179,8 +183,10 @@ describe('modelCoverage', () => {
       'expiration.paused --expire--> expiration.expired',
     ];
     expect(coverage.transitions.covered.map((t) => t.id).sort()).toEqual([...taken].sort());
+    // `superseded` is the manager's own (an id taken while the close ran): no model event, neither covered nor missing.
     expect(coverage.transitions.missing.map((t) => t.id).sort()).toEqual(
       modelTransitions()
+        .filter((t) => t.event !== 'superseded')
         .map((t) => t.id)
         .filter((id) => !taken.includes(id))
         .sort(),
@@ -233,11 +239,20 @@ describe('modelCoverage', () => {
 
 describe('generateModelPaths and walkModel at their edges', () => {
   it('a path of no steps is named (new), with the default TTL', () => {
-    expect(walkModel([])).toEqual({ name: '(new)', ttlMs: DEFAULT_MODEL_TTL_MS, steps: [] });
+    expect(walkModel([])).toEqual({
+      name: '(new)',
+      ttlMs: DEFAULT_MODEL_TTL_MS,
+      id: DEFAULT_MODEL_ID,
+      retry: DEFAULT_MODEL_RETRY[0],
+      closeTimeoutMs: DEFAULT_MODEL_CLOSE_TIMEOUT_MS,
+      steps: [],
+    });
   });
 
   it('with no events to make happen, the one path is new itself', () => {
-    expect(generateModelPaths({ depth: 3, events: [], ttlMs: 1000 })).toEqual([{ name: '(new)', ttlMs: 1000, steps: [] }]);
+    expect(generateModelPaths({ depth: 3, events: [], ttlMs: 1000, retry: { attempts: 1 }, closeTimeoutMs: null })).toEqual([
+      { name: '(new)', ttlMs: 1000, id: 'e', retry: { attempts: 1, backoffMs: 1_000, maxBackoffMs: 60_000 }, closeTimeoutMs: undefined, steps: [] },
+    ]);
   });
 
   it('refuses a TTL, a time depth or a tick that is not a whole number of ms', () => {
@@ -286,8 +301,18 @@ describe('walkModel: what each step must show', () => {
 
   it('lists the automatic events that followed a step, and shows the state after them', () => {
     expect(shown(['stop', 'expire'], ['runClose', 'settleClose'])).toEqual([
-      { event: 'stop', then: [], returns: true, state: 'paused', live: true, closes: 0, closeSignalAborted: undefined },
-      { event: 'expire', then: ['runClose', 'settleClose'], returns: undefined, state: 'closed', live: false, closes: 1, closeSignalAborted: true },
+      { event: 'stop', then: [], returns: true, state: 'paused', live: true, closes: 0, closeSignalAborted: undefined, closeFailures: 0, attempts: 0 },
+      {
+        event: 'expire',
+        then: ['runClose', 'settleClose'],
+        returns: undefined,
+        state: 'closed',
+        live: false,
+        closes: 1,
+        closeSignalAborted: true,
+        closeFailures: 0,
+        attempts: 1,
+      },
     ]);
   });
 });
@@ -412,13 +437,32 @@ describe('the model at its less travelled edges', () => {
       live: false,
       closes: 1,
       closeSignalAborted: false,
+      closeFailures: 0,
+      attempts: 2, // each claim of the close is an attempt
     });
   });
 
   it('by default, the events to make happen are those neither automatic nor durable-only', () => {
     const events = generateModelPaths({ depth: 2, automatic: ['runClose'] }).flatMap((p) => p.steps.map((s) => s.event));
     expect(new Set(events)).toEqual(
-      new Set(['renew', 'stop', 'start', 'expire', 'delete', 'dispose', 'shutdown', 'tick', 'deadline', 'rearm', 'refuse', 'settleClose']),
+      new Set([
+        'renew',
+        'stop',
+        'start',
+        'expire',
+        'delete',
+        'dispose',
+        'shutdown',
+        'tick',
+        'deadline',
+        'rearm',
+        'refuse',
+        'settleClose',
+        'failClose',
+        'closeTimeout',
+        'backoff',
+        'retry',
+      ]),
     );
   });
 
@@ -430,7 +474,9 @@ describe('the model at its less travelled edges', () => {
         'delete > delete',
         'delete > dispose',
         'delete > expire',
+        'delete > failClose',
         'delete > refuse',
+        'delete > retry',
         'delete > runClose',
         'delete > settleClose',
         'delete > shutdown',
@@ -441,8 +487,208 @@ describe('the model at its less travelled edges', () => {
         'delete > tick(999)',
       ].sort(),
     );
-    // No re-arm: the deadline is closer than a maximal timer.
+    // No re-arm: the deadline is closer than a maximal timer. No close timeout or backoff where nothing waits for one.
     expect(names.some((n) => n.includes('rearm'))).toBe(false);
+    expect(names.filter((n) => n.startsWith('delete > ') && /closeTimeout|backoff/.test(n))).toEqual([]);
   });
 });
 
+
+describe('the model: retries, close timeouts and the failed state', () => {
+  const policy = { attempts: 2, backoffMs: 1_000, maxBackoffMs: 60_000 };
+  const shown = (events: ModelInput[], options: Parameters<typeof walkModel>[1] = {}) =>
+    walkModel(events, { ttlMs: 1000, ...options }).steps.map((s) => ({
+      event: s.event,
+      ms: s.ms,
+      then: s.then.join(','),
+      returns: s.returns,
+      state: s.expect.state,
+      live: s.expect.live,
+      closes: s.expect.closes,
+      aborted: s.expect.closeSignalAborted,
+      failures: s.expect.closeFailures,
+      attempts: s.expect.attempts,
+    }));
+
+  it('a failed attempt waits out its backoff, live, and the last one leaves the entity failed until retry()', () => {
+    const steps = shown(['deadline', 'runClose', 'failClose', 'backoff', 'runClose', 'closeTimeout', 'retry', 'runClose', 'settleClose']);
+    // The backoff of the first failed attempt: the policy's, with the jitter of the id, generation 0 and attempt 1.
+    const backoff = backoffMs(policy, DEFAULT_MODEL_ID, 0, 1);
+    expect(backoff).toBeGreaterThanOrEqual(500);
+    expect(backoff).toBeLessThan(1000);
+    expect(steps).toEqual([
+      { event: 'deadline', ms: 1000, then: '', returns: undefined, state: 'expired.queued', live: true, closes: 0, aborted: undefined, failures: 0, attempts: 0 },
+      { event: 'runClose', ms: undefined, then: '', returns: undefined, state: 'expired.closing', live: false, closes: 1, aborted: false, failures: 0, attempts: 1 },
+      { event: 'failClose', ms: undefined, then: '', returns: undefined, state: 'expired.retrying', live: true, closes: 1, aborted: true, failures: 1, attempts: 1 },
+      { event: 'backoff', ms: backoff, then: '', returns: undefined, state: 'expired.queued', live: true, closes: 1, aborted: true, failures: 1, attempts: 1 },
+      { event: 'runClose', ms: undefined, then: '', returns: undefined, state: 'expired.closing', live: false, closes: 2, aborted: false, failures: 1, attempts: 2 },
+      { event: 'closeTimeout', ms: DEFAULT_MODEL_CLOSE_TIMEOUT_MS, then: '', returns: undefined, state: 'failed', live: true, closes: 2, aborted: true, failures: 2, attempts: 2 },
+      { event: 'retry', ms: undefined, then: '', returns: true, state: 'expired.queued', live: true, closes: 2, aborted: true, failures: 2, attempts: 0 },
+      { event: 'runClose', ms: undefined, then: '', returns: undefined, state: 'expired.closing', live: false, closes: 3, aborted: false, failures: 2, attempts: 1 },
+      { event: 'settleClose', ms: undefined, then: '', returns: undefined, state: 'closed', live: false, closes: 3, aborted: true, failures: 2, attempts: 1 },
+    ]);
+  });
+
+  it('without retries (one attempt, Go) a failed close is gone; with no close timeout, closeTimeout moves nothing', () => {
+    const one = shown(['deadline', 'runClose', 'failClose', 'retry'], { retry: { attempts: 1 } });
+    expect(one.slice(2).map((s) => [s.state, s.live, s.failures, s.returns])).toEqual([
+      ['closed', false, 1, undefined],
+      ['closed', false, 1, false],
+    ]);
+    const untimed = shown(['deadline', 'runClose', 'closeTimeout', { event: 'tick', ms: 2 ** 31 - 1 }], { closeTimeoutMs: null });
+    expect(untimed.slice(2).map((s) => [s.event, s.ms, s.state, s.failures])).toEqual([
+      ['closeTimeout', 0, 'expired.closing', 0],
+      ['tick', 2 ** 31 - 1, 'expired.closing', 0],
+    ]);
+  });
+
+  it('a tick crosses a close timeout and a backoff on its way; retry() of anything but a failed entity returns false', () => {
+    const steps = shown([
+      'deadline',
+      'runClose',
+      { event: 'tick', ms: 10 * 60_000 },
+      'retry',
+      { event: 'tick', ms: 10 * 60_000 },
+      'runClose',
+      { event: 'tick', ms: 29_999 },
+      { event: 'tick', ms: 1 },
+    ]);
+    expect(steps.slice(2).map((s) => [s.event, s.then, s.state, s.returns, s.failures])).toEqual([
+      // The attempt times out on the way; its backoff starts when the clock has arrived (as on a SimulatedClock).
+      ['tick', 'closeTimeout', 'expired.retrying', undefined, 1],
+      ['retry', '', 'expired.retrying', false, 1],
+      ['tick', 'backoff', 'expired.queued', undefined, 1],
+      ['runClose', '', 'expired.closing', undefined, 1],
+      ['tick', '', 'expired.closing', undefined, 1],
+      ['tick', 'closeTimeout', 'failed', undefined, 2],
+    ]);
+  });
+
+  it('the backoff is a hash of the id, the generation and the attempt: a renewal changes it', () => {
+    const after = (events: ModelInput[], id = DEFAULT_MODEL_ID) => walkModel(events, { ttlMs: 1000, id }).steps.at(-1)!.ms;
+    expect(after(['deadline', 'runClose', 'failClose', 'backoff'])).toBe(backoffMs(policy, 'e', 0, 1));
+    expect(after(['deadline', 'runClose', 'failClose', 'backoff'], 'lease-7')).toBe(backoffMs(policy, 'lease-7', 0, 1));
+    expect(after(['deadline', 'runClose', 'failClose', 'renew', 'deadline', 'runClose', 'failClose', 'backoff'])).toBe(
+      backoffMs(policy, 'e', 1, 1),
+    );
+    expect(walkModel([], { id: 'lease-7' }).id).toBe('lease-7');
+  });
+
+  it('a manager closing everything disposes once nothing is left but this failed entity; a second shutdown changes nothing', () => {
+    const steps = shown(['deadline', 'runClose', 'shutdown', 'failClose', 'shutdown', 'backoff', 'runClose', 'failClose']);
+    expect(steps.slice(2).map((s) => [s.event, s.then, s.state, s.live])).toEqual([
+      ['shutdown', '', 'expired.closing', false],
+      ['failClose', '', 'expired.retrying', true],
+      ['shutdown', '', 'expired.retrying', true],
+      ['backoff', '', 'expired.queued', true],
+      ['runClose', '', 'expired.closing', false],
+      ['failClose', 'dispose', 'deleted', false],
+    ]);
+    expect(shown(['deadline', 'runClose', 'failClose', 'backoff', 'runClose', 'failClose', 'shutdown']).at(-1)).toMatchObject({
+      then: 'dispose',
+      state: 'deleted',
+    });
+  });
+
+  it('generates the paths of every policy: after the first, only those where a close fails, named with the policy', () => {
+    const events: ModelEventName[] = ['deadline', 'runClose', 'failClose', 'settleClose', 'retry'];
+    const paths = generateModelPaths({ depth: 5, timeDepth: 0, events, retry: [{ attempts: 2 }, { attempts: 1 }] });
+    const one = paths.filter((p) => p.retry.attempts === 1);
+    expect(one.length).toBeGreaterThan(0);
+    expect(one.every((p) => p.name.endsWith(' (attempts: 1)') && p.steps.some((s) => s.event === 'failClose'))).toBe(true);
+    expect(one.some((p) => p.name.startsWith('deadline > runClose > failClose > '))).toBe(true);
+    expect(one.find((p) => p.name.startsWith('deadline > runClose > failClose > '))!.steps[2]!.expect.state).toBe('closed');
+    expect(paths.filter((p) => p.retry.attempts === 2).every((p) => !p.name.includes('(attempts'))).toBe(true);
+    // One policy: its paths, all of them, unnamed.
+    expect(generateModelPaths({ depth: 5, timeDepth: 0, events, retry: { attempts: 1 } }).some((p) => p.name.includes('(attempts'))).toBe(false);
+  });
+
+  it('refuses a retry policy, a close timeout or an id that the managers would refuse', () => {
+    const bad: Array<[Parameters<typeof generateModelPaths>[0], string]> = [
+      [{ retry: { attempts: 0 } }, 'generateModelPaths: retry.attempts must be an integer from 1 to 1000, got 0'],
+      [{ retry: [] }, 'generateModelPaths: retry must name at least one policy'],
+      [{ closeTimeoutMs: 0 }, 'generateModelPaths: closeTimeoutMs must be a number of ms from 1 to 2^31−1, got 0'],
+      [{ id: '' }, 'generateModelPaths: id must be a non-empty string'],
+    ];
+    for (const [options, message] of bad) expect(() => generateModelPaths(options)).toThrow(new TypeError(message));
+    expect(() => walkModel([], { retry: [{ attempts: 1 }] as never })).toThrow(new TypeError('walkModel: retry must be one policy'));
+  });
+});
+
+describe('a wrong adapter, on retries', () => {
+  interface RetryWorld {
+    clock: SimulatedClock;
+    manager: ExpireManager;
+    calls: Array<{ resolve: () => void; reject: (error: unknown) => void }>;
+    failures: number;
+  }
+  const failing = new Error('close failed');
+  /** The real manager with the path's policy; `override` maps one event wrong. */
+  const retrying = (override: Partial<Record<ModelEventName, (world: RetryWorld) => unknown>> = {}): ModelAdapter<RetryWorld> => ({
+    setup(path) {
+      const clock = new SimulatedClock();
+      const world: RetryWorld = { clock, manager: undefined as never, calls: [], failures: 0 };
+      world.manager = createExpireManager({
+        clock,
+        retry: path.retry,
+        closeTimeoutMs: path.closeTimeoutMs,
+        onCloseError: () => void world.failures++,
+      });
+      world.manager.new(path.id, path.ttlMs, () => new Promise<void>((resolve, reject) => void world.calls.push({ resolve, reject })));
+      return world;
+    },
+    async perform(world, event, step) {
+      let result = override[event] ? override[event](world) : undefined;
+      if (!override[event]) {
+        if (event === 'failClose') world.calls.at(-1)?.reject(failing);
+        else if (event === 'retry') result = world.manager.retry('e');
+        else world.clock.increment(step.ms ?? 0);
+      }
+      await flush();
+      world.clock.increment(0);
+      await flush();
+      return result;
+    },
+    observe: ({ manager, calls, failures }) => ({
+      live: manager.has('e'),
+      closes: calls.length,
+      state: manager.state('e'),
+      closeFailures: failures,
+      attempts: manager.get('e')?.attempts,
+    }),
+    teardown: ({ manager, calls }) => (calls.forEach((c) => c.resolve()), manager.dispose()),
+  });
+  // Closes run at once on the manager's executor.
+  const path = walkModel(['deadline', 'failClose', 'backoff', 'failClose', 'retry'], { automatic: ['runClose'], ttlMs: 1000 });
+
+  it('the real manager passes: each attempt a close, each failure reported, then failed and retried', async () => {
+    await expect(runModelPath(path, retrying())).resolves.toBeUndefined();
+    expect(path.steps.map((s) => [s.expect.state, s.expect.attempts])).toEqual([
+      ['expired.closing', 1],
+      ['expired.retrying', 1],
+      ['expired.closing', 2],
+      ['failed', 2],
+      ['expired.closing', 1],
+    ]);
+  });
+
+  it('is caught on a backoff cut short, on what retry() returns, and on failures it did not report', async () => {
+    const early = retrying({ backoff: (world) => world.clock.increment(path.steps[2]!.ms! - 1) });
+    await expect(runModelPath(path, early)).rejects.toThrow('step 3 (backoff): live expected false, got true');
+    const lies = retrying({ retry: (world) => (world.manager.retry('e'), false) });
+    await expect(runModelPath(path, lies)).rejects.toThrow('step 5 (retry): retry() returned expected true, got false');
+    const settles = retrying({ failClose: (world) => world.calls.at(-1)?.resolve() });
+    await expect(runModelPath(path, settles)).rejects.toThrow('step 2 (failClose): live expected true, got false');
+    const base = retrying();
+    const quiet: ModelAdapter<RetryWorld> = { ...base, observe: async (world) => ({ ...(await base.observe(world)), closeFailures: 0 }) };
+    await expect(runModelPath(path, quiet)).rejects.toThrow('step 2 (failClose): close failures expected 1, got 0');
+    // attempts is the live entity's: none while its close runs.
+    const counted: ModelAdapter<RetryWorld> = { ...base, observe: async (world) => ({ ...(await base.observe(world)), attempts: 0 }) };
+    await expect(runModelPath(path, counted)).rejects.toThrow('step 1 (deadline): attempts expected undefined, got 0');
+    const uncounted: ModelAdapter<RetryWorld> = {
+      ...base,
+      observe: async (world) => ({ ...(await base.observe(world)), attempts: world.manager.has('e') ? 0 : undefined }),
+    };
+    await expect(runModelPath(path, uncounted)).rejects.toThrow('step 2 (failClose): attempts expected 1, got 0');
+  });
+});

@@ -6,8 +6,13 @@
  * @packageDocumentation
  */
 export {
+  BACKOFF_EVENT,
   CLOSE_SETTLED_EVENT,
+  CLOSE_TIMEOUT_EVENT,
   DEADLINE_EVENT,
+  DEFAULT_MODEL_CLOSE_TIMEOUT_MS,
+  DEFAULT_MODEL_ID,
+  DEFAULT_MODEL_RETRY,
   DEFAULT_MODEL_TTL_MS,
   expirationModel,
   generateModelPaths,

@@ -8,11 +8,19 @@ import {
   expirationMachine,
 } from '../machines/expiration.js';
 import { type Requirement, type TransitionMeta, requirements } from '../machines/requirements.js';
+import { CLOSE_TIMED_OUT } from '../machines/effects.js';
+import { type RetryPolicy, backoffMs, toCloseTimeout, toRetryPolicy } from '../machines/retry.js';
 
 /** The delayed event of `active`, as XState names it: `xstate.after.<delay>.<state id>`. */
 export const DEADLINE_EVENT = 'xstate.after.deadline.expiration.active';
 /** The event of the running close settling. */
 export const CLOSE_SETTLED_EVENT = 'settled';
+/** The delayed event of `expired.closing`: the running attempt timed out. */
+export const CLOSE_TIMEOUT_EVENT = 'xstate.after.closeTimeout.expiration.expired.closing';
+/** The delayed event of `expired.retrying`: the backoff is over. */
+export const BACKOFF_EVENT = 'xstate.after.backoff.expiration.expired.retrying';
+/** What the model's `failClose` fails with (the model reads no message: any error does). */
+const MODEL_CLOSE_ERROR = new Error('the model: the close failed');
 
 /**
  * What a test can make happen to one entity, as the model names it.
@@ -32,6 +40,14 @@ export const CLOSE_SETTLED_EVENT = 'settled';
  * - `reclaim`: durable managers only — the claim of a running close ran out (its
  *   process died) and another process takes the close over.
  * - `settleClose`: the running close settles.
+ * - `failClose`: the running close fails (it throws or rejects): reported, then
+ *   retried after a backoff, kept as `failed` after the last attempt, or gone
+ *   without retries ({@link ModelPath.retry}).
+ * - `closeTimeout`: the clock advances by {@link ModelStep.ms} to the running
+ *   attempt's timeout ({@link ModelPath.closeTimeoutMs}): its signal aborts and it fails.
+ * - `backoff`: the clock advances by {@link ModelStep.ms} to the end of the
+ *   backoff of a retrying entity: its next attempt is queued.
+ * - `retry`: `retry(id)`: a `failed` entity is closed again, with a fresh round of attempts.
  */
 export type ModelEventName =
   | 'renew'
@@ -47,7 +63,11 @@ export type ModelEventName =
   | 'runClose'
   | 'refuse'
   | 'reclaim'
-  | 'settleClose';
+  | 'settleClose'
+  | 'failClose'
+  | 'closeTimeout'
+  | 'backoff'
+  | 'retry';
 
 /** Every model event, in a fixed order. */
 export const modelEventNames: readonly ModelEventName[] = [
@@ -65,13 +85,17 @@ export const modelEventNames: readonly ModelEventName[] = [
   'refuse',
   'reclaim',
   'settleClose',
+  'failClose',
+  'closeTimeout',
+  'backoff',
+  'retry',
 ];
 
 /** Events only a durable manager has: not in the default events of {@link generateModelPaths}. */
 export const durableOnlyModelEvents: readonly ModelEventName[] = ['reclaim'];
 
 /** The events that move the clock; each step of one says by how much in {@link ModelStep.ms}. */
-export const timeModelEvents: readonly ModelEventName[] = ['tick', 'deadline', 'rearm'];
+export const timeModelEvents: readonly ModelEventName[] = ['tick', 'deadline', 'rearm', 'closeTimeout', 'backoff'];
 
 /**
  * The TTL of the generated paths unless {@link ModelPathOptions.ttlMs} says
@@ -80,19 +104,56 @@ export const timeModelEvents: readonly ModelEventName[] = ['tick', 'deadline', '
  */
 export const DEFAULT_MODEL_TTL_MS = 4 * MAX_TIMER_DELAY;
 
-/** A state of the model: a top-level state, or `expired.queued` / `expired.closing`. */
-export type ModelState = 'active' | 'paused' | 'expired.queued' | 'expired.closing' | 'closed' | 'deleted';
+/**
+ * The retry policies of the generated paths unless {@link ModelPathOptions.retry}
+ * says otherwise: two attempts (so that a failed close is retried, then kept as
+ * `failed`), and one (Go's behaviour: a failed close is reported and gone).
+ */
+export const DEFAULT_MODEL_RETRY: readonly Readonly<RetryPolicy>[] = Object.freeze([
+  Object.freeze({ attempts: 2, backoffMs: 1_000, maxBackoffMs: 60_000 }),
+  Object.freeze({ attempts: 1, backoffMs: 1_000, maxBackoffMs: 60_000 }),
+]);
+
+/** The close timeout of the generated paths unless {@link ModelPathOptions.closeTimeoutMs} says otherwise. */
+export const DEFAULT_MODEL_CLOSE_TIMEOUT_MS = 30_000;
+
+/** The entity's id in the generated paths unless {@link ModelPathOptions.id} says otherwise. */
+export const DEFAULT_MODEL_ID = 'e';
+
+/** A state of the model: a top-level state, or a state of `expired` (`expired.queued`, ...). */
+export type ModelState =
+  | 'active'
+  | 'paused'
+  | 'expired.queued'
+  | 'expired.closing'
+  | 'expired.retrying'
+  | 'failed'
+  | 'closed'
+  | 'deleted';
 
 /** What a user can observe of the entity after a step. */
 export interface Expectation {
   /** The model's state. */
   state: ModelState;
-  /** Whether the manager still holds the entity (`has(id)`): active, paused or expired and queued. */
+  /**
+   * Whether the manager still holds the entity (`has(id)`): active, paused,
+   * expired and queued or retrying, or failed; not while its close runs.
+   */
   live: boolean;
-  /** How many times the close has been called. */
+  /** How many times the close has been called: each attempt is one. */
   closes: number;
   /** Whether the last close's signal is aborted; `undefined` before any close. */
   closeSignalAborted: boolean | undefined;
+  /**
+   * How many close attempts have failed (threw, rejected or timed out): each
+   * is reported to `onCloseError`.
+   */
+  closeFailures: number;
+  /**
+   * The close attempts made since the entity expired or was retried by hand
+   * (`get(id).attempts`): 0 until its first close runs, and after a renewal or `retry`.
+   */
+  attempts: number;
 }
 
 /** One transition of the statechart, from the directed graph of the machine. */
@@ -109,21 +170,23 @@ export interface ModelTransition {
 export interface ModelStep {
   event: ModelEventName;
   /**
-   * How far the clock advances on this step, in ms: given for `tick`, `deadline`
-   * and `rearm` (apply it to your clock: `clock.increment(step.ms)`); `undefined`
-   * for every other event.
+   * How far the clock advances on this step, in ms: given for `tick`, `deadline`,
+   * `rearm`, `closeTimeout` and `backoff` (apply it to your clock:
+   * `clock.increment(step.ms)`); `undefined` for every other event.
    */
   ms: number | undefined;
   /**
    * What followed the event on its own: `deadline` when the entity's timer fired
    * (a `tick` reached the deadline, or a `start` resumed a deadline that passed
-   * while paused), `rearm` when it woke early, then the automatic events (see
-   * {@link ModelPathOptions.automatic}).
+   * while paused), `rearm` when it woke early, `closeTimeout` or `backoff` when
+   * a tick crossed those, the automatic events (see
+   * {@link ModelPathOptions.automatic}), and `dispose` when a manager closing
+   * everything (`shutdown`) is left with nothing but this failed entity, and disposes.
    */
   then: ModelEventName[];
   /** The transitions taken; empty when the model ignores the event here. */
   transitions: ModelTransition[];
-  /** What `stop()` or `delete()` must return on this step; `undefined` for other events. */
+  /** What `stop()`, `delete()` or `retry()` must return on this step; `undefined` for other events. */
   returns: boolean | undefined;
   /** What must be observable after the step. */
   expect: Expectation;
@@ -138,37 +201,60 @@ export interface ModelPath {
    * `now + ttlMs`, and every `renew` the deadline `now + ttlMs` of its time.
    */
   ttlMs: number;
+  /** The entity's id: the backoff's jitter is a hash of it (create the entity with this id). */
+  id: string;
+  /** The entity's retry policy: create it (or the manager) with it. */
+  retry: Readonly<RetryPolicy>;
+  /** The entity's close timeout; `undefined` for none. Create it (or the manager) with it. */
+  closeTimeoutMs: number | undefined;
   steps: ModelStep[];
 }
 
 /** One event of a path to walk: a model event, or a `tick` with how far the clock advances. */
 export type ModelInput = ModelEventName | { event: 'tick'; ms: number };
 
-const dummyInput: ExpirationInput = {
-  id: 'model',
+/** The expiration machine with the model's policy: what a path's entity is created with. */
+interface Policy {
+  ttlMs: number;
+  id: string;
+  retry: Readonly<RetryPolicy>;
+  closeTimeoutMs: number | undefined;
+  automatic: readonly ModelEventName[];
+}
+
+/** The input of the model's machine: no clock or executor of its own, the path's policy. */
+const inputOf = (policy: Policy): ExpirationInput => ({
+  id: policy.id,
   deadline: 0,
   close: () => {},
   executor: { asyncExec: async () => {} },
   clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} },
   onCloseError: () => {},
-};
+  retry: policy.retry,
+  closeTimeoutMs: policy.closeTimeoutMs,
+});
 
 /**
  * The expiration machine as a model: the same states and transitions. The
- * deadline guard reads the clock in production; the model keeps its own time
- * (see {@link walkModel}) and tells the timer event whether the deadline was
- * reached (`deadline`) or not (`rearm`).
+ * guards that read the clock in production do not here: the model keeps its
+ * own time (see {@link walkModel}), tells the timer event whether the deadline
+ * was reached (`deadline`) or not (`rearm`), and sends the close timeout's
+ * event only once it is due.
  */
 export const expirationModel = expirationMachine.provide({
   guards: {
     deadlineReached: ({ event }) => (event as { reached?: boolean }).reached !== false,
     // The model's `refuse` is about the close queued now, never a stale one.
     sameGeneration: () => true,
+    closeTimedOut: () => true,
   },
 });
 
-/** The events the machine receives; `tick` has none of its own (it may fire the timer). */
-type MachineEventName = Exclude<ModelEventName, 'tick'>;
+/**
+ * The events the machine receives; `tick` has none of its own (it may fire a
+ * timer). `timedOut` is the failure a close timeout sends (it follows `closeTimeout`).
+ */
+type MachineEventName = Exclude<ModelEventName, 'tick'> | 'timedOut';
 
 const machineEvents: Record<MachineEventName, ExpirationEvent> = {
   renew: { type: 'renew', deadline: 0, close: () => {} },
@@ -184,6 +270,11 @@ const machineEvents: Record<MachineEventName, ExpirationEvent> = {
   refuse: { type: 'refused', generation: 0 },
   reclaim: { type: 'reclaim' },
   settleClose: { type: CLOSE_SETTLED_EVENT },
+  failClose: { type: 'failed', error: MODEL_CLOSE_ERROR },
+  closeTimeout: { type: CLOSE_TIMEOUT_EVENT } as unknown as ExpirationEvent,
+  backoff: { type: BACKOFF_EVENT } as unknown as ExpirationEvent,
+  retry: { type: 'retry' },
+  timedOut: { type: 'failed', error: CLOSE_TIMED_OUT },
 };
 
 /** The machine event type a model event is delivered as (a tick's: the timer's). */
@@ -192,6 +283,9 @@ const eventType = (name: ModelEventName): string => (name === 'tick' ? DEADLINE_
 const modelEventOf = new Map<ExpirationEvent, MachineEventName>(
   Object.entries(machineEvents).map(([name, event]) => [event, name as MachineEventName]),
 );
+
+/** The machine events one model event is: a close timeout is the timer, then the failure it sends. */
+const microsOf = (name: MachineEventName): MachineEventName[] => (name === 'closeTimeout' ? ['closeTimeout', 'timedOut'] : [name]);
 
 /** The model state of a snapshot: `active`, `expired.queued`, ... */
 export function modelState(snapshot: ExpirationSnapshot): ModelState {
@@ -251,6 +345,22 @@ export interface ModelPathOptions {
   timeDepth?: number;
   /** The entity's TTL of every path (default {@link DEFAULT_MODEL_TTL_MS}): what your integration arms on `new` and `renew`. */
   ttlMs?: number;
+  /** The entity's id (default {@link DEFAULT_MODEL_ID}): the backoff's jitter is a hash of it. */
+  id?: string;
+  /**
+   * The retry policy the entity is created with, or several: the paths of each
+   * policy after the first are only those where a close attempt fails (the
+   * others are the same whatever the policy), named with the policy
+   * (`… (attempts: 1)`). Default {@link DEFAULT_MODEL_RETRY}: two attempts,
+   * then one. `walkModel` takes one policy, by default the first of these.
+   */
+  retry?: Partial<RetryPolicy> | readonly Partial<RetryPolicy>[];
+  /**
+   * How long one close attempt may run (default
+   * {@link DEFAULT_MODEL_CLOSE_TIMEOUT_MS}); `null` for no limit: then
+   * `closeTimeout` never happens.
+   */
+  closeTimeoutMs?: number | null;
   /**
    * The events your integration makes happen. Default: every event that is not
    * automatic, but for {@link durableOnlyModelEvents}.
@@ -264,7 +374,16 @@ export interface ModelPathOptions {
   automatic?: readonly ModelEventName[];
 }
 
-const serializeState = (snapshot: ExpirationSnapshot): string => `${JSON.stringify(snapshot.value)}:${snapshot.status}`;
+/** A state of the model as the transition cache tells them apart: its value and attempt count. */
+const serializeState = (snapshot: ExpirationSnapshot): string =>
+  `${JSON.stringify(snapshot.value)}:${snapshot.status}:${snapshot.context.attempt}`;
+
+/**
+ * A state as xstate/graph tells them apart: attempts beyond the policy's are
+ * all alike (a durable `reclaim` counts one more each time: the graph would never end).
+ */
+const graphState = (snapshot: ExpirationSnapshot): string =>
+  `${JSON.stringify(snapshot.value)}:${snapshot.status}:${Math.min(snapshot.context.attempt, snapshot.context.retry.attempts)}`;
 
 /**
  * Whether `event` takes a transition from `snapshot`. An ignored event returns
@@ -278,15 +397,16 @@ function accepts(snapshot: ExpirationSnapshot, event: MachineEventName): boolean
 }
 
 /**
- * The transitions of one generation or walk, by state and event: the model's
- * snapshots differ only in context, which no expectation reads. Scoped to the
- * call, not the module, so that no result outlives the code that computed it.
+ * The transitions of one generation or walk, by state, policy and event: the
+ * model's snapshots differ otherwise only in what no expectation reads (the
+ * generation, which the model counts itself). Scoped to the call, not the
+ * module, so that no result outlives the code that computed it.
  */
 let stepCache: Map<string, [ExpirationSnapshot, boolean]> | undefined;
 
 /** The snapshot after `event` and whether the model takes a transition on it. */
 function modelStep(snapshot: ExpirationSnapshot, event: MachineEventName): [ExpirationSnapshot, boolean] {
-  const key = `${serializeState(snapshot)}:${event}`;
+  const key = `${serializeState(snapshot)}:${snapshot.context.retry.attempts}:${event}`;
   let hit = stepCache?.get(key);
   if (!hit) {
     const [next, actions] = transition(expirationModel, snapshot, machineEvents[event]);
@@ -307,12 +427,21 @@ function cached<T>(fn: () => T): T {
   }
 }
 
-/** The model with its clock: the snapshot, the time since `new`, the saved deadline and when the timer was armed. */
+/**
+ * The model with its clock: the snapshot, the time since `new`, the saved
+ * deadline and when its timer was armed, the renewals so far, when the running
+ * attempt times out and when the backoff ends, and whether the manager closes
+ * everything (`shutdown`).
+ */
 interface Timed {
   snapshot: ExpirationSnapshot;
   now: number;
   deadline: number;
   armedAt: number;
+  generation: number;
+  closeAt: number;
+  retryAt: number;
+  draining: boolean;
 }
 
 /** One transition (or ignored event) applied in a step; `own` when it is the step's event itself. */
@@ -323,61 +452,117 @@ function msOf(state: Timed, input: ModelInput): number | undefined {
   if (typeof input !== 'string') return input.ms;
   if (input === 'deadline') return Math.max(0, state.deadline - state.now);
   if (input === 'rearm') return MAX_TIMER_DELAY;
+  // To the timer of the state, 0 where it has none (the clock stands still).
+  if (input === 'closeTimeout') return armed(state, 'expired.closing', state.closeAt);
+  if (input === 'backoff') return armed(state, 'expired.retrying', state.retryAt);
   return undefined;
 }
 
+const armed = (state: Timed, where: ModelState, at: number): number =>
+  modelState(state.snapshot) === where && at !== Infinity ? Math.max(0, at - state.now) : 0;
+
+/** The timer of the state that is due at `now`, if any: the deadline's (or its re-arm), the close timeout's, the backoff's. */
+function dueTimer(snapshot: ExpirationSnapshot, t: Omit<Timed, 'snapshot'>): MachineEventName | undefined {
+  switch (modelState(snapshot)) {
+    case 'active':
+      // It fires once its delay (clamped to a maximal timer) has passed.
+      if (t.now >= t.armedAt + Math.min(MAX_TIMER_DELAY, t.deadline - t.armedAt)) return t.now >= t.deadline ? 'deadline' : 'rearm';
+      return undefined;
+    case 'expired.closing':
+      return t.now >= t.closeAt ? 'closeTimeout' : undefined;
+    case 'expired.retrying':
+      return t.now >= t.retryAt ? 'backoff' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The timer events each time event of a step stands for (its own firing, not one that follows). */
+const ownTimers: Partial<Record<ModelEventName, readonly MachineEventName[]>> = {
+  deadline: ['deadline', 'rearm'],
+  rearm: ['deadline', 'rearm'],
+  closeTimeout: ['closeTimeout'],
+  backoff: ['backoff'],
+};
+
 /**
- * Applies one event with time: the event, then the entity's timer if it is due
- * (it fires with the clock at its new time, as a `SimulatedClock` does), then
- * every automatic event it enables.
+ * Applies one event with time: the event, then every timer that is due (it
+ * fires with the clock at its new time, as a `SimulatedClock` does) and every
+ * automatic event it enables, until nothing more happens; then, when the
+ * manager closes everything and this entity is failed, the manager's dispose.
  */
-function applyTimed(state: Timed, input: ModelInput, automatic: readonly ModelEventName[], ttlMs: number) {
+function applyTimed(state: Timed, input: ModelInput, policy: Policy) {
   const name = typeof input === 'string' ? input : input.event;
   const ms = msOf(state, input);
-  let { snapshot, now, deadline, armedAt } = state;
+  let { snapshot, now, deadline, armedAt, generation, closeAt, retryAt, draining } = state;
   const applied: Applied[] = [];
-  const apply = (micro: MachineEventName, own: boolean): void => {
-    const before = snapshot;
-    snapshot = modelStep(before, micro)[0];
-    applied.push({ name: micro, before, after: snapshot, own });
-    if (snapshot.value === 'active' && (before.value !== 'active' || micro === 'renew' || micro === 'rearm')) armedAt = now;
+  const apply = (event: MachineEventName, own: boolean): void => {
+    for (const micro of microsOf(event)) {
+      const before = snapshot;
+      const [after, accepted] = modelStep(before, micro);
+      snapshot = after;
+      applied.push({ name: micro, before, after, own });
+      const from = modelState(before);
+      const to = modelState(after);
+      if (micro === 'renew' && accepted) generation++;
+      if (to === 'active' && (from !== 'active' || micro === 'renew' || micro === 'rearm')) armedAt = now;
+      if (to === 'expired.closing' && (from !== to || micro === 'reclaim')) {
+        closeAt = policy.closeTimeoutMs === undefined ? Infinity : now + policy.closeTimeoutMs;
+      }
+      if (to === 'expired.retrying' && from !== to) retryAt = now + backoffMs(policy.retry, policy.id, generation, after.context.attempt);
+    }
   };
   if (ms !== undefined) now += ms;
   else {
-    if (name === 'renew') deadline = now + ttlMs;
-    apply(name as MachineEventName, true);
+    if (name === 'renew') deadline = now + policy.ttlMs;
+    // A second dispose({ close: true }) returns the first one's promise: the entities hear nothing more.
+    if (name !== 'shutdown' || !draining) apply(name as MachineEventName, true);
+    if (name === 'shutdown') draining = true;
   }
-  // The timer of an active entity fires once its delay (clamped to a maximal timer) has passed.
-  if (snapshot.value === 'active' && now >= armedAt + Math.min(MAX_TIMER_DELAY, deadline - armedAt)) {
-    apply(now >= deadline ? 'deadline' : 'rearm', name === 'deadline' || name === 'rearm');
-  }
-  for (let auto = automatic.find((a) => a !== 'tick' && accepts(snapshot, a as MachineEventName)); auto; ) {
+  let own = ownTimers[name];
+  for (;;) {
+    const timer = dueTimer(snapshot, { now, deadline, armedAt, generation, closeAt, retryAt, draining });
+    if (timer !== undefined) {
+      apply(timer, own?.includes(timer) === true);
+      own = undefined; // a timer that follows is not the step's own
+      continue;
+    }
+    const auto = policy.automatic.find((a) => a !== 'tick' && !timeModelEvents.includes(a) && accepts(snapshot, a as MachineEventName));
+    if (auto === undefined) break;
     apply(auto as MachineEventName, false);
-    auto = automatic.find((a) => a !== 'tick' && accepts(snapshot, a as MachineEventName));
   }
-  return { next: { snapshot, now, deadline, armedAt }, applied, ms };
+  // Closing everything ends when nothing is left but failed entities: then the manager disposes.
+  if (draining && modelState(snapshot) === 'failed') apply('dispose', false);
+  return { next: { snapshot, now, deadline, armedAt, generation, closeAt, retryAt, draining }, applied, ms };
 }
 
 /** The model at `new`: active, the deadline one TTL away. */
-const initialTimed = (ttlMs: number): Timed => ({
-  snapshot: initialTransition(expirationModel, dummyInput)[0],
+const initialTimed = (policy: Policy): Timed => ({
+  snapshot: initialTransition(expirationModel, inputOf(policy))[0],
   now: 0,
-  deadline: ttlMs,
+  deadline: policy.ttlMs,
   armedAt: 0,
+  generation: 0,
+  closeAt: Infinity,
+  retryAt: Infinity,
+  draining: false,
 });
 
-/** The model as actor logic whose every transition also runs the automatic events: what xstate/graph traverses. */
+/**
+ * The model as actor logic whose every transition is a model event (a close
+ * timeout with the failure it sends) followed by the automatic events: what
+ * xstate/graph traverses.
+ */
 function stepLogic(automatic: readonly ModelEventName[]) {
   const applyStep = (snapshot: ExpirationSnapshot, event: MachineEventName) => {
-    let next = transition(expirationModel, snapshot, machineEvents[event])[0];
+    let next = snapshot;
+    for (const micro of microsOf(event)) next = transition(expirationModel, next, machineEvents[micro])[0];
     for (let auto = automatic.find((a) => a !== 'tick' && accepts(next, a as MachineEventName)); auto; ) {
       next = transition(expirationModel, next, machineEvents[auto as MachineEventName])[0];
       auto = automatic.find((a) => a !== 'tick' && accepts(next, a as MachineEventName));
     }
     return next;
   };
-  // Stryker disable next-line ConditionalExpression: a shortcut: no automatic events, the model
-  if (automatic.length === 0) return expirationModel;
   return {
     ...expirationModel,
     getInitialSnapshot: expirationModel.getInitialSnapshot.bind(expirationModel),
@@ -391,15 +576,30 @@ const checkTtl = (ttlMs: number, where: string): number => {
   return ttlMs;
 };
 
+/** The policies of `options`, validated, with their defaults: one per retry policy. */
+function policiesOf(options: ModelPathOptions, where: string): Policy[] {
+  const ttlMs = checkTtl(options.ttlMs ?? DEFAULT_MODEL_TTL_MS, where);
+  const id = options.id ?? DEFAULT_MODEL_ID;
+  if (typeof id !== 'string' || id === '') throw new TypeError(`${where}: id must be a non-empty string`);
+  const closeTimeoutMs =
+    options.closeTimeoutMs === null ? undefined : toCloseTimeout(where, options.closeTimeoutMs ?? DEFAULT_MODEL_CLOSE_TIMEOUT_MS);
+  const given = options.retry ?? DEFAULT_MODEL_RETRY;
+  const retries = (Array.isArray(given) ? given : [given]) as readonly Partial<RetryPolicy>[];
+  if (retries.length === 0) throw new TypeError(`${where}: retry must name at least one policy`);
+  const automatic = options.automatic ?? [];
+  return retries.map((retry) => ({ ttlMs, id, retry: toRetryPolicy(where, retry, DEFAULT_MODEL_RETRY[0]), closeTimeoutMs, automatic }));
+}
+
 /**
  * Runs `events` through the model from `new` (at time 0, deadline `ttlMs`),
  * computing what each step must show. A tick is `{ event: 'tick', ms }`.
  */
 export function walkModel(
   events: readonly ModelInput[],
-  options: Pick<ModelPathOptions, 'automatic' | 'ttlMs'> = {},
+  options: Pick<ModelPathOptions, 'automatic' | 'ttlMs' | 'id' | 'closeTimeoutMs'> & { retry?: Partial<RetryPolicy> } = {},
 ): ModelPath {
-  const ttlMs = checkTtl(options.ttlMs ?? DEFAULT_MODEL_TTL_MS, 'walkModel');
+  if (Array.isArray(options.retry)) throw new TypeError('walkModel: retry must be one policy');
+  const [policy] = policiesOf(options, 'walkModel');
   for (const input of events) {
     const ok =
       typeof input === 'string'
@@ -407,30 +607,28 @@ export function walkModel(
         : input?.event === 'tick' && Number.isSafeInteger(input.ms) && input.ms >= 0;
     if (!ok) throw new TypeError(`walkModel: not a model event: ${JSON.stringify(input)} (a tick is { event: 'tick', ms })`);
   }
-  return cached(() => walk(events, options.automatic ?? [], modelTransitions(), ttlMs));
+  return cached(() => walk(events, policy!, modelTransitions()));
 }
 
 /** {@link walkModel} with the machine's transitions read once by the caller (one read for all the paths). */
-function walk(
-  events: readonly ModelInput[],
-  automatic: readonly ModelEventName[],
-  transitions: ModelTransition[],
-  ttlMs: number,
-): ModelPath {
-  let state = initialTimed(ttlMs);
+function walk(events: readonly ModelInput[], policy: Policy, transitions: ModelTransition[], suffix = ''): ModelPath {
+  let state = initialTimed(policy);
   let closes = 0;
+  let closeFailures = 0;
   let closeSignalAborted: boolean | undefined;
   const steps: ModelStep[] = [];
   for (const input of events) {
     const event = typeof input === 'string' ? input : input.event;
-    const live = isLive(modelState(state.snapshot));
-    const { next, applied, ms } = applyTimed(state, input, automatic, ttlMs);
+    const before = modelState(state.snapshot);
+    const { next, applied, ms } = applyTimed(state, input, policy);
     const taken: ModelTransition[] = [];
     for (const { name, before, after } of applied) {
       const from = modelState(before);
       const to = modelState(after);
-      const t = accepts(before, name) ? transitionTaken(transitions, from, to, machineEvents[name].type) : undefined;
+      const accepted = accepts(before, name);
+      const t = accepted ? transitionTaken(transitions, from, to, machineEvents[name].type) : undefined;
       if (t) taken.push(t);
+      if (accepted && machineEvents[name].type === 'failed') closeFailures++;
       if (from !== 'expired.closing' && to === 'expired.closing') {
         closes++;
         closeSignalAborted = false;
@@ -442,19 +640,28 @@ function walk(
     steps.push({
       event,
       ms,
-      then: applied.filter((a) => !a.own).map((a) => a.name),
+      then: applied.filter((a) => !a.own && a.name !== 'timedOut').map((a) => a.name as ModelEventName),
       transitions: taken,
-      returns: event === 'stop' || event === 'delete' ? live : undefined,
-      expect: { state: to, live: isLive(to), closes, closeSignalAborted },
+      returns: returnsOf(event, before),
+      expect: { state: to, live: isLive(to), closes, closeSignalAborted, closeFailures, attempts: state.snapshot.context.attempt },
     });
   }
-  return { name: events.map(inputName).join(' > ') || '(new)', ttlMs, steps };
+  const name = (events.map(inputName).join(' > ') || '(new)') + suffix;
+  return { name, ttlMs: policy.ttlMs, id: policy.id, retry: policy.retry, closeTimeoutMs: policy.closeTimeoutMs, steps };
+}
+
+/** What the call of `event` returns from `state`: whether there was a live entity (a failed one, for `retry`). */
+function returnsOf(event: ModelEventName, state: ModelState): boolean | undefined {
+  if (event === 'stop' || event === 'delete') return isLive(state);
+  return event === 'retry' ? state === 'failed' : undefined;
 }
 
 const inputName = (input: ModelInput): string => (typeof input === 'string' ? input : `tick(${input.ms})`);
 
 function isLive(state: ModelState): boolean {
-  return state === 'active' || state === 'paused' || state === 'expired.queued';
+  return (
+    state === 'active' || state === 'paused' || state === 'expired.queued' || state === 'expired.retrying' || state === 'failed'
+  );
 }
 
 function transitionTaken(
@@ -505,8 +712,8 @@ const parseKey = (key: string): ModelInput[] =>
 /**
  * The paths that exercise the statechart, each with the TTL `ttlMs`:
  * - every sequence of accepted events from `new` up to `depth` (back-edges
- *   included), the clock moving only to the deadline (`deadline`) or by a
- *   maximal timer (`rearm`);
+ *   included), the clock moving only to the deadline (`deadline`), by a
+ *   maximal timer (`rearm`), to a close timeout or to the end of a backoff;
  * - every sequence of the events that see time up to `timeDepth`, with ticks of
  *   half the TTL and to 1 ms before the deadline, paused or not;
  * - the shortest path to every state (from xstate/graph), extended by every
@@ -514,27 +721,36 @@ const parseKey = (key: string): ModelInput[] =>
  *   after a `stop` by every outcome of that update; the same from the state
  *   after each event it accepts (a close that settled, a tick while paused).
  *
- * A path that is a prefix of another is dropped: every step of a path is checked.
+ * Each for the first retry policy, then, for every other policy, those where
+ * a close attempt fails. A path that is a prefix of another is dropped: every
+ * step of a path is checked.
  */
 export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] {
-  return cached(() => generate(options));
-}
-
-function generate(options: ModelPathOptions): ModelPath[] {
   const depth = options.depth ?? 6;
   if (!Number.isInteger(depth) || depth < 1) throw new TypeError('generateModelPaths: depth must be a positive integer');
   const timeDepth = options.timeDepth ?? 5;
   if (!Number.isInteger(timeDepth) || timeDepth < 0) {
     throw new TypeError('generateModelPaths: timeDepth must be a non-negative integer');
   }
-  const ttlMs = checkTtl(options.ttlMs ?? DEFAULT_MODEL_TTL_MS, 'generateModelPaths');
-  const automatic = options.automatic ?? [];
+  const policies = policiesOf(options, 'generateModelPaths');
+  const automatic = policies[0]!.automatic;
   const events =
     options.events ?? modelEventNames.filter((e) => !automatic.includes(e) && !durableOnlyModelEvents.includes(e));
+  return cached(() =>
+    policies.flatMap((policy, i) => {
+      const paths = generate(depth, timeDepth, events, policy, i === 0 ? '' : ` (attempts: ${policy.retry.attempts})`);
+      return i === 0 ? paths : paths.filter((path) => path.steps.some((step) => step.expect.closeFailures > 0));
+    }),
+  );
+}
+
+function generate(depth: number, timeDepth: number, events: readonly ModelEventName[], policy: Policy, suffix: string): ModelPath[] {
+  const { ttlMs, automatic } = policy;
   const sequences = new Set<string>();
   const add = (path: readonly ModelInput[]): void => void sequences.add(keyOf(path));
   const inputsFrom = (state: Timed, among: readonly ModelEventName[]): ModelInput[] =>
     among.flatMap((e) => (e === 'tick' ? ticksFrom(state, ttlMs) : [e]));
+  const initial = initialTimed(policy);
 
   // 1. Every sequence of accepted events up to `depth`; no ticks.
   const extend = (state: Timed, path: ModelInput[]): void => {
@@ -543,9 +759,9 @@ function generate(options: ModelPathOptions): ModelPath[] {
         ? events.filter((e) => e !== 'tick' && possible(path, e) && accepts(state.snapshot, e as MachineEventName) && agrees(state, e))
         : [];
     if (enabled.length === 0) return add(path);
-    for (const event of enabled) extend(applyTimed(state, event, automatic, ttlMs).next, [...path, event]);
+    for (const event of enabled) extend(applyTimed(state, event, policy).next, [...path, event]);
   };
-  extend(initialTimed(ttlMs), []);
+  extend(initial, []);
 
   // 2. Every sequence of the events that see time up to `timeDepth`.
   const seeing = timedEvents.filter((e) => events.includes(e));
@@ -553,21 +769,27 @@ function generate(options: ModelPathOptions): ModelPath[] {
     const enabled =
       path.length < timeDepth ? inputsFrom(state, seeing).filter((i) => possible(path, i) && acceptsTimed(state, i, ttlMs)) : [];
     if (enabled.length === 0) return add(path);
-    for (const input of enabled) extendTimed(applyTimed(state, input, automatic, ttlMs).next, [...path, input]);
+    for (const input of enabled) extendTimed(applyTimed(state, input, policy).next, [...path, input]);
   };
-  if (timeDepth > 0) extendTimed(initialTimed(ttlMs), []);
+  if (timeDepth > 0) extendTimed(initial, []);
 
   // 3. The shortest path to every state, extended by every event; a `stop` by every outcome too.
-  const machineOnly = events.filter((e): e is MachineEventName => e !== 'tick');
+  const machineOnly = events.filter(
+    (e): e is Exclude<ModelEventName, 'tick'> => e !== 'tick' && (e !== 'closeTimeout' || policy.closeTimeoutMs !== undefined),
+  );
   const shortestWith = (among: readonly MachineEventName[]) =>
-    getShortestPaths(stepLogic(automatic), { input: dummyInput, events: among.map((name) => machineEvents[name]), serializeState });
+    getShortestPaths(stepLogic(automatic), {
+      input: inputOf(policy),
+      events: among.map((name) => machineEvents[name]),
+      serializeState: graphState,
+    });
   // To each state with the manager still running where it can be (what follows is tested on a working manager),
   // through `dispose` or `shutdown` where it cannot.
   const running = shortestWith(machineOnly.filter((e) => e !== 'dispose' && e !== 'shutdown'));
-  const reached = new Set(running.map((path) => serializeState(path.state)));
-  const shortest = [...running, ...shortestWith(machineOnly).filter((path) => !reached.has(serializeState(path.state)))];
+  const reached = new Set(running.map((path) => graphState(path.state)));
+  const shortest = [...running, ...shortestWith(machineOnly).filter((path) => !reached.has(graphState(path.state)))];
   const stateAfter = (path: readonly ModelInput[]): Timed =>
-    path.reduce((state, input) => applyTimed(state, input, automatic, ttlMs).next, initialTimed(ttlMs));
+    path.reduce((state, input) => applyTimed(state, input, policy).next, initial);
   const continuations = (prefix: readonly ModelInput[]): ModelInput[] => {
     const state = stateAfter(prefix);
     return inputsFrom(state, events).filter(
@@ -592,7 +814,7 @@ function generate(options: ModelPathOptions): ModelPath[] {
   for (const path of shortest) {
     const prefix: ModelInput[] = path.steps.flatMap((step) => {
       const name = modelEventOf.get(step.event as ExpirationEvent);
-      return name ? [name] : []; // the first step is xstate.init
+      return name ? [name as ModelEventName] : []; // the first step is xstate.init
     });
     extendByAll(prefix);
     // Every transition out of the state too (a close that settled, a tick while paused), then every event.
@@ -604,7 +826,7 @@ function generate(options: ModelPathOptions): ModelPath[] {
   const keys = [...sequences].map((key) => `${key} `).sort();
   const maximal = keys.filter((key, i) => !keys[i + 1]?.startsWith(key));
   const transitions = modelTransitions();
-  return maximal.map((key) => walk(parseKey(key.slice(0, -1)), automatic, transitions, ttlMs));
+  return maximal.map((key) => walk(parseKey(key.slice(0, -1)), policy, transitions, suffix));
 }
 
 /** Whether a user can make `input` happen after `path`: once the manager closes everything, it refuses `new`. */
@@ -612,9 +834,17 @@ function possible(path: readonly ModelInput[], input: ModelInput): boolean {
   return input !== 'renew' || !path.includes('shutdown');
 }
 
-/** A `rearm` is a timer waking before the deadline: only where the deadline is more than a maximal timer away. */
+/**
+ * Whether a timer event can happen in `state`: a `rearm` is a timer waking
+ * before the deadline, only where the deadline is more than a maximal timer
+ * away; `closeTimeout` needs a running close with a timeout, `backoff` a
+ * retrying entity.
+ */
 function agrees(state: Timed, input: ModelInput): boolean {
-  return input !== 'rearm' || state.deadline - state.now > MAX_TIMER_DELAY;
+  if (input === 'rearm') return state.deadline - state.now > MAX_TIMER_DELAY;
+  if (input === 'closeTimeout') return modelState(state.snapshot) === 'expired.closing' && state.closeAt !== Infinity;
+  if (input === 'backoff') return modelState(state.snapshot) === 'expired.retrying';
+  return true;
 }
 
 /** Coverage of a set of paths over the statechart. */

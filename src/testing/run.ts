@@ -11,6 +11,10 @@ export interface Observation {
   state?: LiveExpirationState | undefined;
   /** Whether the last close's signal is aborted (`undefined` before any close). */
   closeSignalAborted?: boolean | undefined;
+  /** How many close attempts failed: the failures reported to `onCloseError` (a refusal is not one). */
+  closeFailures?: number | undefined;
+  /** `get(id)?.attempts`: the close attempts of the live entity, `undefined` when it is not live. */
+  attempts?: number | undefined;
   /**
    * The full model state, when the integration can see it: from a live actor
    * of the entity (`modelState(manager.actorOf(id).getSnapshot())`), which
@@ -33,8 +37,10 @@ export interface ModelAdapter<S> {
    * Makes `event` happen. For `tick`, `deadline` and `rearm`, advance your clock
    * by `step.ms` (`clock.increment(step.ms)` on a `SimulatedClock`); for `renew`,
    * arm the entity for `now + path.ttlMs`. For `stop` and `delete`, return what
-   * the call returned (a boolean), to be checked against the model; otherwise
-   * return nothing.
+   * the call returned (a boolean), to be checked against the model, and for
+   * `retry` what `retry(id)` returned; otherwise return nothing. For
+   * `closeTimeout` and `backoff`, advance the clock by `step.ms` too; for
+   * `failClose`, make the running close throw or reject.
    */
   perform(world: S, event: ModelEventName, step: ModelStep): unknown;
   /** Reads what is observable now. */
@@ -82,9 +88,21 @@ function check(path: ModelPath, index: number, expect: Expectation, seen: Observ
   if ('closeSignalAborted' in seen && seen.closeSignalAborted !== expect.closeSignalAborted) {
     mismatch('close signal aborted', expect.closeSignalAborted, seen.closeSignalAborted);
   }
+  if ('closeFailures' in seen && seen.closeFailures !== expect.closeFailures) {
+    mismatch('close failures', expect.closeFailures, seen.closeFailures);
+  }
+  const attempts = expect.live ? expect.attempts : undefined;
+  if ('attempts' in seen && seen.attempts !== attempts) mismatch('attempts', attempts, seen.attempts);
 }
 
-const initial: Expectation = { state: 'active', live: true, closes: 0, closeSignalAborted: undefined };
+const initial: Expectation = {
+  state: 'active',
+  live: true,
+  closes: 0,
+  closeSignalAborted: undefined,
+  closeFailures: 0,
+  attempts: 0,
+};
 
 /**
  * Runs one model path against an integration and checks every step.

@@ -22,7 +22,17 @@ const events: ModelEventName[] = ['renew', 'stop', 'start', 'expire', 'delete', 
 export const DEPTH = 3;
 /** The sequences that see time (ticks while paused, a resume to the saved deadline) up to 4 events. */
 const TIME_DEPTH = 4;
-const paths = generateModelPaths({ depth: DEPTH, timeDepth: TIME_DEPTH, events, automatic: ['runClose'] });
+// Not yet the durable manager's: a failed close is completed as before (no retrying, no failed state), and the
+// model's close timeout is not its own. So no failClose, closeTimeout, backoff or retry events, one attempt and
+// no close timeout: no clock move of these paths can time a close out in the model.
+const paths = generateModelPaths({
+  depth: DEPTH,
+  timeDepth: TIME_DEPTH,
+  events,
+  automatic: ['runClose'],
+  retry: { attempts: 1 },
+  closeTimeoutMs: null,
+});
 const CLAIM_MS = 60_000;
 
 interface World {
@@ -150,8 +160,11 @@ export function modelPaths(database: () => TestDatabase): void {
 
   it('they take every transition a durable manager can, reclaim included', () => {
     const coverage = modelCoverage(paths, Object.keys(requirements) as Requirement[], { events: [...events, 'runClose'] });
+    // Retrying and failed are not the durable manager's yet (see the paths above): nothing of theirs is missing.
+    const retained = ['expiration.expired.retrying', 'expiration.failed'];
+    const missing = coverage.transitions.missing.filter((t) => !retained.includes(t.source));
     // A queued close is claimed in the same transaction: renew and delete never find it queued.
-    expect(coverage.transitions.missing.map((t) => t.id)).toEqual([
+    expect(missing.map((t) => t.id)).toEqual([
       'expiration.expired.queued --renew--> expiration.active',
       'expiration.expired.queued --delete--> expiration.deleted',
     ]);

@@ -30,6 +30,24 @@ const coverage = modelCoverage(paths, requirements, {
 });
 expect(coverage.requirements.traced.get('R1.2')).toBeGreaterThan(0);
 
+// Two attempts: the first fails and is retried after its backoff; the second times out: failed, until retry().
+const failing = walkModel(['deadline', 'runClose', 'failClose', 'backoff', 'runClose', 'closeTimeout', 'retry'], {
+  ttlMs: TTL,
+  retry: { attempts: 2, backoffMs: 1_000, maxBackoffMs: 60_000 },
+  closeTimeoutMs: 30_000,
+});
+expect(failing.steps.map((step) => [step.event, step.expect.state, step.expect.live, step.expect.attempts])).toEqual([
+  ['deadline', 'expired.queued', true, 0],
+  ['runClose', 'expired.closing', false, 1],
+  ['failClose', 'expired.retrying', true, 1],
+  ['backoff', 'expired.queued', true, 1],
+  ['runClose', 'expired.closing', false, 2],
+  ['closeTimeout', 'failed', true, 2],
+  ['retry', 'expired.queued', true, 0],
+]);
+expect(failing.steps[3]!.ms).toBeGreaterThanOrEqual(500); // 1 s, of which the upper half is jitter
+expect(failing.steps[5]!.ms).toBe(30_000);
+
 import { SimulatedClock } from 'xstate';
 import { type ExpireManager, type ExpireProtocol, createExpireManager, createExpireProtocol } from '../../src/index.js';
 import type { ModelAdapter } from '../../src/testing/index.js';

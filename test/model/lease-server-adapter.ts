@@ -5,27 +5,35 @@
  * event of the default paths, so `generateModelPaths()` runs on it as it is.
  */
 import { SimulatedClock } from 'xstate';
-import { type ExpireManager, createExpireManager } from '../../src/index.js';
+import { CLOSE_TIMED_OUT, type ExpireManager, createExpireManager } from '../../src/index.js';
 import type { ModelAdapter, Observation } from '../../src/testing/index.js';
 import { deferred, flush } from '../helpers.js';
 import { Backend, ExpireServer } from '../support/expire-server.js';
-import { GatedExecutor, REFUSED } from './manager-adapter.js';
+import { CLOSE_FAILED, GatedExecutor, REFUSED } from './manager-adapter.js';
 
 /** A backend whose opens wait on the update the test is running, and whose closes wait to be settled. */
 export class HeldBackend extends Backend {
   /** The backend call of the update in flight: resolve it (success) or reject it (failure). */
   update = deferred();
-  /** How many times a lease was closed (called, settled or not). */
+  /** How many times a lease was closed (called, settled or not): each attempt is one. */
   closeCalls = 0;
-  readonly settles: Array<() => void> = [];
+  /** The last close called, until the test settles or fails it (a timed-out one stays: settling it changes nothing). */
+  running: ReturnType<typeof deferred<void>> | undefined;
+  readonly calls: Array<ReturnType<typeof deferred<void>>> = [];
   override async open(): Promise<void> {
     await this.update.promise;
   }
   override close(): Promise<void> {
     this.closeCalls++;
-    const running = deferred();
-    this.settles.push(running.resolve);
-    return running.promise;
+    this.running = deferred();
+    this.calls.push(this.running);
+    return this.running.promise;
+  }
+  /** Settles the last close, or makes it fail. */
+  end(how: 'settle' | 'fail'): void {
+    if (how === 'settle') this.running?.resolve();
+    else this.running?.reject(CLOSE_FAILED);
+    this.running = undefined;
   }
 }
 
@@ -72,7 +80,13 @@ export function leaseServerAdapter(Server: ServerClass, seen: 'full' | 'minimal'
     async setup(path) {
       const clock = new SimulatedClock();
       const errors: unknown[] = [];
-      const manager = createExpireManager({ clock, onCloseError: (_id, error) => errors.push(error) });
+      // The path's retry policy and close timeout, for every lease the server opens.
+      const manager = createExpireManager({
+        clock,
+        onCloseError: (_id, error) => errors.push(error),
+        retry: path.retry,
+        closeTimeoutMs: path.closeTimeoutMs,
+      });
       const backend = new HeldBackend();
       const executor = new GatedExecutor();
       const server = new Server(manager, () => clock.now(), path.ttlMs, backend, executor);
@@ -107,9 +121,13 @@ export function leaseServerAdapter(Server: ServerClass, seen: 'full' | 'minimal'
         case 'shutdown':
           void manager.dispose({ close: true });
           break;
+        case 'retry': // an operator sends a failed lease back to closing
+          return manager.retry('e');
         case 'tick':
         case 'deadline':
         case 'rearm':
+        case 'closeTimeout':
+        case 'backoff':
           clock.increment(step.ms!);
           break;
         case 'runClose':
@@ -119,7 +137,10 @@ export function leaseServerAdapter(Server: ServerClass, seen: 'full' | 'minimal'
           world.executor.refuse();
           break;
         case 'settleClose':
-          backend.settles.shift()?.();
+          backend.end('settle');
+          break;
+        case 'failClose':
+          backend.end('fail');
           break;
         default:
           throw new Error(`not a lease server event: ${event}`);
@@ -131,7 +152,7 @@ export function leaseServerAdapter(Server: ServerClass, seen: 'full' | 'minimal'
     },
 
     observe({ manager, backend, errors }): Observation {
-      const unexpected = errors.filter((error) => error !== REFUSED);
+      const unexpected = errors.filter((error) => error !== REFUSED && error !== CLOSE_FAILED && error !== CLOSE_TIMED_OUT);
       if (unexpected.length) throw new Error(`close errors: ${unexpected.join(', ')}`);
       const live = manager.has('e');
       return seen === 'full'
@@ -142,7 +163,7 @@ export function leaseServerAdapter(Server: ServerClass, seen: 'full' | 'minimal'
     async teardown(world) {
       world.backend.update.reject(new Error('torn down'));
       await world.updating;
-      world.backend.settles.forEach((settle) => settle());
+      world.backend.calls.forEach((call) => call.resolve());
       await world.manager.dispose();
     },
   };

@@ -1,5 +1,6 @@
+import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
-import { type Requirement, requirements } from '../../src/index.js';
+import { type Requirement, createExpireManager, requirements } from '../../src/index.js';
 import {
   DEFAULT_MODEL_TTL_MS,
   durableOnlyModelEvents,
@@ -12,6 +13,7 @@ import {
 } from '../../src/testing/index.js';
 import { managerAdapter } from './manager-adapter.js';
 import { summarize } from './summary.js';
+import { flush } from '../helpers.js';
 
 const DEPTH = 6; // the default of generateModelPaths, which docs/requirements.md counts too
 const paths = generateModelPaths({ depth: DEPTH });
@@ -62,5 +64,49 @@ describe(`model-based tests: ${paths.length} paths from the statechart (depth ${
       expect(names.some((n) => n.startsWith(sequence)), sequence).toBe(true);
     }
     task.meta.modelSummary = summarize(paths, coverage, allRequirements.length);
+  });
+
+  it('retries, close timeouts and the failed state: with two attempts, and without retries (Go)', () => {
+    const names = paths.map((p) => p.name);
+    for (const sequence of [
+      'deadline > runClose > failClose > backoff > runClose > failClose > retry', // failed, then retried by hand
+      'deadline > runClose > closeTimeout > backoff > runClose > closeTimeout', // timed out twice: failed
+      'deadline > runClose > closeTimeout > shutdown > runClose > closeTimeout', // failed while closing everything: disposed
+      'deadline > runClose > failClose > renew', // a renewal ends the retries
+    ]) {
+      expect(names.some((n) => n.startsWith(sequence)), sequence).toBe(true);
+    }
+    const noRetry = paths.filter((p) => p.retry.attempts === 1);
+    expect(noRetry.some((p) => /^deadline > runClose > failClose\b/.test(p.name) && p.steps[2]!.expect.state === 'closed')).toBe(true);
+  });
+});
+
+describe('closing everything (dispose({ close: true })) with retries', () => {
+  it('resolves once the last close failed for good, and drops the failed entity', async () => {
+    const clock = new SimulatedClock();
+    const manager = createExpireManager({ clock, retry: { attempts: 2, backoffMs: 10 }, onCloseError: () => {} });
+    manager.new('e', { ttlMs: 5 }, () => Promise.reject(new Error('backend down')));
+    let done = false;
+    const disposing = manager.dispose({ close: true }).then(() => void (done = true));
+    await flush();
+    expect([manager.state('e'), manager.get('e')?.attempts, done]).toEqual(['expired', 1, false]); // retrying
+    clock.increment(10);
+    await flush();
+    expect([done, manager.has('e'), manager.disposed]).toEqual([true, false, true]);
+    await disposing;
+  });
+
+  it('the same with the entity as a live actor', async () => {
+    const clock = new SimulatedClock();
+    const manager = createExpireManager({ clock, retry: { attempts: 1 }, onCloseError: () => {} });
+    manager.new('e', { ttlMs: 5 }, () => Promise.reject(new Error('backend down')), { retry: { attempts: 2, backoffMs: 10 } });
+    const actor = manager.actorOf('e')!;
+    let done = false;
+    const disposing = manager.dispose({ close: true }).then(() => void (done = true));
+    await flush();
+    clock.increment(10);
+    await flush();
+    expect([done, manager.has('e'), actor.getSnapshot().value]).toEqual([true, false, 'deleted']);
+    await disposing;
   });
 });
