@@ -503,7 +503,7 @@ export class ExpireEngine implements RecordHost {
     const leaf = this.#leaves[record.state]!;
     const snapshot = this.#machine.resolveState({ value: leaf.value as never, context: this.#input(record) });
     const actor = createActor(this.#machine, { parent: this.#parent, id: record.id, snapshot, input: undefined as never });
-    // Stryker disable next-line ConditionalExpression,LogicalOperator: an active record is always armed
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: a live record is armed exactly in a leaf with a delayed event
     const pending = record.index >= 0 && record.due !== Infinity ? record.due : undefined;
     this.#heap.remove(record);
     this.#start(record, actor);
