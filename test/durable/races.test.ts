@@ -125,7 +125,8 @@ describe('durable races, replayed on PGlite', () => {
     await db.clock.set(T0);
     const generations: number[] = [];
     for (let i = 0; i < 3; i++) {
-      await manager.new('a', { ttlMs: 0 }, { closer: 'lease' });
+      // Not due yet (the database's clock stays at T0): its timer must not close it before the renewal.
+      await manager.new('a', T0 + 1, { closer: 'lease' });
       generations.push((await manager.get('a'))!.generation);
       await manager.new('a', { ttlMs: 0 }, { closer: 'lease' }); // a renewal in between
       generations.push((await manager.get('a'))!.generation);
