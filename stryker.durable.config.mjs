@@ -14,6 +14,7 @@ if (!process.env.XSTATE_EXPIRE_TEST_POSTGRES_URL) {
 /** @type {import('@stryker-mutator/api/core').PartialStrykerOptions} */
 export default {
   testRunner: 'vitest',
+  vitest: { configFile: 'vitest.mutation.config.ts' },
   plugins: ['@stryker-mutator/vitest-runner'],
   mutate: [
     'src/durable/**/*.ts',
@@ -42,7 +43,7 @@ export default {
   concurrency: 2,
   // A durable test waits on database round trips and timers: a mutant's run may
   // take several times the dry run's on a loaded machine before it counts as hung.
-  timeoutFactor: 3,
+  timeoutFactor: 2,
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/durable.html' },
   jsonReporter: { fileName: 'reports/mutation/durable.json' },
