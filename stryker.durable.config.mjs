@@ -42,8 +42,8 @@ export default {
   incrementalFile: 'reports/stryker-durable-incremental.json',
   concurrency: 2,
   // A durable test waits on database round trips and timers: a mutant's run may
-  // take several times the dry run's on a loaded machine before it counts as hung.
-  timeoutFactor: 2,
+  // take longer than the dry run's on a loaded machine before it counts as hung.
+  timeoutFactor: 1.5,
   reporters: ['clear-text', 'progress', 'html', 'json'],
   htmlReporter: { fileName: 'reports/mutation/durable.html' },
   jsonReporter: { fileName: 'reports/mutation/durable.json' },
