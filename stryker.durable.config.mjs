@@ -23,14 +23,13 @@ export default {
   ],
   // The durable tests that run src/durable in this process (a mutant is not active in
   // the child processes of processes/chaos/folder-lock's holders). The manager's suite
-  // runs on PostgreSQL only: its PGlite twin runs the same tests, and PGlite's store
-  // is reached by the races, telemetry and input tests.
+  // runs on PostgreSQL only: its PGlite twin runs the same tests. Not the telemetry
+  // test: its takeover races the heartbeat on a loaded server (src/telemetry has its own).
   testFiles: [
     'test/durable/manager-postgres.test.ts',
     'test/durable/postgres-promises.test.ts',
     'test/durable/races.test.ts',
     'test/durable/input.test.ts',
-    'test/durable/telemetry.test.ts',
     'test/durable/folder-lock.test.ts',
     'test/durable/schema-versions.test.ts',
     'test/durable/mutants-*.test.ts',

@@ -196,11 +196,11 @@ export async function durableManager(
 }
 
 /**
- * The ceiling of {@link eventually}: 30 s, or 10 s in a mutation run, where a
+ * The ceiling of {@link eventually}: 30 s, or 15 s in a mutation run, where a
  * mutant that breaks a close would hold each of its tests there (the checks
  * pass within a second when the code is right, on a loaded machine too).
  */
-const EVENTUALLY_MS = process.env['XSTATE_EXPIRE_MUTATION_RUN'] === undefined ? 30_000 : 10_000;
+const EVENTUALLY_MS = process.env['XSTATE_EXPIRE_MUTATION_RUN'] === undefined ? 30_000 : 15_000;
 
 /**
  * Waits until `check` passes (closes complete in transactions of their own).
