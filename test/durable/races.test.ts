@@ -78,7 +78,9 @@ describe('durable races, replayed on PGlite', () => {
     await m.manager.dispose();
   });
 
-  it('a close whose claim was taken over sees its signal abort with CLAIM_LOST', async () => {
+  // Not in a mutation run, whose server is shared: there the takeover races the heartbeat
+  // (mutants-manager.test.ts takes the claim over in one statement instead).
+  it.skipIf(process.env['XSTATE_EXPIRE_MUTATION_RUN'] !== undefined)('a close whose claim was taken over sees its signal abort with CLAIM_LOST', async () => {
     const stalled = untilAborted();
     const m = await durableManager(db, { closers: { lease: stalled.closer }, claimTimeoutMs: 300, pauseTimeoutMs: 300 });
     const taker = await durableManager(db, { namespace: m.manager.namespace });
