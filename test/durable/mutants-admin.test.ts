@@ -18,6 +18,7 @@ describe('durable admin reads and delete', () => {
     expect(topState('expired.queued')).toBe('expired');
     expect(topState('active')).toBe('active');
     expect(topState('a.b.c')).toBe('a');
+    expect(topState('.x')).toBe('');
   });
 
   it('status, counts, list and get of a namespace with every kind of row; delete leaves a running close alone', async () => {

@@ -45,10 +45,36 @@ describe('DurableExpireProtocol at its edges', () => {
       ['n1', { keep: true }],
       ['n2', null],
     ]);
-    // A renewal without data arms the entity with null.
+    // A renewal without data arms the entity with null; with data, with its data.
     expect(await protocol.update('ok', () => ({ value: 'v', expiresAt: { ttlMs: 1_000 }, closer: 'session' }))).toBe('v');
     expect(await manager.get('ok')).toMatchObject({ closer: 'session', data: null, deadline: T0 + 1_000 });
+    await protocol.update('ok', () => ({ value: 'w', expiresAt: { ttlMs: 2_000 }, closer: 'lease', data: { d: [1] } }));
+    expect(await manager.get('ok')).toMatchObject({ closer: 'lease', data: { d: [1] }, deadline: T0 + 2_000 });
     await manager.dispose();
+  });
+
+  it('a renewal whose closer is not a name closes nothing, not even a closer named like it', async () => {
+    const called: string[] = [];
+    const { manager } = await durableManager(db, { closers: { '5': (e) => void called.push(e.id), lease: () => {} } });
+    const protocol = createDurableExpireProtocol(manager);
+    await expect(protocol.update('n', () => ({ value: 1, expiresAt: 5, closer: 5 }) as never)).rejects.toThrow(TypeError);
+    expect(called).toEqual([]);
+    await manager.dispose();
+  });
+
+  it('an update queued behind another call of its id, when the manager is disposed meanwhile, is refused by name', async () => {
+    const { manager } = await durableManager(db);
+    const protocol = createDurableExpireProtocol(manager);
+    const gate = deferred();
+    const running = protocol.run('q', () => gate.promise);
+    const queued = protocol.update('q', () => ({ value: 1, expiresAt: { ttlMs: 10 }, closer: 'lease' }));
+    await manager.dispose();
+    gate.resolve();
+    await running;
+    await expect(queued).rejects.toThrow('DurableExpireProtocol.update: the manager is disposed; "q" was not updated');
+    await expect(protocol.update('r', () => ({ value: 1, expiresAt: { ttlMs: 10 }, closer: 'lease' }))).rejects.toThrow(
+      'DurableExpireProtocol.update: the manager is disposed; "r" was not updated',
+    );
   });
 
   it('bad ids and updates are refused at once; calls of one id run one after the other', async () => {
