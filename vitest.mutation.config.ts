@@ -21,6 +21,7 @@ const ORDER = [
   'test/durable/mutants-manager.test.ts',
   'test/durable/mutants-protocol.test.ts',
   'test/durable/mutants-admin.test.ts',
+  'test/durable/mutants-telemetry.test.ts',
   'test/durable/input.test.ts',
   'test/durable/manager-postgres.test.ts',
   'test/durable/schema-versions.test.ts',
