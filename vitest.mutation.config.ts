@@ -18,6 +18,7 @@ import base from './vitest.config.js';
 const ORDER = [
   'test/durable/mutants-input.test.ts',
   'test/durable/mutants-engine.test.ts',
+  'test/durable/mutants-store.test.ts',
   'test/durable/mutants-manager.test.ts',
   'test/durable/mutants-protocol.test.ts',
   'test/durable/mutants-admin.test.ts',
