@@ -30,6 +30,7 @@ const ORDER = [
   'test/durable/schema-versions.test.ts',
   'test/durable/races.test.ts',
   'test/durable/postgres-promises.test.ts',
+  'test/durable/mutants-folder-lock.test.ts',
   'test/durable/mutants-pglite.test.ts',
   'test/durable/folder-lock.test.ts',
 ];
