@@ -22,7 +22,6 @@ const ORDER = [
   'test/durable/mutants-manager.test.ts',
   'test/durable/mutants-protocol.test.ts',
   'test/durable/mutants-admin.test.ts',
-  'test/durable/mutants-telemetry.test.ts',
   'test/durable/mutants-postgres.test.ts',
   'test/durable/mutants-postgres-listen.test.ts',
   'test/durable/input.test.ts',

@@ -48,7 +48,7 @@ const table = [
   '| file | score | killed | timed out | survived | not covered |',
   '| --- | --- | --- | --- | --- | --- |',
   ...rows,
-  row(durable ? '**all of `src/durable`**' : '**all of `src/` in scope**', total),
+  row(durable ? '**all of the files above**' : '**all of `src/` in scope**', total),
 ].join('\n');
 
 const doc = fileURLToPath(new URL('../docs/testing.md', import.meta.url));
