@@ -3,6 +3,11 @@
  * (reports/mutation/mutation.json) into docs/testing.md, between its
  * `mutation scores` markers. `npm run mutate` runs it after Stryker.
  *
+ * With `--durable`, the scores of `npm run mutate:durable` instead
+ * (reports/mutation/durable.json, or the reports named after the flag, merged
+ * by file: runs of parts of src/durable), between the `durable mutation
+ * scores` markers.
+ *
  * The score is Stryker's: detected (killed or timed out) over valid mutants
  * (detected, survived or not covered); ignored and errored mutants don't count.
  */
@@ -13,9 +18,11 @@ interface Report {
   files: Record<string, { mutants: Array<{ status: string }> }>;
 }
 
-const report = JSON.parse(
-  readFileSync(fileURLToPath(new URL('../reports/mutation/mutation.json', import.meta.url)), 'utf8'),
-) as Report;
+const durable = process.argv.includes('--durable');
+const named = process.argv.slice(2).filter((arg) => arg !== '--durable');
+const paths = named.length > 0 ? named : [fileURLToPath(new URL(`../reports/mutation/${durable ? 'durable' : 'mutation'}.json`, import.meta.url))];
+const report: Report = { files: {} };
+for (const path of paths) Object.assign(report.files, (JSON.parse(readFileSync(path, 'utf8')) as Report).files);
 
 /** Counts by status, and the score (`undefined` when nothing valid). */
 function tally(statuses: string[]) {
@@ -41,15 +48,15 @@ const table = [
   '| file | score | killed | timed out | survived | not covered |',
   '| --- | --- | --- | --- | --- | --- |',
   ...rows,
-  row('**all of `src/` in scope**', total),
+  row(durable ? '**all of the files above**' : '**all of `src/` in scope**', total),
 ].join('\n');
 
 const doc = fileURLToPath(new URL('../docs/testing.md', import.meta.url));
 const current = readFileSync(doc, 'utf8');
-const start = '<!-- written by: npm run mutate -->';
-const end = '<!-- end: mutation scores -->';
+const start = durable ? '<!-- written by: npm run mutate:durable -->' : '<!-- written by: npm run mutate -->';
+const end = durable ? '<!-- end: durable mutation scores -->' : '<!-- end: mutation scores -->';
 const from = current.indexOf(start);
 const to = current.indexOf(end);
 if (from < 0 || to < from) throw new Error(`docs/testing.md lacks the markers ${start} … ${end}`);
 writeFileSync(doc, `${current.slice(0, from + start.length)}\n${table}\n${current.slice(to)}`);
-console.log(`mutation score ${total.score?.toFixed(1)}% over ${files.length} files: written to docs/testing.md`);
+console.log(`${durable ? 'durable ' : ''}mutation score ${total.score?.toFixed(1)}% over ${files.length} files: written to docs/testing.md`);

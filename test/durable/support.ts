@@ -4,6 +4,7 @@
  * PostgreSQL 15 server (started by the test on 127.0.0.1 from a copy of the
  * template cluster), with the database's clock under the test's control.
  */
+import pg from 'pg';
 import { afterAll, beforeAll } from 'vitest';
 import {
   type ClosingEntity,
@@ -35,7 +36,9 @@ const SETUP_CEILING_MS = 180_000;
 export function useDatabase(kind: 'pglite' | 'postgres'): () => TestDatabase {
   let db: TestDatabase | undefined;
   beforeAll(async () => {
-    db = await openDatabase(kind);
+    // A mutation run opens no PGlite per file (seconds of WebAssembly per mutant): the
+    // shared server runs the same statements; test/durable/mutants-pglite.test.ts covers PGlite's store.
+    db = await openDatabase(SHARED_POSTGRES ? 'postgres' : kind);
   }, SETUP_CEILING_MS);
   afterAll(async () => {
     await db?.close();
@@ -87,6 +90,30 @@ export async function holdClock(store: DurableStore): Promise<DatabaseClock> {
 let schemas = 0;
 
 /**
+ * A PostgreSQL server started once for a whole run (`npm run mutate:durable`
+ * sets it): PostgreSQL tests then take a schema on it instead of starting a
+ * server each, which a mutation run would do once per mutant.
+ */
+const SHARED_POSTGRES = process.env['XSTATE_EXPIRE_TEST_POSTGRES_URL'];
+
+/** The shared server as tests see it: its address; crashing or stopping it is not theirs to do. */
+function sharedServer(connectionString: string): PostgresServer {
+  const refuse = () => Promise.reject(new Error('the shared PostgreSQL server is not stopped, killed or restarted by a test'));
+  const port = Number(new URL(connectionString).port);
+  return { connectionString, port, pid: -1, dataDir: '', stop: () => Promise.resolve(), kill: refuse, restart: refuse, log: () => '' };
+}
+
+async function dropSharedSchema(connectionString: string, schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
  * Opens a database of `kind`: PGlite on a copy of the template data folder
  * (removed by `close`), or a PostgreSQL server started for it (stopped by `close`).
  */
@@ -94,9 +121,16 @@ export async function openDatabase(kind: 'pglite' | 'postgres'): Promise<TestDat
   let server: PostgresServer | undefined;
   let folder: { dataDir: string; remove(): void } | undefined;
   let store: DurableStore;
+  let dropSchema: (() => Promise<void>) | undefined;
   if (kind === 'pglite') {
     folder = await pgliteDataDir();
     store = pgliteStore({ dataDir: folder.dataDir });
+  } else if (SHARED_POSTGRES) {
+    // One server for the whole run (mutation testing): a schema of our own on it, dropped by close.
+    server = sharedServer(SHARED_POSTGRES);
+    const schema = `test_${process.pid}_${Date.now().toString(36)}_${schemas++}`;
+    store = postgresStore({ connectionString: SHARED_POSTGRES, schema });
+    dropSchema = () => dropSharedSchema(SHARED_POSTGRES, schema);
   } else {
     server = await startPostgres({ fsync: false });
     store = postgresStore({ connectionString: server.connectionString, schema: `test_${process.pid}_${schemas++}` });
@@ -105,6 +139,7 @@ export async function openDatabase(kind: 'pglite' | 'postgres'): Promise<TestDat
     try {
       await store.release();
     } finally {
+      await dropSchema?.();
       await server?.stop();
       folder?.remove();
     }
@@ -161,11 +196,18 @@ export async function durableManager(
 }
 
 /**
+ * The ceiling of {@link eventually}: 30 s, or 15 s in a mutation run, where a
+ * mutant that breaks a close would hold each of its tests there (the checks
+ * pass within a second when the code is right, on a loaded machine too).
+ */
+const EVENTUALLY_MS = process.env['XSTATE_EXPIRE_MUTATION_RUN'] === undefined ? 30_000 : 15_000;
+
+/**
  * Waits until `check` passes (closes complete in transactions of their own).
  * It returns as soon as it does; the ceiling, generous for a loaded machine,
  * only decides when to give up and throw the check's last error.
  */
-export async function eventually(check: () => unknown | Promise<unknown>, timeoutMs = 30_000): Promise<void> {
+export async function eventually(check: () => unknown | Promise<unknown>, timeoutMs = EVENTUALLY_MS): Promise<void> {
   const started = Date.now();
   for (;;) {
     try {

@@ -1,0 +1,42 @@
+/**
+ * `npm run mutate:durable`: StrykerJS over src/durable (stryker.durable.config.mjs),
+ * against one PostgreSQL server started here for the whole run. The tests find
+ * it in XSTATE_EXPIRE_TEST_POSTGRES_URL and take a schema each on it, instead
+ * of starting a server per test file, which a mutation run would do per mutant.
+ * The server is stopped by its PID whatever ends the run (its end, a failure,
+ * Ctrl-C). Arguments go to `stryker run` (`--mutate src/durable/validate.ts`,
+ * `--force`); then the scores are written to docs/testing.md.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { startPostgres } from '../test/support/postgres.js';
+
+const server = await startPostgres({ fsync: false, settings: { max_connections: 200 } });
+console.log(`PostgreSQL for the run: ${server.connectionString} (PID ${server.pid})`);
+let code = 1;
+try {
+  // Its own process group: Stryker and its workers are stopped together, by the group's id.
+  const stryker = spawn(join('node_modules', '.bin', 'stryker'), ['run', 'stryker.durable.config.mjs', ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    detached: true,
+    env: { ...process.env, XSTATE_EXPIRE_TEST_POSTGRES_URL: server.connectionString },
+  });
+  const stop = () => {
+    try {
+      process.kill(-stryker.pid!, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  code = await new Promise<number>((done) => stryker.on('close', (status) => done(status ?? 1)));
+  stop(); // workers left behind by a Stryker that failed
+} finally {
+  await server.stop();
+}
+if (code === 0) {
+  const scores = spawn('npx', ['tsx', 'scripts/mutation-scores.ts', '--durable'], { stdio: 'inherit' });
+  code = await new Promise<number>((done) => scores.on('close', (status) => done(status ?? 1)));
+}
+process.exit(code);

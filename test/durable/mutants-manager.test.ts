@@ -1,0 +1,194 @@
+/**
+ * The durable manager's promises the semantics suite does not pin down one by
+ * one: its checks of each call, its own timer, a claim lost to another
+ * process, unarmed closes, its life cycle (signal, `await using`) and where
+ * it reports failures.
+ */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CLOSE_SETTLED } from '../../src/index.js';
+import { CLAIM_LOST, type ClosingEntity, createDurableExpireManager } from '../../src/durable/index.js';
+import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
+
+describe('durable manager at its edges', () => {
+  const database = useDatabase('pglite');
+  let db: TestDatabase;
+  beforeEach(() => void (db = database()));
+  afterEach(() => void vi.restoreAllMocks());
+
+  it('new, list and the reads: what each refuses, and what each returns', async () => {
+    const { manager } = await durableManager(db);
+    await db.clock.set(T0);
+    await expect(manager.new('a', T0 + 10, null as never)).rejects.toThrow('DurableExpireManager.new: options must be { closer, data? }');
+    await expect(manager.new('a', T0 + 10, 'lease' as never)).rejects.toThrow(TypeError);
+    for (const closer of ['toString', 'nope', 5]) {
+      await expect(manager.new('a', T0 + 10, { closer: closer as string })).rejects.toThrow(
+        `DurableExpireManager.new: unknown closer ${typeof closer === 'string' ? `"${closer}"` : closer}; known: lease, session`,
+      );
+    }
+    await expect(manager.list({ limit: -1 })).rejects.toThrow('DurableExpireManager.list: limit must be an integer, 0 or more');
+    await expect(manager.list({ limit: 1.5 })).rejects.toThrow(TypeError);
+    expect(await manager.size()).toBe(0);
+
+    await manager.new('b', { ttlMs: 500 }, { closer: 'session' });
+    await manager.new('a', new Date(T0 + 100), { closer: 'lease', data: { k: [1] } });
+    expect(await manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: T0 + 100, closer: 'lease', data: { k: [1] }, generation: expect.any(Number) });
+    expect(await manager.get('b')).toMatchObject({ deadline: T0 + 500, closer: 'session', data: null });
+    expect(await manager.get('none')).toBeUndefined();
+    expect(await manager.state('none')).toBeUndefined();
+    expect(await manager.has('none')).toBe(false);
+    expect(await manager.stop('none')).toBe(false);
+    expect(await manager.delete('none')).toBe(false);
+    expect(await manager.stop('a')).toBe(true);
+    expect(await manager.state('a')).toBe('paused');
+    expect(await manager.has('a')).toBe(true);
+    expect((await manager.list()).map((e) => [e.id, e.state])).toEqual([
+      ['a', 'paused'],
+      ['b', 'active'],
+    ]);
+    expect((await manager.list({ limit: 1 })).map((e) => e.id)).toEqual(['a']);
+    expect(await manager.list({ limit: 0 })).toEqual([]);
+    expect(await manager.size()).toBe(2);
+    await expect(manager.state('')).rejects.toThrow('DurableExpireManager.state: id must be a non-empty string');
+    await expect(manager.get('')).rejects.toThrow('DurableExpireManager.get: id must be a non-empty string');
+    await expect(manager.start('')).rejects.toThrow('DurableExpireManager.start: id must be a non-empty string');
+    await expect(manager.expire('')).rejects.toThrow('DurableExpireManager.expire: id must be a non-empty string');
+
+    await manager.dispose();
+    expect(manager.disposed).toBe(true);
+    await expect(manager.new('c', T0 + 10, { closer: 'lease' })).rejects.toThrow('DurableExpireManager.new: the manager is disposed (id "c")');
+    expect(await manager.poll()).toBe(0);
+  });
+
+  it('owner, namespace and onCloseError are what it runs with; a closer failure goes to console.error by default', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const failing = new Error('close failed');
+    const manager = await createDurableExpireManager({
+      store: db.store,
+      namespace: 'edges-default',
+      closers: {
+        lease: () => {
+          throw failing;
+        },
+      },
+    });
+    expect(manager.namespace).toBe('edges-default');
+    expect(manager.owner).toMatch(/^edges-default:[0-9a-f-]{36}$/);
+    expect(typeof manager.onCloseError).toBe('function');
+    await db.clock.set(T0);
+    await manager.new('x', T0, { closer: 'lease' });
+    await manager.poll();
+    await eventually(() => expect(errors).toHaveBeenCalledWith('xstate-expire: close of "x" failed:', failing));
+    await manager.dispose();
+    const handler = () => {};
+    const { manager: given } = await durableManager(db, { onCloseError: handler });
+    expect(given.onCloseError).toBe(handler);
+    await given.dispose();
+  });
+
+  it('closes at the deadline on its own timer: no poll, no notification, a poll interval far away', async () => {
+    const { manager, closes } = await durableManager(db);
+    await db.clock.set(T0);
+    await manager.new('soon', T0 + 300, { closer: 'lease' });
+    await manager.new('later', T0 + 100_000, { closer: 'lease' });
+    await db.clock.set(T0 + 300);
+    await eventually(() => expect(closes.map((c) => c.entity.id)).toEqual(['soon']));
+    await manager.dispose();
+  });
+
+  it('a claim taken over by another process: its close sees CLAIM_LOST at the next heartbeat, and its completion changes nothing', async () => {
+    let signal: AbortSignal | undefined;
+    let finish!: () => void;
+    const { manager } = await durableManager(db, {
+      claimTimeoutMs: 300,
+      pauseTimeoutMs: 300,
+      closers: {
+        lease: (_entity: ClosingEntity, s: AbortSignal) => {
+          signal = s;
+          return new Promise<void>((resolve) => (finish = resolve));
+        },
+      },
+    });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(signal).toBeDefined());
+    const s = db.store.schema;
+    await db.store.query(`UPDATE ${s}.entities SET owner = 'thief', lease_until = $2 WHERE namespace = $1 AND id = 'a'`, [manager.namespace, T0 + 1e9]);
+    await eventually(() => expect(signal!.reason).toBe(CLAIM_LOST));
+    finish();
+    await manager.dispose();
+    expect(await db.store.query(`SELECT owner, state FROM ${s}.entities WHERE namespace = $1 AND id = 'a'`, [manager.namespace])).toEqual([
+      { owner: 'thief', state: 'expired.closing' },
+    ]);
+  });
+
+  it('closeUnarmed: the named closer once, generation 0 and no deadline, its failure reported, its signal aborted after', async () => {
+    const calls: Array<{ entity: ClosingEntity; signal: AbortSignal; abortedDuring: boolean }> = [];
+    const failures: Array<[string, unknown]> = [];
+    const failing = new Error('unarmed close failed');
+    const { manager } = await durableManager(db, {
+      onCloseError: (id, error) => failures.push([id, error]),
+      closers: {
+        lease: (entity: ClosingEntity, signal: AbortSignal) => void calls.push({ entity, signal, abortedDuring: signal.aborted }),
+        session: () => {
+          throw failing;
+        },
+      },
+    });
+    await manager.closeUnarmed('u', 'lease', { d: 1 });
+    await manager.closeUnarmed('u', 'missing', null);
+    await manager.closeUnarmed('u', 'toString', null);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]!.entity).toEqual({ id: 'u', data: { d: 1 }, generation: 0, deadline: Number.NaN });
+    expect(calls[0]!.abortedDuring).toBe(false);
+    expect(calls[0]!.signal.reason).toBe(CLOSE_SETTLED);
+    await manager.closeUnarmed('v', 'session', null);
+    expect(failures).toEqual([['v', failing]]);
+    await manager.dispose();
+  });
+
+  it('an aborted signal disposes it (also one aborted before it opened); await using disposes it at the end of the scope', async () => {
+    const controller = new AbortController();
+    const { manager } = await durableManager(db, { signal: controller.signal });
+    expect(manager.disposed).toBe(false);
+    controller.abort();
+    await eventually(() => expect(manager.disposed).toBe(true));
+    await expect(manager.new('x', T0 + 10, { closer: 'lease' })).rejects.toThrow(/disposed/);
+
+    const early = new AbortController();
+    early.abort();
+    const { manager: born } = await durableManager(db, { signal: early.signal });
+    expect(born.disposed).toBe(true);
+    await born.dispose();
+
+    let scoped: Awaited<ReturnType<typeof durableManager>>['manager'] | undefined;
+    {
+      await using inScope = (await durableManager(db)).manager;
+      scoped = inScope;
+      expect(scoped.disposed).toBe(false);
+    }
+    expect(scoped.disposed).toBe(true);
+    const twice = [scoped.dispose(), scoped.dispose({ close: true })];
+    await Promise.all(twice);
+  });
+
+  it('dispose({ close: true }) refuses new ids meanwhile but renews live ones, and closes them', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { manager, closes } = await durableManager(db, {
+      closers: { lease: () => gate, session: () => {} },
+    });
+    await db.clock.set(T0);
+    await manager.new('live', T0 + 100_000, { closer: 'lease' });
+    const closing = manager.dispose({ close: true });
+    expect(manager.disposed).toBe(true);
+    await eventually(async () => expect(await manager.state('live')).toBeUndefined());
+    await expect(manager.new('fresh', T0 + 100_000, { closer: 'lease' })).rejects.toThrow(
+      'DurableExpireManager.new: the manager is closing (id "fresh")',
+    );
+    release();
+    await closing;
+    expect(closes).toEqual([]); // its own closers ran, not the recording ones
+  });
+});

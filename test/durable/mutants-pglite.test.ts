@@ -1,0 +1,131 @@
+/**
+ * PGlite's store, and the folder lock's portable fallback, in this process.
+ * The other durable tests may run on a PostgreSQL server instead (a mutation
+ * run shares one, see test/durable/support.ts): these always open PGlite.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SchemaVersionError, pgliteStore } from '../../src/durable/index.js';
+import { lockFolder } from '../../src/durable/folder-lock.js';
+import { pgliteDataDir } from '../support/pglite-template.js';
+
+describe('pgliteStore', () => {
+  it('opens, runs statements and READ COMMITTED transactions, notifies, and closes on the last release', async () => {
+    const folder = await pgliteDataDir();
+    const store = pgliteStore({ dataDir: folder.dataDir, schema: 'mine' });
+    try {
+      expect(() => store.query('SELECT 1')).toThrow('pgliteStore: the store is not open');
+      await store.acquire();
+      await store.acquire(); // a second user shares it
+      expect(await store.query('SELECT max(version) AS v FROM mine.schema_version')).toEqual([{ v: 2 }]);
+      expect(await store.query('SELECT $1::int + 1 AS n', [41])).toEqual([{ n: 42 }]);
+      // The session's default is stricter: every transaction still states its own level.
+      await store.query(`SET default_transaction_isolation = 'serializable'`);
+      expect(await store.transaction((q) => q('SHOW transaction_isolation'))).toEqual([{ transaction_isolation: 'read committed' }]);
+      expect(await store.transaction((q) => q('SELECT $1::text AS t', ['x']))).toEqual([{ t: 'x' }]);
+      await store.query('CREATE TABLE mine.t (n int)');
+      await expect(
+        store.transaction(async (q) => {
+          await q('INSERT INTO mine.t VALUES (1)');
+          throw new Error('rolled back');
+        }),
+      ).rejects.toThrow('rolled back');
+      expect(await store.query('SELECT count(*)::int AS n FROM mine.t')).toEqual([{ n: 0 }]);
+
+      const heard: string[] = [];
+      const unlisten = await store.listen('mine', (payload) => heard.push(payload), () => {});
+      await store.query(`SELECT pg_notify('mine', 'one'), pg_notify('other', 'no')`);
+      await expect.poll(() => heard).toEqual(['one']);
+      await unlisten();
+      await store.query(`SELECT pg_notify('mine', 'two')`);
+      await store.query('SELECT 1');
+      expect(heard).toEqual(['one']);
+
+      await store.release();
+      expect(await store.query('SELECT 1 AS one')).toEqual([{ one: 1 }]); // one user left
+      await store.release();
+      expect(() => store.query('SELECT 1')).toThrow('pgliteStore: the store is not open');
+      // Closed means the folder is free again: another store opens it, and so does this one.
+      const next = pgliteStore({ dataDir: folder.dataDir, schema: 'mine' });
+      await next.acquire();
+      expect(await next.query('SELECT count(*)::int AS n FROM mine.t')).toEqual([{ n: 0 }]);
+      await expect(store.acquire()).rejects.toThrow(/already open in this process/);
+      await next.release();
+    } finally {
+      folder.remove();
+    }
+  });
+
+  it('a refused schema leaves the folder unlocked and the store closed', async () => {
+    const folder = await pgliteDataDir();
+    try {
+      const refusing = pgliteStore({ dataDir: folder.dataDir, migrate: false });
+      await expect(refusing.acquire()).rejects.toThrow(SchemaVersionError);
+      expect(() => refusing.query('SELECT 1')).toThrow('not open');
+      const migrating = pgliteStore({ dataDir: folder.dataDir });
+      await migrating.acquire();
+      expect(await migrating.query('SELECT max(version) AS v FROM xstate_expire.schema_version')).toEqual([{ v: 2 }]);
+      await migrating.release();
+    } finally {
+      folder.remove();
+    }
+  });
+});
+
+describe('the folder lock where no abstract socket exists (a lock file with the PID)', () => {
+  const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+  const dirs: string[] = [];
+  afterEach(() => {
+    Object.defineProperty(process, 'platform', platform);
+    for (const dir of dirs.splice(0)) {
+      rmSync(`${dir}.lock`, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  const folder = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-lockfile-'));
+    dirs.push(dir);
+    Object.defineProperty(process, 'platform', { ...platform, value: 'darwin' });
+    return dir;
+  };
+
+  it('writes its PID, refuses a second store of this process, and removes the file on release', async () => {
+    const dir = folder();
+    const release = await lockFolder(dir);
+    expect(readFileSync(`${dir}.lock`, 'utf8')).toBe(String(process.pid));
+    await expect(lockFolder(dir)).rejects.toThrow(`pgliteStore: ${dir} is already open in this process; share one store between managers`);
+    expect(readFileSync(`${dir}.lock`, 'utf8')).toBe(String(process.pid));
+    release();
+    expect(existsSync(`${dir}.lock`)).toBe(false);
+    (await lockFolder(dir))();
+  });
+
+  it('a live other process holding it refuses; a dead one, our own PID or garbage is taken over', async () => {
+    const dir = folder();
+    const live = process.ppid; // alive while we run
+    writeFileSync(`${dir}.lock`, String(live));
+    await expect(lockFolder(dir)).rejects.toThrow(`pgliteStore: ${dir} is open in process ${live}; PGlite allows one process per dataDir`);
+    expect(readFileSync(`${dir}.lock`, 'utf8')).toBe(String(live));
+    // The refusal held nothing in this process either.
+    writeFileSync(`${dir}.lock`, 'not a pid');
+    const release = await lockFolder(dir);
+    expect(readFileSync(`${dir}.lock`, 'utf8')).toBe(String(process.pid));
+    release();
+    const dead = Number(execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }));
+    for (const stale of [String(dead), String(process.pid)]) {
+      writeFileSync(`${dir}.lock`, stale);
+      const again = await lockFolder(dir);
+      expect(readFileSync(`${dir}.lock`, 'utf8')).toBe(String(process.pid));
+      again();
+    }
+  });
+
+  it('a folder whose parent is missing: the error of the file system, and nothing held', async () => {
+    const dir = join(folder(), 'missing', 'db');
+    await expect(lockFolder(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    await expect(lockFolder(dir)).rejects.toMatchObject({ code: 'ENOENT' }); // not "already open in this process"
+  });
+});

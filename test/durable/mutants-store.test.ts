@@ -1,0 +1,95 @@
+/**
+ * The schema's migrations as statements: what `migrate` runs for each version
+ * it finds, and what it refuses, on a store that records instead of running.
+ */
+import { describe, expect, it } from 'vitest';
+import { SCHEMA_VERSION, SchemaVersionError } from '../../src/durable/index.js';
+import { type Query, migrate, schemaVersion } from '../../src/durable/store.js';
+
+/** A store at schema version `version` (0: none), recording the statements of its one transaction. */
+function at(version: number) {
+  const statements: string[] = [];
+  const query: Query = async (sql, params) => {
+    statements.push(params ? `${sql} -- ${JSON.stringify(params)}` : sql);
+    if (sql.startsWith('SELECT to_regclass')) return [{ present: version > 0 }];
+    if (sql.startsWith('SELECT max(version)')) return [{ version }];
+    return [];
+  };
+  return { store: { schema: 'sx', transaction: <T>(work: (q: Query) => Promise<T>) => work(query) }, statements };
+}
+
+describe('migrate', () => {
+  it('creates the schema from nothing: under the lock, each version in order, statement by statement', async () => {
+    expect(SCHEMA_VERSION).toBe(2);
+    const { store, statements } = at(0);
+    expect(await migrate(store)).toEqual({ from: 0, to: 2 });
+    expect(statements[0]).toBe('SELECT pg_advisory_xact_lock(hashtext($1)) -- ["xstate-expire:sx"]');
+    expect(statements[1]).toBe('SELECT to_regclass($1) IS NOT NULL AS present -- ["sx.schema_version"]');
+    const changes = statements.slice(2);
+    expect(changes.map((s) => s.split(/\s+/).slice(0, 3).join(' '))).toEqual([
+      'CREATE SCHEMA IF',
+      'CREATE TABLE IF',
+      'CREATE TABLE sx.entities',
+      'CREATE UNIQUE INDEX',
+      'CREATE INDEX entities_due',
+      'CREATE INDEX entities_lease',
+      'CREATE INDEX entities_owner',
+      'CREATE FUNCTION sx.now_ms()',
+      'INSERT INTO sx.schema_version',
+      'ALTER TABLE sx.entities',
+      'CREATE SEQUENCE sx.generations',
+      "SELECT setval('sx.generations', greatest(",
+      'INSERT INTO sx.schema_version',
+    ]);
+    expect(changes.at(-5)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [1]');
+    expect(changes.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [2]');
+    // Whole statements: no comment line, no trailing semicolon, a function body kept in one piece.
+    for (const statement of changes) {
+      expect(statement).toBe(statement.trim());
+      expect(statement.endsWith(';')).toBe(false);
+      expect(statement.split('\n').some((line) => line.trim().startsWith('--'))).toBe(false);
+    }
+    expect(changes[7]).toBe(
+      'CREATE FUNCTION sx.now_ms() RETURNS double precision\n      LANGUAGE sql VOLATILE AS $$ SELECT extract(epoch FROM clock_timestamp()) * 1000 $$',
+    );
+    expect(changes[2]).toMatch(/^CREATE TABLE sx\.entities \(\n\s+namespace text NOT NULL,\n\s+id text NOT NULL,\n\s+generation bigint NOT NULL,/);
+    expect(changes[2]).toMatch(/PRIMARY KEY \(namespace, id, generation\)\n\s+\)$/);
+  });
+
+  it('brings version 1 to 2 with the second step only, and leaves the current version alone', async () => {
+    const old = at(1);
+    expect(await migrate(old.store)).toEqual({ from: 1, to: 2 });
+    expect(old.statements.filter((s) => s.startsWith('CREATE TABLE sx.entities'))).toEqual([]);
+    expect(old.statements.some((s) => s.startsWith('ALTER TABLE sx.entities ADD COLUMN holders'))).toBe(true);
+    expect(old.statements.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [2]');
+    const current = at(2);
+    expect(await migrate(current.store, { apply: false })).toEqual({ from: 2, to: 2 });
+    expect(await migrate(current.store)).toEqual({ from: 2, to: 2 });
+    expect(current.statements.filter((s) => !s.startsWith('SELECT'))).toEqual([]);
+  });
+
+  it('refuses an older schema without apply, and a newer one always, changing nothing', async () => {
+    for (const [version, apply] of [
+      [0, false],
+      [1, false],
+      [3, true],
+      [3, false],
+    ] as const) {
+      const { store, statements } = at(version);
+      const refusal = migrate(store, { apply });
+      await expect(refusal).rejects.toThrow(SchemaVersionError);
+      await expect(refusal).rejects.toMatchObject({ schema: 'sx', found: version, expected: 2 });
+      expect(statements.filter((s) => !s.startsWith('SELECT'))).toEqual([]);
+    }
+  });
+
+  it('schemaVersion: 0 without the table, else the highest version recorded', async () => {
+    const answers = (present: unknown, version: unknown): Query =>
+      async (sql) => (sql.startsWith('SELECT to_regclass') ? [{ present }] : [{ version }]);
+    expect(await schemaVersion(answers(false, 5), 'sx')).toBe(0);
+    expect(await schemaVersion(answers(null, 5), 'sx')).toBe(0);
+    expect(await schemaVersion(answers(true, 5), 'sx')).toBe(5);
+    expect(await schemaVersion(answers(true, '2'), 'sx')).toBe(2);
+    expect(await schemaVersion(answers(true, null), 'sx')).toBe(0);
+  });
+});
