@@ -30,7 +30,7 @@ describe('durable admin reads and delete', () => {
 
     const empty = await storeStatus(db.store, ns);
     expect(empty).toEqual({ namespace: ns, schemaVersion: SCHEMA_VERSION, states: {}, earliestDeadline: null, now: T0 });
-    expect(await countByState(db.store, ns)).toEqual({ active: 0, paused: 0, expired: 0 });
+    expect(await countByState(db.store, ns)).toEqual({ active: 0, paused: 0, expired: 0, failed: 0 });
 
     await manager.new('closing', T0 + 10, { closer: 'lease', data: { n: 1 } });
     await db.clock.set(T0 + 10);
@@ -42,7 +42,7 @@ describe('durable admin reads and delete', () => {
     await manager.stop('paused');
     await manager.new('active', T0 + 800, { closer: 'lease' });
 
-    expect(await countByState(db.store, ns)).toEqual({ active: 2, paused: 1, expired: 0 });
+    expect(await countByState(db.store, ns)).toEqual({ active: 2, paused: 1, expired: 0, failed: 0 });
     const status = await storeStatus(db.store, ns);
     expect(status).toEqual({
       namespace: ns,

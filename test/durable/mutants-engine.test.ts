@@ -7,6 +7,7 @@ import { DEFAULT_CLOSE_POLICY } from '../../src/durable/closers.js';
 import { describe, expect, it } from 'vitest';
 import { compileMachine } from '../../src/machines/compile.js';
 import { expirationMachine } from '../../src/machines/expiration.js';
+import { MANAGER_DISPOSED } from '../../src/machines/effects.js';
 import { type Draft, DurableEngine, Step, keyOf } from '../../src/durable/engine.js';
 import type { DurableStore, Query, Row } from '../../src/durable/store.js';
 
@@ -167,10 +168,10 @@ describe('DurableEngine rows', () => {
     await engine.send(step, row, { type: 'stop' });
     await engine.send(step, row, { type: 'expire' });
     expect(row).toMatchObject({ state: 'expired.closing', live: false, owner: 'me', leaseUntil: 3_100, leaseMs: 3_000, leaseEvent: 'reclaim' });
-    expect(step.claims).toEqual([{ id: 'a', generation: 5, deadline: 1_000, closer: 'lease', data: { d: 1 } }]);
+    expect(step.claims).toEqual([{ id: 'a', generation: 5, deadline: 1_000, closer: 'lease', data: { d: 1 }, attempt: 1 }]);
     expect(step.mailbox).toEqual([]);
     expect(await engine.send(step, row, { type: 'dispose' })).toBe(true);
-    expect(step.aborts).toEqual(['a#5']);
+    expect(step.aborts).toEqual([['a#5', MANAGER_DISPOSED]]);
     expect(row).toMatchObject({ state: 'closed', ended: true });
   });
 
@@ -216,7 +217,7 @@ describe('DurableEngine rows', () => {
     const fresh = draft({ key: undefined, due: 800, leaseUntil: 700 });
     await engine.write(step, fresh);
     expect(statements.at(-1)!.sql).toMatch(/^INSERT INTO sch\.entities/);
-    expect(statements.at(-1)!.params).toEqual(['ns', 'a', 5, 'active', true, 1_000, 800, 'lease', 'null', null, null, 700, null, null, []]);
+    expect(statements.at(-1)!.params).toEqual(['ns', 'a', 5, 'active', true, 1_000, 800, 'lease', 'null', null, null, 700, null, null, [], 0, null, null]);
     expect(fresh.key).toBe(5);
     expect(step.earliest).toBe(700);
     const renewed = draft({ generation: 6, key: 5, due: 900, data: { x: 1 } });

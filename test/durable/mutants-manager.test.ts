@@ -31,7 +31,7 @@ describe('durable manager at its edges', () => {
 
     await manager.new('b', { ttlMs: 500 }, { closer: 'session' });
     await manager.new('a', new Date(T0 + 100), { closer: 'lease', data: { k: [1] } });
-    expect(await manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: T0 + 100, closer: 'lease', data: { k: [1] }, generation: expect.any(Number) });
+    expect(await manager.get('a')).toEqual({ id: 'a', state: 'active', deadline: T0 + 100, closer: 'lease', data: { k: [1] }, generation: expect.any(Number), attempts: 0 });
     expect(await manager.get('b')).toMatchObject({ deadline: T0 + 500, closer: 'session', data: null });
     expect(await manager.get('none')).toBeUndefined();
     expect(await manager.state('none')).toBeUndefined();
@@ -140,7 +140,7 @@ describe('durable manager at its edges', () => {
     await manager.closeUnarmed('u', 'missing', null);
     await manager.closeUnarmed('u', 'toString', null);
     expect(calls).toHaveLength(1);
-    expect(calls[0]!.entity).toEqual({ id: 'u', data: { d: 1 }, generation: 0, deadline: Number.NaN });
+    expect(calls[0]!.entity).toEqual({ id: 'u', data: { d: 1 }, generation: 0, deadline: Number.NaN, attempt: 1 });
     expect(calls[0]!.abortedDuring).toBe(false);
     expect(calls[0]!.signal.reason).toBe(CLOSE_SETTLED);
     await manager.closeUnarmed('v', 'session', null);

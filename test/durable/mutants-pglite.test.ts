@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SchemaVersionError, pgliteStore } from '../../src/durable/index.js';
+import { SCHEMA_VERSION, SchemaVersionError, pgliteStore } from '../../src/durable/index.js';
 import { lockFolder } from '../../src/durable/folder-lock.js';
 import { pgliteDataDir } from '../support/pglite-template.js';
 
@@ -20,7 +20,7 @@ describe('pgliteStore', () => {
       expect(() => store.query('SELECT 1')).toThrow('pgliteStore: the store is not open');
       await store.acquire();
       await store.acquire(); // a second user shares it
-      expect(await store.query('SELECT max(version) AS v FROM mine.schema_version')).toEqual([{ v: 2 }]);
+      expect(await store.query('SELECT max(version) AS v FROM mine.schema_version')).toEqual([{ v: SCHEMA_VERSION }]);
       expect(await store.query('SELECT $1::int + 1 AS n', [41])).toEqual([{ n: 42 }]);
       // The session's default is stricter: every transaction still states its own level.
       await store.query(`SET default_transaction_isolation = 'serializable'`);
@@ -67,7 +67,7 @@ describe('pgliteStore', () => {
       expect(() => refusing.query('SELECT 1')).toThrow('not open');
       const migrating = pgliteStore({ dataDir: folder.dataDir });
       await migrating.acquire();
-      expect(await migrating.query('SELECT max(version) AS v FROM xstate_expire.schema_version')).toEqual([{ v: 2 }]);
+      expect(await migrating.query('SELECT max(version) AS v FROM xstate_expire.schema_version')).toEqual([{ v: SCHEMA_VERSION }]);
       await migrating.release();
     } finally {
       folder.remove();

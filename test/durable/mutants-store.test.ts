@@ -20,9 +20,9 @@ function at(version: number) {
 
 describe('migrate', () => {
   it('creates the schema from nothing: under the lock, each version in order, statement by statement', async () => {
-    expect(SCHEMA_VERSION).toBe(2);
+    expect(SCHEMA_VERSION).toBe(3);
     const { store, statements } = at(0);
-    expect(await migrate(store)).toEqual({ from: 0, to: 2 });
+    expect(await migrate(store)).toEqual({ from: 0, to: 3 });
     expect(statements[0]).toBe('SELECT pg_advisory_xact_lock(hashtext($1)) -- ["xstate-expire:sx"]');
     expect(statements[1]).toBe('SELECT to_regclass($1) IS NOT NULL AS present -- ["sx.schema_version"]');
     const changes = statements.slice(2);
@@ -40,9 +40,14 @@ describe('migrate', () => {
       'CREATE SEQUENCE sx.generations',
       "SELECT setval('sx.generations', greatest(",
       'INSERT INTO sx.schema_version',
+      'ALTER TABLE sx.entities',
+      'ALTER TABLE sx.entities',
+      'ALTER TABLE sx.entities',
+      'INSERT INTO sx.schema_version',
     ]);
-    expect(changes.at(-5)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [1]');
-    expect(changes.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [2]');
+    expect(changes.at(-9)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [1]');
+    expect(changes.at(-5)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [2]');
+    expect(changes.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [3]');
     // Whole statements: no comment line, no trailing semicolon, a function body kept in one piece.
     for (const statement of changes) {
       expect(statement).toBe(statement.trim());
@@ -56,15 +61,20 @@ describe('migrate', () => {
     expect(changes[2]).toMatch(/PRIMARY KEY \(namespace, id, generation\)\n\s+\)$/);
   });
 
-  it('brings version 1 to 2 with the second step only, and leaves the current version alone', async () => {
+  it('brings version 1 to 3 with the later steps only, version 2 with the last one, and leaves the current version alone', async () => {
     const old = at(1);
-    expect(await migrate(old.store)).toEqual({ from: 1, to: 2 });
+    expect(await migrate(old.store)).toEqual({ from: 1, to: 3 });
     expect(old.statements.filter((s) => s.startsWith('CREATE TABLE sx.entities'))).toEqual([]);
     expect(old.statements.some((s) => s.startsWith('ALTER TABLE sx.entities ADD COLUMN holders'))).toBe(true);
-    expect(old.statements.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [2]');
-    const current = at(2);
-    expect(await migrate(current.store, { apply: false })).toEqual({ from: 2, to: 2 });
-    expect(await migrate(current.store)).toEqual({ from: 2, to: 2 });
+    expect(old.statements.some((s) => s.startsWith('ALTER TABLE sx.entities ADD COLUMN attempt'))).toBe(true);
+    expect(old.statements.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [3]');
+    const second = at(2);
+    expect(await migrate(second.store)).toEqual({ from: 2, to: 3 });
+    expect(second.statements.some((s) => s.startsWith('ALTER TABLE sx.entities ADD COLUMN holders'))).toBe(false);
+    expect(second.statements.filter((s) => s.startsWith('ALTER TABLE'))).toHaveLength(3);
+    const current = at(3);
+    expect(await migrate(current.store, { apply: false })).toEqual({ from: 3, to: 3 });
+    expect(await migrate(current.store)).toEqual({ from: 3, to: 3 });
     expect(current.statements.filter((s) => !s.startsWith('SELECT'))).toEqual([]);
   });
 
@@ -72,13 +82,14 @@ describe('migrate', () => {
     for (const [version, apply] of [
       [0, false],
       [1, false],
-      [3, true],
-      [3, false],
+      [2, false],
+      [4, true],
+      [4, false],
     ] as const) {
       const { store, statements } = at(version);
       const refusal = migrate(store, { apply });
       await expect(refusal).rejects.toThrow(SchemaVersionError);
-      await expect(refusal).rejects.toMatchObject({ schema: 'sx', found: version, expected: 2 });
+      await expect(refusal).rejects.toMatchObject({ schema: 'sx', found: version, expected: 3 });
       expect(statements.filter((s) => !s.startsWith('SELECT'))).toEqual([]);
     }
   });
