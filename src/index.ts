@@ -5,7 +5,7 @@
  */
 export { createExpireManager, ExpireManager } from './manager/expire-manager.js';
 export type { DisposeOptions, ExpireManagerOptions, NewExpirationOptions } from './manager/expire-manager.js';
-export type { ExpirationEntry } from './manager/engine.js';
+export type { EntityOptions, ExpirationEntry } from './manager/engine.js';
 export type { Deadline } from './shared/validate.js';
 export { SerialExecutor } from './shared/serial-executor.js';
 export { createExpireProtocol, ExpireProtocol } from './manager/protocol.js';

@@ -32,7 +32,7 @@ export interface CloserOptions {
   close: Closer;
   /**
    * How a close that throws, rejects or times out is tried again. Default
-   * {@link DURABLE_RETRY}: 5 attempts, backoff from 1 s doubling to 60 s with
+   * 5 attempts, backoff from 1 s doubling to 60 s with
    * jitter; after the last, the entity is kept as `failed`. `{ attempts: 1 }`:
    * reported and gone.
    */

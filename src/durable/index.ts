@@ -11,6 +11,7 @@ export { MAX_ID_BYTES, MAX_NAMESPACE_BYTES, MAX_TIMEOUT_MS } from './validate.js
 export type {
   ClosingEntity,
   Closer,
+  CloserOptions,
   DurableDeadline,
   DurableDisposeOptions,
   DurableEntity,

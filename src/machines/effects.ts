@@ -27,7 +27,7 @@ export interface ExpirationContext {
   onCloseError: CloseErrorHandler;
   /** Counts renewals, so that a close queued before one is told apart as stale. */
   generation: number;
-  /** How a failed close is tried again ({@link NO_RETRY} unless asked). */
+  /** How a failed close is tried again (one attempt, Go's behaviour, unless asked). */
   retry: Readonly<RetryPolicy>;
   /** How long one close attempt may run; `undefined` for no limit. */
   closeTimeoutMs: number | undefined;

@@ -59,7 +59,7 @@ export type ManagerLogic = ActorLogic<ManagerSnapshot, ManagerEvent, ManagerInpu
 export type ManagerActorRef = ActorRefFrom<ManagerLogic>;
 
 /**
- * The parent of every entity: it holds them in an {@link ExpireEngine} and
+ * The parent of every entity: it holds them in an engine (`ExpireEngine`) and
  * routes calls to them by id. Each entity is a virtual actor: a compact record
  * driven by the table compiled from `expirationMachine`, materialized as a live
  * child actor of this one when someone asks for it (`actorOf`) or inspects.

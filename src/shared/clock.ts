@@ -3,7 +3,7 @@ import type { ExpireClock } from '../types.js';
 /**
  * A clock with one native Node timer per pending timer, unref'd so that pending
  * expirations never keep the process alive (like Go's timers). The manager's
- * default is {@link createTimerQueue}, which keeps them all behind one.
+ * default is a timer heap that keeps them all behind one.
  */
 export const realClock: ExpireClock = {
   now: () => Date.now(),
