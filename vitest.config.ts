@@ -1,6 +1,5 @@
-import { relative } from 'node:path';
 import { defineConfig } from 'vitest/config';
-import { BaseSequencer, type TestSpecification } from 'vitest/node';
+import { orderedSequencer } from './test/support/sequencer.js';
 
 /**
  * The files that start processes and databases, longest first. The workers take
@@ -29,16 +28,6 @@ const SLOW_FIRST = [
   'test/durable/folder-lock.test.ts',
 ];
 
-class SlowFirst extends BaseSequencer {
-  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const rank = (spec: TestSpecification) => {
-      const at = SLOW_FIRST.indexOf(relative(spec.project.config.root, spec.moduleId).replaceAll('\\', '/'));
-      return at === -1 ? SLOW_FIRST.length : at;
-    };
-    return (await super.sort(files)).sort((a, b) => rank(a) - rank(b));
-  }
-}
-
 /** StrykerJS runs the tests in worker threads of its own, each file isolated, and takes no execArgv. */
 const underStryker = process.env['STRYKER_MUTATOR_WORKER'] !== undefined;
 
@@ -59,7 +48,7 @@ export default defineConfig({
     // Files share a worker's module cache instead of loading xstate and src/ afresh each
     // (a second of CPU per file). Tests restore what they change: timers, listeners, env.
     isolate: underStryker,
-    sequence: { sequencer: SlowFirst },
+    sequence: { sequencer: orderedSequencer(SLOW_FIRST) },
     // PGlite is 10 MB of WebAssembly: V8's optimizing tier would recompile it in the
     // background, CPU that a test file living seconds never earns back (−13 s of CPU).
     execArgv: underStryker ? [] : ['--liftoff-only'],

@@ -9,9 +9,8 @@
  * - The fast, targeted files first: Stryker stops a mutant's run at its first
  *   failing test, so the order decides how long a killed mutant takes.
  */
-import { relative } from 'node:path';
 import { defineConfig, mergeConfig } from 'vitest/config';
-import { BaseSequencer, type TestSpecification } from 'vitest/node';
+import { orderedSequencer } from './test/support/sequencer.js';
 import base from './vitest.config.js';
 
 /** Fastest first: no database, then one schema per file, then processes and PGlite. */
@@ -34,14 +33,4 @@ const ORDER = [
   'test/durable/folder-lock.test.ts',
 ];
 
-class FastFirst extends BaseSequencer {
-  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
-    const rank = (spec: TestSpecification) => {
-      const at = ORDER.indexOf(relative(spec.project.config.root, spec.moduleId).replaceAll('\\', '/'));
-      return at === -1 ? ORDER.length : at;
-    };
-    return [...files].sort((a, b) => rank(a) - rank(b));
-  }
-}
-
-export default mergeConfig(base, defineConfig({ test: { isolate: false, sequence: { sequencer: FastFirst } } }));
+export default mergeConfig(base, defineConfig({ test: { isolate: false, sequence: { sequencer: orderedSequencer(ORDER) } } }));

@@ -11,9 +11,9 @@ import type { DurableStore } from './store.js';
  * operator's tool is no manager): a close it queues waits for a manager, which
  * it wakes.
  *
- * @returns whether a live entity (in `only`, when given) took it.
+ * @returns whether the statechart of a live entity took it.
  */
-async function sendStored(store: DurableStore, namespace: string, id: string, event: string, only?: string): Promise<boolean> {
+async function sendStored(store: DurableStore, namespace: string, id: string, event: string): Promise<boolean> {
   const engine = new DurableEngine(
     store,
     namespace,
@@ -29,8 +29,7 @@ async function sendStored(store: DurableStore, namespace: string, id: string, ev
   );
   return engine.transaction(async (step) => {
     const live = await engine.live(step, id);
-    if (!live || (only !== undefined && live.state !== only)) return false;
-    await engine.send(step, live, { type: event });
+    if (!live || !(await engine.send(step, live, { type: event }))) return false;
     await engine.write(step, live);
     await engine.notify(step, Infinity);
     return true;
@@ -54,5 +53,5 @@ export function deleteStored(store: DurableStore, namespace: string, id: string)
  * @returns whether `id` was failed.
  */
 export function retryStored(store: DurableStore, namespace: string, id: string): Promise<boolean> {
-  return sendStored(store, namespace, id, 'retry', 'failed');
+  return sendStored(store, namespace, id, 'retry');
 }

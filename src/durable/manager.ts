@@ -552,8 +552,10 @@ export class DurableExpireManager implements AsyncDisposable {
     if (!this.#active) return false;
     return this.#call(async (step) => {
       const live = await this.#engine.live(step, id);
-      if (!live || (call === 'retry' && live.state !== 'failed')) return false;
-      await this.#engine.send(step, live, { type: call });
+      if (!live) return false;
+      const taken = await this.#engine.send(step, live, { type: call });
+      // retry answers whether the statechart took it (only a failed entity does); the Go calls, whether the id was live.
+      if (call === 'retry' && !taken) return false;
       // The caller holds the pause, whether it took it or joined it (R1.1 for every updater).
       if (call === 'stop' && live.state === 'paused') {
         this.#engine.holdPause(step, live);
