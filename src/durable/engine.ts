@@ -318,20 +318,19 @@ export class DurableEngine {
   }
 
   /**
-   * Makes this process a holder of the draft's pause (it must be paused): the
-   * pause lasts while any holder lives and renews it, and when every holder
-   * has died, its lease runs out and `start` ends it (R1.2 for a dead updater).
+   * Makes this process a holder of the draft's pause (its `stop` was taken):
+   * the heartbeat pushes the pause's timeout (the statechart's delayed
+   * transition) on while any holder lives; once every holder has died it runs
+   * out and the saved deadline resumes (R1.2 for a dead updater).
    */
   holdPause(step: Step, draft: Draft): void {
-    const until = Math.max(draft.leaseEvent === 'start' ? (draft.leaseUntil ?? 0) : 0, step.now + this.pauseTimeoutMs);
-    lease(draft, this.owner, until, this.pauseTimeoutMs, 'start');
     if (!draft.holders.includes(this.owner)) draft.holders = [...draft.holders, this.owner];
+    step.pauses.push(keyOf(draft.id, draft.generation));
   }
 
   /** This process lets go of the draft's pause; returns whether other holders keep it. */
   releasePause(draft: Draft): boolean {
     draft.holders = draft.holders.filter((holder) => holder !== this.owner);
-    if (draft.owner === this.owner && draft.holders.length > 0) draft.owner = draft.holders[0]!;
     return draft.holders.length > 0;
   }
 
@@ -428,8 +427,8 @@ export class DurableEngine {
   }
 
   /**
-   * Renews the pauses this process holds (keys `id#generation`) that are still
-   * paused, whoever took them last; resolves with the keys whose entity is no
+   * Pushes on the timeout of the pauses this process holds (keys
+   * `id#generation`) that are still paused; resolves with the keys whose entity is no
    * longer live at that generation (closing, ended or renewed: for good, as
    * generations never come back), which this process can forget.
    */
@@ -437,8 +436,8 @@ export class DurableEngine {
     if (held.length === 0) return [];
     const rows = await this.transaction(async (step) => {
       await step.query(
-        `UPDATE ${this.#s}.entities SET lease_until = greatest(lease_until, $2::float8 + $3::float8)
-          WHERE namespace = $1 AND live AND state = 'paused' AND lease_event = 'start' AND $4 = ANY(holders)
+        `UPDATE ${this.#s}.entities SET due = greatest(due, $2::float8 + $3::float8)
+          WHERE namespace = $1 AND live AND state = 'paused' AND $4 = ANY(holders)
             AND (id, generation) IN (${KEYS.at(5)})`,
         [this.namespace, step.now, this.pauseTimeoutMs, this.owner, ...KEYS.params(held)],
       );
@@ -536,6 +535,7 @@ export class DurableEngine {
       generation: draft.generation,
       retry,
       closeTimeoutMs,
+      pauseTimeoutMs: this.pauseTimeoutMs,
       attempt: draft.attempt,
       closeDeadline: draft.closeDeadline ?? Infinity,
       lastError: draft.lastError ?? undefined,

@@ -557,10 +557,7 @@ export class DurableExpireManager implements AsyncDisposable {
       // retry answers whether the statechart took it (only a failed entity does); the Go calls, whether the id was live.
       if (call === 'retry' && !taken) return false;
       // The caller holds the pause, whether it took it or joined it (R1.1 for every updater).
-      if (call === 'stop' && live.state === 'paused') {
-        this.#engine.holdPause(step, live);
-        step.pauses.push(keyOf(live.id, live.generation));
-      }
+      if (call === 'stop' && taken) this.#engine.holdPause(step, live);
       await this.#engine.write(step, live);
       return true;
     });

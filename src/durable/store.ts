@@ -121,6 +121,13 @@ const MIGRATIONS: ReadonlyArray<(schema: string) => string> = [
     ALTER TABLE ${s}.entities ADD COLUMN last_error text;
     ALTER TABLE ${s}.entities ADD COLUMN close_deadline double precision;
   `,
+  (s) => `
+    -- A pause ends by the statechart's delayed transition (its timeout, renewed while a holder
+    -- lives): a due time like any other, no longer a lease whose event is start.
+    UPDATE ${s}.entities SET due = lease_until, owner = NULL, lease_state = NULL, lease_until = NULL, lease_ms = NULL,
+      lease_event = NULL
+      WHERE state = 'paused' AND lease_event = 'start';
+  `,
 ];
 
 /** The schema version this library writes and reads: a store on an older one is migrated (or refused), a newer one refused. */

@@ -31,6 +31,8 @@ export interface ExpirationContext {
   retry: Readonly<RetryPolicy>;
   /** How long one close attempt may run; `undefined` for no limit. */
   closeTimeoutMs: number | undefined;
+  /** How long a pause may last before the saved deadline resumes; `undefined` for no limit. */
+  pauseTimeoutMs: number | undefined;
   /** Close attempts started since the entity expired (or was retried by hand). */
   attempt: number;
   /** When the running attempt times out, on `clock` (`Infinity` without a timeout). */

@@ -104,6 +104,9 @@ const untilCloseTimeout = ({ context }: { context: ExpirationContext }): number 
     ? never(context.clock)
     : Math.min(MAX_TIMER_DELAY, Math.max(0, context.closeDeadline - context.clock.now()));
 
+/** The pause timeout as a delay; {@link never} without one. */
+const pauseTimeout = ({ context }: { context: ExpirationContext }): number => context.pauseTimeoutMs ?? never(context.clock);
+
 /** An error's message, for `get(id)` and `list()`: what a person reads first. */
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : typeof error === 'string' ? error : String(error);
@@ -161,6 +164,7 @@ export const expirationMachine = setup({
   delays: {
     deadline: untilDeadline,
     closeTimeout: untilCloseTimeout,
+    pauseTimeout,
     backoff: ({ context }) => backoffMs(context.retry, context.id, context.generation, context.attempt),
   },
   guards: {
@@ -168,6 +172,8 @@ export const expirationMachine = setup({
     // A refusal reported late, after a renewal, is about a close that will never run.
     sameGeneration: ({ context, event }) => (event as RefusedEvent).generation === context.generation,
     closeTimedOut: ({ context }) => context.clock.now() >= context.closeDeadline,
+    // Without a pause timeout, the longest timer (an embedded actor's never()) ends nothing.
+    pauseLimited: ({ context }) => context.pauseTimeoutMs !== undefined,
     attemptsLeft: ({ context }) => context.attempt < context.retry.attempts,
     // Without retries (one attempt: Go's behaviour) a failed close is reported and gone.
     keepsFailures: ({ context }) => context.retry.attempts > 1,
@@ -256,7 +262,21 @@ export const expirationMachine = setup({
     },
     paused: {
       description: 'An update is running: expiration is paused.',
+      after: {
+        pauseTimeout: {
+          guard: 'pauseLimited',
+          target: 'active',
+          description: 'The pause outlived pauseTimeoutMs (durable: its updaters all died): resume with the same deadline.',
+          meta: realises('R1.2', 'pause:timeout'),
+        },
+      },
       on: {
+        stop: {
+          target: 'paused',
+          reenter: true,
+          description: 'Another update starts: it holds the pause too, whose timeout starts again.',
+          meta: realises('R1.1', 'pause:timeout'),
+        },
         start: {
           target: 'active',
           description: 'The update failed: resume with the same deadline.',

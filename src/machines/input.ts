@@ -42,6 +42,13 @@ export interface ExpirationInput {
   retry?: Partial<RetryPolicy> | undefined;
   /** How long one close attempt may run before its signal aborts with `CLOSE_TIMED_OUT`. Default: no limit. */
   closeTimeoutMs?: number | undefined;
+  /**
+   * How long a pause (an update between `stop` and `start`/`renew`) may last:
+   * then the saved deadline resumes, as after a failed update. Default: no
+   * limit (Go's behaviour). A durable manager sets its own `pauseTimeoutMs`,
+   * renewed while a process running the update lives.
+   */
+  pauseTimeoutMs?: number | undefined;
 }
 
 const OWNER = 'expirationMachine input';
@@ -121,6 +128,7 @@ export function expirationContext(input: ExpirationInput, actorClock: unknown): 
     generation: 0,
     retry: toRetryPolicy(OWNER, input.retry),
     closeTimeoutMs: toCloseTimeout(OWNER, input.closeTimeoutMs),
+    pauseTimeoutMs: toCloseTimeout(OWNER, input.pauseTimeoutMs, 'pauseTimeoutMs'),
     attempt: 0,
     closeDeadline: Infinity,
     lastError: undefined,

@@ -21,6 +21,8 @@ export const requirements = {
   'go:close-error': 'A close that throws or rejects is reported (onCloseError); without retries the entity is then gone.',
   'close:retry':
     'With retries on, a failed close is tried again after an exponential backoff with jitter; after the last attempt the entity is kept as failed until retried, renewed or deleted.',
+  'pause:timeout':
+    'A pause outliving pauseTimeoutMs (in a durable manager: every process running an update died) ends as a failed update does: the same deadline resumes.',
   'close:timeout': 'A close attempt longer than closeTimeoutMs sees its signal abort, releases its executor and counts as failed.',
 } as const;
 

@@ -76,10 +76,10 @@ export function toRetryPolicy(where: string, value: unknown, base: Readonly<Retr
  *
  * @throws TypeError otherwise.
  */
-export function toCloseTimeout(where: string, value: unknown): number | undefined {
+export function toCloseTimeout(where: string, value: unknown, name = 'closeTimeoutMs'): number | undefined {
   if (value === undefined) return undefined;
   if (!isMs(value) || value < 1) {
-    throw new TypeError(`${where}: closeTimeoutMs must be a number of ms from 1 to 2^31−1, got ${describe(value)}`);
+    throw new TypeError(`${where}: ${name} must be a number of ms from 1 to 2^31−1, got ${describe(value)}`);
   }
   return value;
 }

@@ -55,6 +55,8 @@ export interface EngineOptions {
   heap: TimerHeap;
   /** Receives every close failure, with the entity's id. */
   onCloseError: CloseErrorHandler;
+  /** How long a pause may last; `undefined` for no limit. */
+  pauseTimeoutMs?: number | undefined;
   /** The manager actor: the parent of every materialized actor. */
   parent: AnyActorRef;
   /** Materialize every entity as it is created (for an inspector). */
@@ -157,6 +159,7 @@ export class ExpireEngine implements RecordHost {
     this.#shared = {
       clock: options.heap,
       onCloseError: options.onCloseError,
+      pauseTimeoutMs: options.pauseTimeoutMs,
       executorFor: (id) => this.#executorFor(id),
       host: this,
     };
@@ -493,6 +496,7 @@ export class ExpireEngine implements RecordHost {
       generation: record.generation,
       retry: record.retry,
       closeTimeoutMs: record.closeTimeoutMs,
+      pauseTimeoutMs: record.pauseTimeoutMs,
       attempt: record.attempt,
       closeDeadline: record.closeDeadline,
       lastError: record.lastError,

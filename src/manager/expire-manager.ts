@@ -49,6 +49,13 @@ export interface ExpireManagerOptions extends TelemetryOptions {
    * failed. Default: no limit.
    */
   closeTimeoutMs?: number;
+  /**
+   * How long a pause (`stop` until `start`, `new` or `expire`) may last: then
+   * the saved deadline resumes, as if the update had failed, so an update that
+   * never reports back cannot keep its entity alive for ever. Default: no limit
+   * (Go's behaviour).
+   */
+  pauseTimeoutMs?: number;
 }
 
 /** Options of {@link ExpireManager.new}. */
@@ -119,7 +126,12 @@ export class ExpireManager implements AsyncDisposable {
     this.#actor = createActor(managerLogic, {
       clock,
       inspect: options.inspect,
-      input: { clock, onCloseError: this.#onCloseError, materializeAll: this.#inspected },
+      input: {
+        clock,
+        onCloseError: this.#onCloseError,
+        materializeAll: this.#inspected,
+        pauseTimeoutMs: toCloseTimeout('createExpireManager', options.pauseTimeoutMs, 'pauseTimeoutMs'),
+      },
     });
     this.#actor.start();
     this.#engine = this.#actor.getSnapshot().context.engine;
@@ -353,6 +365,7 @@ export function createExpireManager(options: ExpireManagerOptions = {}): ExpireM
   assertTelemetryOptions('createExpireManager', options);
   toRetryPolicy('createExpireManager', options.retry);
   toCloseTimeout('createExpireManager', options.closeTimeoutMs);
+  toCloseTimeout('createExpireManager', options.pauseTimeoutMs, 'pauseTimeoutMs');
   if (options.inspect !== undefined && typeof options.inspect !== 'function' && typeof options.inspect !== 'object') {
     throw new TypeError('createExpireManager: options.inspect must be an observer or a function');
   }

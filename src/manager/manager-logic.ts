@@ -20,6 +20,8 @@ export interface ManagerInput {
   onCloseError: CloseErrorHandler;
   /** Materialize every entity as a live actor as it is created (set when inspecting). */
   materializeAll?: boolean;
+  /** How long a pause may last before the saved deadline resumes; `undefined` (the default) for no limit. */
+  pauseTimeoutMs?: number | undefined;
 }
 
 /** The manager's context: the engine that holds its entities, and a small view of it. */
@@ -79,6 +81,7 @@ export const managerLogic: ManagerLogic = {
       table: compileMachine(expirationMachine),
       heap: input.clock,
       onCloseError: input.onCloseError,
+      pauseTimeoutMs: input.pauseTimeoutMs,
       parent: self,
       materializeAll: input.materializeAll === true,
     });

@@ -24,6 +24,8 @@ export interface RecordShared {
   clock: ExpireClock;
   /** Where close failures are reported. */
   onCloseError: CloseErrorHandler;
+  /** How long a pause may last; `undefined` for no limit. */
+  pauseTimeoutMs: number | undefined;
   /** The default per-id executors. */
   executorFor: (id: string) => Executor;
   /** The engine that holds the records. */
@@ -79,6 +81,11 @@ export class EntityRecord implements ExpirationContext, HeapNode, EffectTarget {
   /** Where close failures are reported. */
   get onCloseError(): CloseErrorHandler {
     return this.shared.onCloseError;
+  }
+
+  /** How long a pause may last: the manager's. */
+  get pauseTimeoutMs(): number | undefined {
+    return this.shared.pauseTimeoutMs;
   }
 
   /** The default per-id executors, for an entity created without one. */
