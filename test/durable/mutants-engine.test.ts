@@ -147,9 +147,15 @@ describe('DurableEngine rows', () => {
     expect(await engine.send(step, row, { type: 'start' })).toBe(false);
     expect(await engine.send(step, draft({ state: 'nowhere' }), { type: 'stop' })).toBe(false);
     expect(await engine.send(step, row, { type: 'stop' })).toBe(true);
-    expect(row).toMatchObject({ state: 'paused', due: null, deadline: 1_000 });
+    // The pause's timeout is its due time (pauseTimeoutMs from now); the deadline is kept.
+    expect(row).toMatchObject({ state: 'paused', due: 2_100, deadline: 1_000, leaseEvent: null });
     engine.holdPause(step, row);
-    expect(row).toMatchObject({ owner: 'me', leaseUntil: 2_100, leaseMs: 2_000, leaseEvent: 'start', leaseState: 'paused', holders: ['me'] });
+    expect(row).toMatchObject({ owner: null, leaseUntil: null, holders: ['me'] });
+    expect(step.pauses).toEqual(['a#5']);
+    // Another updater joins: the timeout starts again from now, the holders stay.
+    const later = new Step(async () => [], 700, 9);
+    expect(await engine.send(later, row, { type: 'stop' })).toBe(true);
+    expect(row).toMatchObject({ state: 'paused', due: 2_700, holders: ['me'] });
     expect(await engine.send(step, row, { type: 'expire' })).toBe(true);
     // Expired: the pause's lease and holders are gone; the close waits to be claimed (nobody can close here).
     expect(row).toMatchObject({ state: 'expired.queued', owner: null, leaseUntil: 100, leaseMs: null, leaseEvent: 'close', leaseState: 'expired.queued', holders: [] });
@@ -183,24 +189,20 @@ describe('DurableEngine rows', () => {
     expect(row).toMatchObject({ state: 'active', generation: 11, deadline: 5_000, due: 5_000, closer: 'session', data: [2], key: 5 });
   });
 
-  it('the pause: held by each caller once, extended never shortened, released to the next holder', () => {
+  it('the pause: held by each caller once, released to the other holders', () => {
     const engine = engineOn(recording().store);
-    const row = draft({ state: 'paused', due: null });
-    engine.holdPause(new Step(async () => [], 100), row);
-    expect(row).toMatchObject({ owner: 'me', leaseUntil: 2_100, holders: ['me'] });
-    row.leaseUntil = 9_000;
-    engine.holdPause(new Step(async () => [], 200), row);
-    expect(row).toMatchObject({ leaseUntil: 9_000, holders: ['me'] });
-    // Another lease event does not count as a pause to extend.
-    row.leaseEvent = 'close';
-    engine.holdPause(new Step(async () => [], 300), row);
-    expect(row.leaseUntil).toBe(2_300);
+    const row = draft({ state: 'paused', due: 2_100 });
+    const first = new Step(async () => [], 100);
+    engine.holdPause(first, row);
+    engine.holdPause(first, row);
+    expect(row).toMatchObject({ holders: ['me'], due: 2_100 });
+    expect(first.pauses).toEqual(['a#5', 'a#5']);
     row.holders = ['other', 'me'];
     expect(engine.releasePause(row)).toBe(true);
-    expect(row).toMatchObject({ holders: ['other'], owner: 'other' });
-    const theirs = draft({ state: 'paused', owner: 'third', holders: ['me', 'third'] });
+    expect(row).toMatchObject({ holders: ['other'] });
+    const theirs = draft({ state: 'paused', holders: ['third'] });
     expect(engine.releasePause(theirs)).toBe(true);
-    expect(theirs).toMatchObject({ holders: ['third'], owner: 'third' });
+    expect(theirs).toMatchObject({ holders: ['third'] });
     const mine = draft({ state: 'paused', owner: 'me', holders: ['me'] });
     expect(engine.releasePause(mine)).toBe(false);
     expect(mine).toMatchObject({ holders: [], owner: 'me' });
@@ -268,7 +270,8 @@ describe('DurableEngine leases and reads', () => {
     answers.push([], [{ key: 'c#6' }]);
     expect(await engine.renewPauses(keys)).toEqual(['a#b#5']);
     const [update, select] = statements.slice(-2);
-    expect(update!.sql).toContain(`lease_event = 'start' AND $4 = ANY(holders)`);
+    expect(update!.sql).toContain(`SET due = greatest(due, $2::float8 + $3::float8)`);
+    expect(update!.sql).toContain(`state = 'paused' AND $4 = ANY(holders)`);
     expect(update!.params).toEqual(['ns', 100, 2_000, 'me', ['a#b', 'c'], ['5', '6']]);
     expect(select!.params).toEqual(['ns', ['a#b', 'c'], ['5', '6']]);
   });
@@ -309,7 +312,8 @@ describe('DurableEngine leases and reads', () => {
     expect(engine.top('active')).toBe('active');
     expect(engine.top('unknown.leaf')).toBe('unknown.leaf');
     expect(engine.delayedEvent(draft())).toBeDefined();
-    expect(engine.delayedEvent(draft({ state: 'paused' }))).toBeUndefined();
+    expect(engine.delayedEvent(draft({ state: 'paused' }))).toBe('xstate.after.pauseTimeout.expiration.paused');
+    expect(engine.delayedEvent(draft({ state: 'expired.queued' }))).toBeUndefined();
     expect(engine.delayedEvent(draft({ state: 'unknown' }))).toBeUndefined();
   });
 });
