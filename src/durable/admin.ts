@@ -1,4 +1,5 @@
 import type { DurableStore } from './store.js';
+import { plansFor } from './plans.js';
 
 /** Live entities by top-level state: `expired.queued` counts as `expired`. */
 export type StateCounts = Record<'active' | 'paused' | 'expired' | 'failed', number>;
@@ -11,10 +12,7 @@ export function topState(state: string): string {
 
 /** How many live entities `namespace` has in each top-level state (one query). */
 export async function countByState(store: Pick<DurableStore, 'query' | 'schema'>, namespace: string): Promise<StateCounts> {
-  const rows = await store.query(
-    `SELECT state, count(*)::float8 AS n FROM ${store.schema}.entities WHERE namespace = $1 AND live GROUP BY state`,
-    [namespace],
-  );
+  const rows = await store.query(plansFor(store.schema).countLive, [namespace]);
   const counts: StateCounts = { active: 0, paused: 0, expired: 0, failed: 0 };
   for (const row of rows) {
     const top = topState(row.state as string) as keyof StateCounts;
@@ -55,7 +53,6 @@ export interface StoreStatus {
   now: number;
 }
 
-const STORED = `id, state, live, deadline, closer, data, generation::float8 AS generation, owner, lease_until`;
 
 const toStored = (row: Record<string, unknown>): StoredEntity => ({
   id: row.id as string,
@@ -72,16 +69,9 @@ const toStored = (row: Record<string, unknown>): StoredEntity => ({
 
 /** Counts by state, the earliest deadline and the schema version of `namespace` (reads only). */
 export async function storeStatus(store: Pick<DurableStore, 'query' | 'schema'>, namespace: string): Promise<StoreStatus> {
-  const s = store.schema;
-  const rows = await store.query(
-    `SELECT state, count(*)::float8 AS n FROM ${s}.entities WHERE namespace = $1 GROUP BY state ORDER BY state`,
-    [namespace],
-  );
-  const [row] = await store.query(
-    `SELECT (SELECT min(deadline) FROM ${s}.entities WHERE namespace = $1 AND live AND state IN ('active', 'paused')) AS earliest,
-            (SELECT max(version) FROM ${s}.schema_version) AS version, ${s}.now_ms() AS now`,
-    [namespace],
-  );
+  const plans = plansFor(store.schema);
+  const rows = await store.query(plans.countAll, [namespace]);
+  const [row] = await store.query(plans.status, [namespace]);
   return {
     namespace,
     // Stryker disable next-line OptionalChaining: a SELECT of scalars without FROM returns one row, always
@@ -104,20 +94,12 @@ export async function listStored(
   namespace: string,
   { state, limit = 100 }: { state?: string; limit?: number } = {},
 ): Promise<StoredEntity[]> {
-  const rows = await store.query(
-    `SELECT ${STORED} FROM ${store.schema}.entities
-      WHERE namespace = $1 AND ($2::text IS NULL OR state = $2 OR state LIKE $2 || '.%')
-      ORDER BY id, generation LIMIT $3`,
-    [namespace, state ?? null, limit],
-  );
+  const rows = await store.query(plansFor(store.schema).stored, [namespace, state ?? null, limit]);
   return rows.map(toStored);
 }
 
 /** The rows of `id` in `namespace`: its live entity and any close of it still running (oldest first). */
 export async function getStored(store: Pick<DurableStore, 'query' | 'schema'>, namespace: string, id: string): Promise<StoredEntity[]> {
-  const rows = await store.query(
-    `SELECT ${STORED} FROM ${store.schema}.entities WHERE namespace = $1 AND id = $2 ORDER BY generation`,
-    [namespace, id],
-  );
+  const rows = await store.query(plansFor(store.schema).storedById, [namespace, id]);
   return rows.map(toStored);
 }

@@ -5,6 +5,7 @@ import type { CloseErrorHandler } from '../types.js';
 import type { DurableStore, Query, Row } from './store.js';
 import type { RetryPolicy } from '../machines/retry.js';
 import { CLOSE_TIMED_OUT, MANAGER_DISPOSED } from '../machines/effects.js';
+import { type Plans, keyParams, plansFor } from './plans.js';
 
 /** An entity's row, as a transaction reads and changes it. */
 export interface Draft {
@@ -95,30 +96,8 @@ export interface ClosePolicy {
  */
 const RETRIED = new Set(['23505', '40001', '40P01']);
 
-/**
- * Entity keys (`id#generation`) as two array parameters, and the rows they
- * make: `(id, generation) IN (…)` finds them by the primary key.
- */
-const KEYS = {
-  at: (first: number): string => `SELECT unnest($${first}::text[]), unnest($${first + 1}::bigint[])`,
-  params: (keys: readonly string[]): [string[], string[]] => {
-    const ids: string[] = [];
-    const generations: string[] = [];
-    for (const key of keys) {
-      const at = key.lastIndexOf('#');
-      ids.push(key.slice(0, at));
-      generations.push(key.slice(at + 1));
-    }
-    return [ids, generations];
-  },
-};
-
 /** The key of an entity's incarnation: `id#generation` (an id may hold `#`; the generation never does). */
 export const keyOf = (id: string, generation: number): string => `${id}#${generation}`;
-
-/** The row's columns, numbers as JavaScript numbers on every driver. */
-const COLUMNS = `id, generation::float8 AS generation, state, live, deadline, due, closer, data, owner,
-  lease_state, lease_until, lease_ms, lease_event, holders, attempt, last_error, close_deadline`;
 
 const toDraft = (row: Row): Draft => ({
   id: row.id as string,
@@ -168,7 +147,7 @@ function lease(draft: Draft, owner: string | null, until: number | null, ms: num
 export class DurableEngine {
   readonly #table: TransitionTable;
   readonly #leaves = new Map<string, TableLeaf>();
-  readonly #s: string;
+  readonly #plans: Plans;
 
   constructor(
     readonly store: DurableStore,
@@ -182,7 +161,7 @@ export class DurableEngine {
     readonly host: EngineHost,
   ) {
     this.#table = table;
-    this.#s = store.schema;
+    this.#plans = plansFor(store.schema);
     for (const leaf of table.leaves) {
       this.#leaves.set(leaf.path, leaf);
       for (const transitions of leaf.on.values()) {
@@ -216,8 +195,7 @@ export class DurableEngine {
           // alive) is cut off after claimTimeoutMs, so that SKIP LOCKED does not skip
           // its rows for as long as it hangs.
           const [row] = await query(
-            `SELECT set_config('idle_in_transaction_session_timeout', $1, true), ${this.#s}.now_ms() AS now` +
-              (generation ? `, nextval('${this.#s}.generations')::float8 AS generation` : ''),
+            generation ? this.#plans.beginWithGeneration : this.#plans.begin,
             // Stryker disable next-line MethodExpression: claimTimeoutMs is a whole number (assertMs), which ceil and floor keep
             [String(Math.ceil(this.claimTimeoutMs))],
           );
@@ -231,32 +209,19 @@ export class DurableEngine {
 
   /** The live row of `id`, locked for this transaction. */
   async live(step: Step, id: string): Promise<Draft | undefined> {
-    const [row] = await step.query(
-      `SELECT ${COLUMNS} FROM ${this.#s}.entities WHERE namespace = $1 AND id = $2 AND live FOR UPDATE`,
-      [this.namespace, id],
-    );
+    const [row] = await step.query(this.#plans.live, [this.namespace, id]);
     return row && toDraft(row);
   }
 
   /** A row by its key, locked; only while `owner` still holds it, when given (fencing). */
   async byKey(step: Step, id: string, generation: number, owner?: string): Promise<Draft | undefined> {
-    const [row] = await step.query(
-      `SELECT ${COLUMNS} FROM ${this.#s}.entities
-        WHERE namespace = $1 AND id = $2 AND generation = $3 AND ($4::text IS NULL OR owner = $4) FOR UPDATE`,
-      [this.namespace, id, generation, owner ?? null],
-    );
+    const [row] = await step.query(this.#plans.byKey, [this.namespace, id, generation, owner ?? null]);
     return row && toDraft(row);
   }
 
   /** Rows whose deadline or lease has come, that this process can handle, locked and skipped by others. */
   async due(step: Step, closers: readonly string[], limit: number): Promise<Draft[]> {
-    const rows = await step.query(
-      // No ORDER BY: everything returned is due, and a sort would read the whole backlog.
-      `SELECT ${COLUMNS} FROM ${this.#s}.entities
-        WHERE namespace = $1 AND closer = ANY($2) AND (due <= $3 OR lease_until <= $3)
-        LIMIT $4 FOR UPDATE SKIP LOCKED`,
-      [this.namespace, closers, step.now, limit],
-    );
+    const rows = await step.query(this.#plans.due, [this.namespace, closers, step.now, limit]);
     return rows.map(toDraft);
   }
 
@@ -295,10 +260,7 @@ export class DurableEngine {
   async send(step: Step, draft: Draft, event: { type: string }): Promise<boolean> {
     // A close that ends otherwise than settled may hand its entity back: is its id still free?
     if (!draft.live && event.type !== 'settled' && draft.idTaken === undefined) {
-      const [row] = await step.query(
-        `SELECT 1 AS taken FROM ${this.#s}.entities WHERE namespace = $1 AND id = $2 AND live AND generation <> $3`,
-        [this.namespace, draft.id, draft.generation],
-      );
+      const [row] = await step.query(this.#plans.idTaken, [this.namespace, draft.id, draft.generation]);
       draft.idTaken = row !== undefined;
     }
     const taken = this.#step(step, draft, event);
@@ -349,11 +311,7 @@ export class DurableEngine {
     const { namespace } = this;
     if (draft.ended) {
       if (draft.key !== undefined) {
-        await step.query(`DELETE FROM ${this.#s}.entities WHERE namespace = $1 AND id = $2 AND generation = $3`, [
-          namespace,
-          draft.id,
-          draft.key,
-        ]);
+        await step.query(this.#plans.delete, [namespace, draft.id, draft.key]);
       }
       return;
     }
@@ -378,22 +336,8 @@ export class DurableEngine {
       draft.lastError,
       draft.closeDeadline,
     ];
-    if (draft.key === undefined) {
-      await step.query(
-        `INSERT INTO ${this.#s}.entities (namespace, id, generation, state, live, deadline, due, closer, data,
-           owner, lease_state, lease_until, lease_ms, lease_event, holders, attempt, last_error, close_deadline)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11, $12, $13, $14, $15, $16, $17, $18)`,
-        values,
-      );
-    } else {
-      await step.query(
-        `UPDATE ${this.#s}.entities SET generation = $3, state = $4, live = $5, deadline = $6, due = $7, closer = $8,
-           data = $9::jsonb, owner = $10, lease_state = $11, lease_until = $12, lease_ms = $13, lease_event = $14,
-           holders = $15, attempt = $16, last_error = $17, close_deadline = $18
-         WHERE namespace = $1 AND id = $2 AND generation = $19`,
-        [...values, draft.key],
-      );
-    }
+    if (draft.key === undefined) await step.query(this.#plans.insert, values);
+    else await step.query(this.#plans.update, [...values, draft.key]);
     draft.key = draft.generation;
   }
 
@@ -404,7 +348,7 @@ export class DurableEngine {
    */
   async notify(step: Step, within: number): Promise<void> {
     if (step.earliest >= step.now + within) return;
-    await step.query(`SELECT pg_notify($1, $2)`, [this.#s, `${this.namespace}\n${step.earliest}`]);
+    await step.query(this.#plans.notify, [this.store.schema, `${this.namespace}\n${step.earliest}`]);
   }
 
   /**
@@ -415,12 +359,7 @@ export class DurableEngine {
   async renewClaims(running: readonly string[]): Promise<string[]> {
     if (running.length === 0) return [];
     const rows = await this.transaction(async (step) =>
-      step.query(
-        `UPDATE ${this.#s}.entities SET lease_until = $3 + lease_ms
-          WHERE namespace = $1 AND owner = $2 AND lease_event = 'reclaim' AND (id, generation) IN (${KEYS.at(4)})
-          RETURNING id || '#' || generation AS key`,
-        [this.namespace, this.owner, step.now, ...KEYS.params(running)],
-      ),
+      step.query(this.#plans.renewClaims, [this.namespace, this.owner, step.now, ...keyParams(running)]),
     );
     const renewed = new Set(rows.map((row) => row.key as string));
     return running.filter((key) => !renewed.has(key));
@@ -435,17 +374,8 @@ export class DurableEngine {
   async renewPauses(held: readonly string[]): Promise<string[]> {
     if (held.length === 0) return [];
     const rows = await this.transaction(async (step) => {
-      await step.query(
-        `UPDATE ${this.#s}.entities SET due = greatest(due, $2::float8 + $3::float8)
-          WHERE namespace = $1 AND live AND state = 'paused' AND $4 = ANY(holders)
-            AND (id, generation) IN (${KEYS.at(5)})`,
-        [this.namespace, step.now, this.pauseTimeoutMs, this.owner, ...KEYS.params(held)],
-      );
-      return step.query(
-        `SELECT id || '#' || generation AS key FROM ${this.#s}.entities
-          WHERE namespace = $1 AND live AND (id, generation) IN (${KEYS.at(2)})`,
-        [this.namespace, ...KEYS.params(held)],
-      );
+      await step.query(this.#plans.renewPauses, [this.namespace, step.now, this.pauseTimeoutMs, this.owner, ...keyParams(held)]);
+      return step.query(this.#plans.liveKeys, [this.namespace, ...keyParams(held)]);
     });
     const live = new Set(rows.map((row) => row.key as string));
     return held.filter((key) => !live.has(key));
@@ -453,25 +383,13 @@ export class DurableEngine {
 
   /** How many of the entities `keys` (`id#generation`) are still in the table, in any state. */
   async countKeys(keys: readonly string[]): Promise<number> {
-    const [row] = await this.store.query(
-      `SELECT count(*)::float8 AS n FROM ${this.#s}.entities WHERE namespace = $1 AND (id, generation) IN (${KEYS.at(2)})`,
-      [this.namespace, ...KEYS.params(keys)],
-    );
+    const [row] = await this.store.query(this.#plans.countKeys, [this.namespace, ...keyParams(keys)]);
     return Number(row?.n ?? 0);
   }
 
   /** The earliest deadline or lease end this process could handle (database time), if any. */
   async next(closers: readonly string[]): Promise<{ at: number; now: number } | undefined> {
-    // Two minimums, each read in the order of its index (a min over least() would scan every row).
-    const [row] = await this.store.query(
-      `SELECT least(
-         (SELECT due FROM ${this.#s}.entities WHERE namespace = $1 AND closer = ANY($2) AND due IS NOT NULL
-           ORDER BY due LIMIT 1),
-         (SELECT lease_until FROM ${this.#s}.entities WHERE namespace = $1 AND closer = ANY($2) AND lease_until IS NOT NULL
-           ORDER BY lease_until LIMIT 1)
-       ) AS at, ${this.#s}.now_ms() AS now`,
-      [this.namespace, closers],
-    );
+    const [row] = await this.store.query(this.#plans.next, [this.namespace, closers]);
     return row?.at === null || row?.at === undefined ? undefined : { at: Number(row.at), now: Number(row.now) };
   }
 

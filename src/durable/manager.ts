@@ -9,6 +9,7 @@ import { type Claim, type Draft, DurableEngine, Step, keyOf } from './engine.js'
 import { type Closer, type CloserOptions, DEFAULT_CLOSE_POLICY, type NamedCloser, toClosers } from './closers.js';
 import { CLAIM_LOST } from './reasons.js';
 import type { DurableStore } from './store.js';
+import { type Plans, plansFor } from './plans.js';
 import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions } from '../telemetry/telemetry.js';
 import { countByState } from './admin.js';
 
@@ -97,7 +98,6 @@ const SHUTDOWN = { type: 'shutdown' } as const;
 const START = { type: 'start' } as const;
 const LIVE_STATES: readonly LiveExpirationState[] = ['active', 'paused', 'expired', 'failed'];
 const SETTLED = { type: 'settled' } as const;
-const ENTITY = 'id, state, deadline, closer, data, generation::float8 AS generation, attempt, last_error';
 const BATCH = 100;
 /** How soon to look again at a deadline that was due but not handled by a pass. */
 const RETRY_MS = 5;
@@ -131,6 +131,7 @@ type Status = 'running' | 'draining' | 'disposing' | 'disposed';
  */
 export class DurableExpireManager implements AsyncDisposable {
   readonly #store: DurableStore;
+  readonly #plans: Plans;
   readonly #closers: Map<string, NamedCloser>;
   readonly #names: string[];
   readonly #engine: DurableEngine;
@@ -173,6 +174,7 @@ export class DurableExpireManager implements AsyncDisposable {
       DurableExpireManagerOptions,
   ) {
     this.#store = options.store;
+    this.#plans = plansFor(options.store.schema);
     this.#closers = toClosers('createDurableExpireManager', options.closers);
     this.#names = [...this.#closers.keys()];
     this.#onCloseError =
@@ -366,20 +368,14 @@ export class DurableExpireManager implements AsyncDisposable {
   /** The top-level state of the live expiration for `id`, or `undefined`. */
   async state(id: string): Promise<LiveExpirationState | undefined> {
     assertDurableId('DurableExpireManager.state', id);
-    const [row] = await this.#store.query(
-      `SELECT state FROM ${this.#store.schema}.entities WHERE namespace = $1 AND id = $2 AND live`,
-      [this.namespace, id],
-    );
+    const [row] = await this.#store.query(this.#plans.state, [this.namespace, id]);
     return row && (this.#engine.top(row.state as string) as LiveExpirationState);
   }
 
   /** The live entity `id` as stored: state, deadline, closer, data, generation; `undefined` when none. */
   async get(id: string): Promise<DurableEntity | undefined> {
     assertDurableId('DurableExpireManager.get', id);
-    const [row] = await this.#store.query(
-      `SELECT ${ENTITY} FROM ${this.#store.schema}.entities WHERE namespace = $1 AND id = $2 AND live`,
-      [this.namespace, id],
-    );
+    const [row] = await this.#store.query(this.#plans.entity, [this.namespace, id]);
     return row && this.#entity(row);
   }
 
@@ -393,11 +389,7 @@ export class DurableExpireManager implements AsyncDisposable {
     if (state !== undefined && !LIVE_STATES.includes(state)) {
       throw new TypeError(`DurableExpireManager.list: state must be one of ${LIVE_STATES.join(', ')}, got ${describe(state)}`);
     }
-    const rows = await this.#store.query(
-      `SELECT ${ENTITY} FROM ${this.#store.schema}.entities
-        WHERE namespace = $1 AND live AND ($3::text IS NULL OR split_part(state, '.', 1) = $3) ORDER BY id LIMIT $2`,
-      [this.namespace, limit, state ?? null],
-    );
+    const rows = await this.#store.query(this.#plans.entities, [this.namespace, limit, state ?? null]);
     return rows.map((row) => this.#entity(row));
   }
 
@@ -416,10 +408,7 @@ export class DurableExpireManager implements AsyncDisposable {
 
   /** How many live expirations the namespace has (every process's). */
   async size(): Promise<number> {
-    const [row] = await this.#store.query(
-      `SELECT count(*)::float8 AS n FROM ${this.#store.schema}.entities WHERE namespace = $1 AND live`,
-      [this.namespace],
-    );
+    const [row] = await this.#store.query(this.#plans.size, [this.namespace]);
     return Number(row?.n ?? 0);
   }
 
@@ -526,10 +515,7 @@ export class DurableExpireManager implements AsyncDisposable {
     this.#status = 'draining';
     // The closes running here finish as they are (not aborted by the disposal that follows).
     for (const key of this.#running.keys()) this.#closeAll.add(key);
-    const rows = await this.#store.query(
-      `SELECT id FROM ${this.#store.schema}.entities WHERE namespace = $1 AND live`,
-      [this.namespace],
-    );
+    const rows = await this.#store.query(this.#plans.liveIds, [this.namespace]);
     for (const { id } of rows) {
       await this.#call(async (step) => {
         const live = await this.#engine.live(step, id as string);

@@ -20,9 +20,9 @@ function at(version: number) {
 
 describe('migrate', () => {
   it('creates the schema from nothing: under the lock, each version in order, statement by statement', async () => {
-    expect(SCHEMA_VERSION).toBe(3);
+    expect(SCHEMA_VERSION).toBe(4);
     const { store, statements } = at(0);
-    expect(await migrate(store)).toEqual({ from: 0, to: 3 });
+    expect(await migrate(store)).toEqual({ from: 0, to: 4 });
     expect(statements[0]).toBe('SELECT pg_advisory_xact_lock(hashtext($1)) -- ["xstate-expire:sx"]');
     expect(statements[1]).toBe('SELECT to_regclass($1) IS NOT NULL AS present -- ["sx.schema_version"]');
     const changes = statements.slice(2);
@@ -44,10 +44,15 @@ describe('migrate', () => {
       'ALTER TABLE sx.entities',
       'ALTER TABLE sx.entities',
       'INSERT INTO sx.schema_version',
+      'UPDATE sx.entities SET',
+      'INSERT INTO sx.schema_version',
     ]);
-    expect(changes.at(-9)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [1]');
-    expect(changes.at(-5)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [2]');
-    expect(changes.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [3]');
+    expect(changes.at(-11)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [1]');
+    expect(changes.at(-7)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [2]');
+    expect(changes.at(-3)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [3]');
+    expect(changes.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [4]');
+    // Version 4: the pauses' start leases become their due time (the statechart's pause timeout).
+    expect(changes.at(-2)).toMatch(/^UPDATE sx\.entities SET due = lease_until, owner = NULL.*\n\s+WHERE state = 'paused' AND lease_event = 'start'$/s);
     // Whole statements: no comment line, no trailing semicolon, a function body kept in one piece.
     for (const statement of changes) {
       expect(statement).toBe(statement.trim());
@@ -61,20 +66,27 @@ describe('migrate', () => {
     expect(changes[2]).toMatch(/PRIMARY KEY \(namespace, id, generation\)\n\s+\)$/);
   });
 
-  it('brings version 1 to 3 with the later steps only, version 2 with the last one, and leaves the current version alone', async () => {
+  it('brings version 1 to 4 with the later steps only, version 2 with the last two, and leaves the current version alone', async () => {
     const old = at(1);
-    expect(await migrate(old.store)).toEqual({ from: 1, to: 3 });
+    expect(await migrate(old.store)).toEqual({ from: 1, to: 4 });
     expect(old.statements.filter((s) => s.startsWith('CREATE TABLE sx.entities'))).toEqual([]);
     expect(old.statements.some((s) => s.startsWith('ALTER TABLE sx.entities ADD COLUMN holders'))).toBe(true);
     expect(old.statements.some((s) => s.startsWith('ALTER TABLE sx.entities ADD COLUMN attempt'))).toBe(true);
-    expect(old.statements.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [3]');
+    expect(old.statements.at(-1)).toBe('INSERT INTO sx.schema_version (version) VALUES ($1) -- [4]');
     const second = at(2);
-    expect(await migrate(second.store)).toEqual({ from: 2, to: 3 });
+    expect(await migrate(second.store)).toEqual({ from: 2, to: 4 });
     expect(second.statements.some((s) => s.startsWith('ALTER TABLE sx.entities ADD COLUMN holders'))).toBe(false);
     expect(second.statements.filter((s) => s.startsWith('ALTER TABLE'))).toHaveLength(3);
-    const current = at(3);
-    expect(await migrate(current.store, { apply: false })).toEqual({ from: 3, to: 3 });
-    expect(await migrate(current.store)).toEqual({ from: 3, to: 3 });
+    const third = at(3);
+    expect(await migrate(third.store)).toEqual({ from: 3, to: 4 });
+    const thirdChanges = third.statements.filter((s) => !s.startsWith('SELECT') && !/^CREATE \w+ IF NOT EXISTS/.test(s));
+    expect(thirdChanges.map((s) => s.split(/\s+/).slice(0, 3).join(' '))).toEqual([
+      'UPDATE sx.entities SET',
+      'INSERT INTO sx.schema_version',
+    ]);
+    const current = at(4);
+    expect(await migrate(current.store, { apply: false })).toEqual({ from: 4, to: 4 });
+    expect(await migrate(current.store)).toEqual({ from: 4, to: 4 });
     expect(current.statements.filter((s) => !s.startsWith('SELECT'))).toEqual([]);
   });
 
@@ -83,13 +95,14 @@ describe('migrate', () => {
       [0, false],
       [1, false],
       [2, false],
-      [4, true],
-      [4, false],
+      [3, false],
+      [5, true],
+      [5, false],
     ] as const) {
       const { store, statements } = at(version);
       const refusal = migrate(store, { apply });
       await expect(refusal).rejects.toThrow(SchemaVersionError);
-      await expect(refusal).rejects.toMatchObject({ schema: 'sx', found: version, expected: 3 });
+      await expect(refusal).rejects.toMatchObject({ schema: 'sx', found: version, expected: 4 });
       expect(statements.filter((s) => !s.startsWith('SELECT'))).toEqual([]);
     }
   });
