@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { compileMachine } from '../machines/compile.js';
 import { CLOSE_SETTLED, CLOSE_TIMED_OUT, MANAGER_DISPOSED, report } from '../machines/effects.js';
-import { type LiveExpirationState, MAX_TIMER_DELAY, type RoutedCall, expirationMachine } from '../machines/expiration.js';
+import { type LiveExpirationState, type RoutedCall, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler, ManagerStatus } from '../types.js';
 import { type Deadline, describe } from '../shared/validate.js';
 import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadline } from './validate.js';
@@ -10,6 +10,7 @@ import { type Closer, type CloserOptions, DEFAULT_CLOSE_POLICY, type NamedCloser
 import { CLAIM_LOST } from './reasons.js';
 import type { DurableStore } from './store.js';
 import { type Plans, plansFor } from './plans.js';
+import { WakeUps } from './wake-ups.js';
 import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions } from '../telemetry/telemetry.js';
 import { countByState } from './admin.js';
 
@@ -155,16 +156,10 @@ export class DurableExpireManager implements AsyncDisposable {
   /** Telemetry: closes this pass took over from another process (`id#generation`), counted when they run. */
   readonly #reclaims = new Set<string>();
   #unobserve: (() => void) | undefined;
-  #offset = 0;
-  #wake: ReturnType<typeof setTimeout> | undefined;
-  #wakeAt = Infinity;
-  #poll: ReturnType<typeof setInterval> | undefined;
+  /** When to look for due entities: a timer, notifications and polling. */
+  readonly #wakeUps: WakeUps;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #beating: Promise<void> | undefined;
-  #unlisten: (() => Promise<void>) | undefined;
-  #passing: Promise<number> | undefined;
-  /** The pass that follows the one under way, for the calls made during it. */
-  #following: Promise<number> | undefined;
   #closing: Promise<void> | undefined;
   #disposal: Promise<void> | undefined;
 
@@ -184,6 +179,13 @@ export class DurableExpireManager implements AsyncDisposable {
     this.#concurrency = options.concurrency;
     this.#signal = options.signal;
     this.#telemetry = new ExpireTelemetry(options);
+    this.#wakeUps = new WakeUps({
+      store: options.store,
+      namespace: options.namespace,
+      pollIntervalMs: options.pollIntervalMs,
+      pass: () => this.#pass(),
+      active: () => this.#active,
+    });
     this.#engine = new DurableEngine(
       options.store,
       options.namespace,
@@ -203,16 +205,9 @@ export class DurableExpireManager implements AsyncDisposable {
   async open(): Promise<void> {
     await this.#store.acquire();
     try {
-      this.#unlisten = await this.#store.listen(
-        this.#store.schema,
-        (payload) => this.#notified(payload),
-        () => this.#kick(),
-      );
-      this.#poll = setInterval(() => this.#kick(), this.#pollIntervalMs);
-      // Stryker disable next-line OptionalChaining: Node's timers always have unref(); the ?. is for runtimes whose timers are numbers
-      this.#poll.unref?.();
+      await this.#wakeUps.start();
       this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
-      // Stryker disable next-line OptionalChaining: as above
+      // Stryker disable next-line OptionalChaining: Node's timers always have unref(); the ?. is for runtimes whose timers are numbers
       this.#heartbeat.unref?.();
       // Telemetry: the entities gauge reads the namespace's counts when collected.
       this.#unobserve = this.#telemetry.observeEntities(
@@ -420,21 +415,7 @@ export class DurableExpireManager implements AsyncDisposable {
    * with how many entities that pass handled.
    */
   poll(): Promise<number> {
-    if (!this.#active) return Promise.resolve(0);
-    if (this.#passing) {
-      // A pass under way began before this call (it may have read an earlier now):
-      // one more runs after it, and every call made meanwhile waits for that one.
-      this.#following ??= this.#passing.then(() => {
-        this.#following = undefined;
-        return this.poll();
-      });
-      return this.#following;
-    }
-    const passing = this.#pass().finally(() => {
-      this.#passing = undefined;
-    });
-    this.#passing = passing;
-    return passing;
+    return this.#wakeUps.poll();
   }
 
   /**
@@ -473,8 +454,7 @@ export class DurableExpireManager implements AsyncDisposable {
   #disposeNow(): Promise<void> {
     this.#disposal ??= (async () => {
       this.#status = 'disposing';
-      clearInterval(this.#poll);
-      clearTimeout(this.#wake);
+      this.#wakeUps.quiet();
       // Whatever commits from now on hands its claims back (see #call).
       await this.#settle();
       for (const { controller } of this.#running.values()) controller.abort(MANAGER_DISPOSED);
@@ -494,14 +474,10 @@ export class DurableExpireManager implements AsyncDisposable {
   }
 
   async #stop(): Promise<void> {
-    clearInterval(this.#poll);
     clearInterval(this.#heartbeat);
-    clearTimeout(this.#wake);
     this.#unobserve?.();
-    await this.#passing?.catch(() => {});
+    await this.#wakeUps.stop();
     await this.#beating;
-    await this.#unlisten?.().catch(() => {});
-    this.#unlisten = undefined;
     await this.#store.release();
   }
 
@@ -606,7 +582,7 @@ export class DurableExpireManager implements AsyncDisposable {
       await this.#engine.notify(step, this.#pollIntervalMs);
       return value;
     }, options);
-    this.#offset = done.now - Date.now();
+    this.#wakeUps.measured(done.now);
     // Only once committed, and told so: a lease whose reply was lost is not renewed, so it runs out.
     for (const key of done.pauses) this.#pauses.add(key);
     for (const key of done.waitFor) this.#closeAll.add(key);
@@ -615,7 +591,7 @@ export class DurableExpireManager implements AsyncDisposable {
     if (this.#active) for (const claim of done.claims) this.#run(claim);
     // Claimed as disposal began: never started here, handed back to the others at once.
     else if (done.claims.length > 0) void this.#handBack(done.claims).catch((error) => this.#report('hand back', error));
-    if (done.earliest !== Infinity) this.#schedule(done.earliest);
+    if (done.earliest !== Infinity) this.#wakeUps.schedule(done.earliest);
     return result;
   }
 
@@ -640,11 +616,11 @@ export class DurableExpireManager implements AsyncDisposable {
       }
       const next = this.#active ? await this.#engine.next(this.#names) : undefined;
       if (next) {
-        this.#offset = next.now - Date.now();
+        this.#wakeUps.measured(next.now);
         // Due already: the timer fired a little early, or another pass holds it; look
         // again soon. With no room for closes, the next one that ends looks again.
         const full = !this.#canClose(this.#names[0]!);
-        this.#schedule(next.at > next.now ? next.at : next.now + (full ? this.#pollIntervalMs : RETRY_MS));
+        this.#wakeUps.schedule(next.at > next.now ? next.at : next.now + (full ? this.#pollIntervalMs : RETRY_MS));
       }
     } catch (error) {
       this.#report('poll', error);
@@ -695,7 +671,7 @@ export class DurableExpireManager implements AsyncDisposable {
     // Telemetry: a takeover of another process's claim is counted once, when it runs.
     if (this.#reclaims.delete(key)) this.#telemetry.reclaimed();
     const { id, generation, closer, deadline, attempt } = claim;
-    const span = this.#telemetry.startClose({ id, generation, attempt, closer, lateness: Date.now() + this.#offset - deadline });
+    const span = this.#telemetry.startClose({ id, generation, attempt, closer, lateness: Date.now() + this.#wakeUps.offset - deadline });
     const controller = new AbortController();
     const running: Running = { controller, done: Promise.resolve() };
     running.done = (async () => {
@@ -780,28 +756,8 @@ export class DurableExpireManager implements AsyncDisposable {
     return true;
   }
 
-  /** Aims the timer at `at` (database time), if sooner than it is aimed. */
-  #schedule(at: number): void {
-    if (!this.#active || at >= this.#wakeAt) return;
-    clearTimeout(this.#wake);
-    this.#wakeAt = at;
-    // One millisecond past it: the offset is an estimate, and early is useless.
-    const delay = Math.min(MAX_TIMER_DELAY, Math.max(0, at + 1 - (Date.now() + this.#offset)));
-    this.#wake = setTimeout(() => {
-      this.#wakeAt = Infinity;
-      this.#kick();
-    }, delay);
-    // Stryker disable next-line OptionalChaining: as above
-    this.#wake.unref?.();
-  }
-
-  #notified(payload: string): void {
-    const [namespace, at] = payload.split('\n');
-    if (namespace === this.namespace && at !== undefined) this.#schedule(Number(at));
-  }
-
   #kick(): void {
-    if (this.#active) void this.poll();
+    this.#wakeUps.kick();
   }
 
   #report(what: string, error: unknown): void {
