@@ -1,16 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { compileMachine } from '../machines/compile.js';
-import { CLOSE_SETTLED, CLOSE_TIMED_OUT, MANAGER_DISPOSED, report } from '../machines/effects.js';
+import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js';
 import { type LiveExpirationState, type RoutedCall, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler, ManagerStatus } from '../types.js';
 import { type Deadline, describe } from '../shared/validate.js';
 import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadline } from './validate.js';
-import { type Claim, type Draft, DurableEngine, Step, keyOf } from './engine.js';
+import { type Draft, DurableEngine, type Step, keyOf } from './engine.js';
 import { type Closer, type CloserOptions, DEFAULT_CLOSE_POLICY, type NamedCloser, toClosers } from './closers.js';
 import { CLAIM_LOST } from './reasons.js';
 import type { DurableStore } from './store.js';
 import { type Plans, plansFor } from './plans.js';
 import { WakeUps } from './wake-ups.js';
+import { CloseRunner } from './close-runner.js';
 import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions } from '../telemetry/telemetry.js';
 import { countByState } from './admin.js';
 
@@ -98,19 +99,9 @@ export interface DurableDisposeOptions {
 const SHUTDOWN = { type: 'shutdown' } as const;
 const START = { type: 'start' } as const;
 const LIVE_STATES: readonly LiveExpirationState[] = ['active', 'paused', 'expired', 'failed'];
-const SETTLED = { type: 'settled' } as const;
 const BATCH = 100;
 /** How soon to look again at a deadline that was due but not handled by a pass. */
 const RETRY_MS = 5;
-
-/** How a close running here ended: settled, failed (with what it threw), or cut short and failed (handed back). */
-type Outcome = 'settled' | 'handBack' | { error: unknown };
-
-/** A close running in this process. */
-interface Running {
-  controller: AbortController;
-  done: Promise<void>;
-}
 
 /**
  * Where a manager is in its life: `running`; `draining` during
@@ -141,8 +132,8 @@ export class DurableExpireManager implements AsyncDisposable {
   readonly #heartbeatMs: number;
   readonly #concurrency: number;
   readonly #signal: AbortSignal | undefined;
-  /** Closes running here, by key (`id#generation`). */
-  readonly #running = new Map<string, Running>();
+  /** The closes running here. */
+  readonly #closes: CloseRunner;
   /** Pauses this manager holds (keys), renewed while it lives; forgotten once their entity is no longer live at that generation. */
   readonly #pauses = new Set<string>();
   /** Transactions in flight: a disposal waits for them, and for what they started. */
@@ -153,8 +144,6 @@ export class DurableExpireManager implements AsyncDisposable {
   #status: Status = 'running';
   /** Telemetry: instruments resolved once per manager. */
   readonly #telemetry: ExpireTelemetry;
-  /** Telemetry: closes this pass took over from another process (`id#generation`), counted when they run. */
-  readonly #reclaims = new Set<string>();
   #unobserve: (() => void) | undefined;
   /** When to look for due entities: a timer, notifications and polling. */
   readonly #wakeUps: WakeUps;
@@ -199,6 +188,17 @@ export class DurableExpireManager implements AsyncDisposable {
         policyOf: (closer) => this.#closers.get(closer) ?? DEFAULT_CLOSE_POLICY,
       },
     );
+    this.#closes = new CloseRunner({
+      engine: this.#engine,
+      closers: this.#closers,
+      telemetry: this.#telemetry,
+      onCloseError: this.#onCloseError,
+      call: (work) => this.#call(work),
+      active: () => this.#active,
+      now: () => Date.now() + this.#wakeUps.offset,
+      freed: () => this.#kick(),
+      fail: (what, error) => this.#report(what, error),
+    });
   }
 
   /** @internal Opens the store, listens, and runs a first pass (past-due entities close now). */
@@ -457,8 +457,7 @@ export class DurableExpireManager implements AsyncDisposable {
       this.#wakeUps.quiet();
       // Whatever commits from now on hands its claims back (see #call).
       await this.#settle();
-      for (const { controller } of this.#running.values()) controller.abort(MANAGER_DISPOSED);
-      await Promise.all([...this.#running.values()].map(({ done }) => done));
+      await this.#closes.abortAll(MANAGER_DISPOSED);
       await this.#settle();
       await this.#releasePauses();
       await this.#settle();
@@ -490,7 +489,7 @@ export class DurableExpireManager implements AsyncDisposable {
   async #closeEverything(): Promise<void> {
     this.#status = 'draining';
     // The closes running here finish as they are (not aborted by the disposal that follows).
-    for (const key of this.#running.keys()) this.#closeAll.add(key);
+    for (const key of this.#closes.keys()) this.#closeAll.add(key);
     const rows = await this.#store.query(this.#plans.liveIds, [this.namespace]);
     for (const { id } of rows) {
       await this.#call(async (step) => {
@@ -533,8 +532,8 @@ export class DurableExpireManager implements AsyncDisposable {
   #beat(): Promise<void> {
     this.#beating ??= (async () => {
       try {
-        const lost = await this.#engine.renewClaims([...this.#running.keys()]);
-        for (const key of lost) this.#running.get(key)?.controller.abort(CLAIM_LOST);
+        const lost = await this.#engine.renewClaims(this.#closes.keys());
+        for (const key of lost) this.#closes.abort(key, CLAIM_LOST);
         const gone = await this.#engine.renewPauses([...this.#pauses]);
         for (const key of gone) this.#pauses.delete(key);
       } catch (error) {
@@ -586,11 +585,11 @@ export class DurableExpireManager implements AsyncDisposable {
     // Only once committed, and told so: a lease whose reply was lost is not renewed, so it runs out.
     for (const key of done.pauses) this.#pauses.add(key);
     for (const key of done.waitFor) this.#closeAll.add(key);
-    for (const [key, reason] of done.aborts) this.#abort(key, reason);
+    for (const [key, reason] of done.aborts) this.#closes.abort(key, reason);
     for (const [id, error] of done.reports) report({ id, onCloseError: this.#onCloseError }, error);
-    if (this.#active) for (const claim of done.claims) this.#run(claim);
+    if (this.#active) for (const claim of done.claims) this.#closes.run(claim);
     // Claimed as disposal began: never started here, handed back to the others at once.
-    else if (done.claims.length > 0) void this.#handBack(done.claims).catch((error) => this.#report('hand back', error));
+    else if (done.claims.length > 0) void this.#closes.handBack(done.claims).catch((error) => this.#report('hand back', error));
     if (done.earliest !== Infinity) this.#wakeUps.schedule(done.earliest);
     return result;
   }
@@ -625,7 +624,7 @@ export class DurableExpireManager implements AsyncDisposable {
     } catch (error) {
       this.#report('poll', error);
     } finally {
-      this.#reclaims.clear(); // Telemetry: reclaims not run (rolled back) are not counted
+      this.#closes.reclaims.clear(); // Telemetry: reclaims not run (rolled back) are not counted
     }
     return handled;
   }
@@ -649,111 +648,14 @@ export class DurableExpireManager implements AsyncDisposable {
     const closes = transition?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose');
     if (closes && !this.#canClose(draft.closer, step.claims.length)) return false;
     // Telemetry: a claim of another process ran out; its close is taken over.
-    if (event.type === 'reclaim' && draft.owner !== this.owner) this.#reclaims.add(`${draft.id}#${draft.generation}`);
+    if (event.type === 'reclaim' && draft.owner !== this.owner) this.#closes.reclaims.add(keyOf(draft.id, draft.generation));
     this.#engine.endLease(draft);
     await this.#engine.send(step, draft, event);
     return true;
   }
 
   #canClose(closer: string, pending = 0): boolean {
-    return this.#active && this.#closers.has(closer) && this.#running.size + pending < this.#concurrency;
-  }
-
-  /**
-   * Runs a claimed close; then completes it (settled, or failed: retried or
-   * kept as failed), fenced by generation and owner, or hands it over if it
-   * failed because it was cut short.
-   */
-  #run(claim: Claim): void {
-    const key = keyOf(claim.id, claim.generation);
-    // Re-claimed by this very manager (its lease ran out while the close still runs here): it goes on.
-    if (this.#running.has(key)) return;
-    // Telemetry: a takeover of another process's claim is counted once, when it runs.
-    if (this.#reclaims.delete(key)) this.#telemetry.reclaimed();
-    const { id, generation, closer, deadline, attempt } = claim;
-    const span = this.#telemetry.startClose({ id, generation, attempt, closer, lateness: Date.now() + this.#wakeUps.offset - deadline });
-    const controller = new AbortController();
-    const running: Running = { controller, done: Promise.resolve() };
-    running.done = (async () => {
-      let failure: { error: unknown } | undefined;
-      try {
-        await Promise.resolve();
-        await span.run(() =>
-          this.#closers.get(closer)!.close({ id, data: claim.data, generation, deadline, attempt }, controller.signal),
-        );
-      } catch (error) {
-        failure = { error };
-        report({ id, onCloseError: this.#onCloseError }, error);
-      }
-      const reason: unknown = controller.signal.aborted ? controller.signal.reason : undefined;
-      if (reason === undefined) controller.abort(CLOSE_SETTLED);
-      // Timed out: the process that found the timeout failed the attempt already.
-      if (reason === CLOSE_TIMED_OUT) return span.end('timeout', failure?.error);
-      // A close that failed because it was cut short (disposed, claim lost) is someone else's to run again.
-      const outcome = reason !== undefined && failure ? 'handBack' : (failure ?? 'settled');
-      const completed = await this.#complete(claim, outcome);
-      // Telemetry: not completed = its claim ran out and another manager holds it now.
-      span.end(reason !== undefined ? 'aborted' : failure ? 'error' : completed ? 'ok' : 'timeout', failure?.error);
-    })().finally(() => {
-      if (this.#running.get(key) === running) this.#running.delete(key);
-      this.#kick();
-    });
-    this.#running.set(key, running);
-  }
-
-  /**
-   * Aborts the close `key` running here. A timed-out one also leaves its slot
-   * at once: a close that ignores its signal no longer holds the concurrency
-   * or `dispose()`.
-   */
-  #abort(key: string, reason: Error): void {
-    const running = this.#running.get(key);
-    if (running === undefined) return;
-    running.controller.abort(reason);
-    if (reason === CLOSE_TIMED_OUT) {
-      this.#running.delete(key);
-      this.#kick();
-    }
-  }
-
-  /** Hands claims back at once (their lease ends now): another manager's next pass runs them. */
-  #handBack(claims: readonly Claim[]): Promise<void> {
-    return this.#call(async (step) => {
-      for (const claim of claims) await this.#finish(step, claim, 'handBack');
-    });
-  }
-
-  /**
-   * Completes a close (`settled`, or `failed` with its error), or hands it over
-   * (its lease ends now); retried while the database is away. Resolves with
-   * whether this manager still held it.
-   */
-  async #complete(claim: Claim, outcome: Outcome): Promise<boolean> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.#call((step) => this.#finish(step, claim, outcome));
-      } catch (error) {
-        if (attempt >= (this.#active ? 20 : 3)) {
-          this.#report('complete', error);
-          return false;
-        }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, 50 * 2 ** attempt)));
-      }
-    }
-  }
-
-  /**
-   * In `step`: completes a claim this manager still holds (fenced by generation
-   * and owner), or hands it back; resolves with whether it still held it.
-   */
-  async #finish(step: Step, claim: Claim, outcome: Outcome): Promise<boolean> {
-    const draft = await this.#engine.byKey(step, claim.id, claim.generation, this.owner);
-    // Re-claimed by another manager, replaced, or timed out (its attempt failed already): nothing to do.
-    if (!draft || draft.state !== 'expired.closing') return false;
-    if (outcome === 'handBack') this.#engine.releaseNow(step, draft);
-    else await this.#engine.send(step, draft, outcome === 'settled' ? SETTLED : { type: 'failed', error: outcome.error } as never);
-    await this.#engine.write(step, draft);
-    return true;
+    return this.#active && this.#closers.has(closer) && this.#closes.size + pending < this.#concurrency;
   }
 
   #kick(): void {

@@ -41,7 +41,7 @@ export interface HoldRule {
 export function kindOf(statements: readonly string[]): TransactionKind {
   const all = statements.join('\n');
   if (all.includes('SKIP LOCKED')) return 'claim';
-  if (/UPDATE \S+\.entities SET lease_until =/.test(all) && !all.includes('FOR UPDATE')) return 'heartbeat';
+  if (/UPDATE \S+\.entities SET (lease_until|due) =/.test(all) && !all.includes('FOR UPDATE')) return 'heartbeat';
   return 'call';
 }
 
