@@ -274,6 +274,11 @@ export class DurableEngine {
     return transitions && chooseTransition(transitions, this.#args(this.#context(draft, now), event));
   }
 
+  /** Whether `event` would start a close here (its transition runs the closer: `runClose`), nothing changing. */
+  startsClose(draft: Draft, event: { type: string }, now: number): boolean {
+    return this.peek(draft, event, now)?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose') ?? false;
+  }
+
   /** The event a draft's delayed transition sends (its deadline), in its state. */
   delayedEvent(draft: Draft): string | undefined {
     return this.#leaves.get(draft.state)?.delayed;

@@ -17,7 +17,7 @@ export type {
   DurableEntity,
   DurableExpireManagerOptions,
   DurableNewOptions,
-} from './manager.js';
+} from './options.js';
 export { DurableExpireProtocol, createDurableExpireProtocol } from './protocol.js';
 export type { DurableRenewal } from './protocol.js';
 export { pgliteStore } from './pglite-store.js';

@@ -3,101 +3,28 @@ import { compileMachine } from '../machines/compile.js';
 import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js';
 import { type LiveExpirationState, type RoutedCall, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler, ManagerStatus } from '../types.js';
-import { type Deadline, describe } from '../shared/validate.js';
-import { assertDurableId, assertJson, assertMs, assertNamespace, toDurableDeadline } from './validate.js';
+import { describe } from '../shared/validate.js';
+import { assertDurableId, assertJson, toDurableDeadline } from './validate.js';
 import { type Draft, DurableEngine, type Step, keyOf } from './engine.js';
-import { type Closer, type CloserOptions, DEFAULT_CLOSE_POLICY, type NamedCloser, toClosers } from './closers.js';
-import { CLAIM_LOST } from './reasons.js';
+import { DEFAULT_CLOSE_POLICY, type NamedCloser, toClosers } from './closers.js';
 import type { DurableStore } from './store.js';
 import { type Plans, plansFor } from './plans.js';
 import { WakeUps } from './wake-ups.js';
 import { CloseRunner } from './close-runner.js';
-import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions } from '../telemetry/telemetry.js';
+import { Heartbeat } from './heartbeat.js';
+import { ExpireTelemetry } from '../telemetry/telemetry.js';
+import {
+  type DurableDeadline,
+  type DurableDisposeOptions,
+  type DurableEntity,
+  type DurableExpireManagerOptions,
+  type DurableNewOptions,
+  type ResolvedDurableOptions,
+  withDefaults,
+} from './options.js';
 import { countByState } from './admin.js';
 
-export type { Closer, CloserOptions, ClosingEntity } from './closers.js';
-
-/** When an entity expires: absolute (epoch ms on the database's clock, or a Date) or a TTL from now. */
-export type DurableDeadline = Deadline;
-
-/** Options of {@link DurableExpireManager.new}. */
-export interface DurableNewOptions {
-  /** The name of its closer in {@link DurableExpireManagerOptions.closers}. */
-  closer: string;
-  /** What the closer gets, as JSON. Default `null`. */
-  data?: unknown;
-}
-
-/** Options of {@link createDurableExpireManager}. */
-export interface DurableExpireManagerOptions extends TelemetryOptions {
-  /** Where the entities live: `pgliteStore({ dataDir })` or `postgresStore({ connectionString } | { pool })`. */
-  store: DurableStore;
-  /**
-   * The closes this process can run, by name: a function, or `{ close, retry?,
-   * closeTimeoutMs? }`. An entity is only closed by a process that has its
-   * closer. A failed attempt is retried (5 attempts by default) and after the
-   * last the entity is kept as `failed`; an attempt times out after 5 minutes.
-   */
-  closers: Record<string, Closer | CloserOptions>;
-  /** Managers of one namespace share its entities. Default `'default'`. */
-  namespace?: string;
-  /**
-   * How long a close's claim lasts without renewal: the manager running it
-   * renews it while it runs; if that manager dies, another takes the close
-   * over after this. Default 30 s; 30 ms to 2^31−1 ms.
-   */
-  claimTimeoutMs?: number;
-  /**
-   * How long a pause (`stop`) lasts without renewal: every manager that
-   * paused it (a holder) renews it while it lives; when every holder has
-   * died, the entity resumes its saved deadline after this (R1.2 for a dead
-   * updater). Default 30 s; at least 30 ms.
-   */
-  pauseTimeoutMs?: number;
-  /** How often the manager looks for due entities besides its timer and notifications. Default 1 s; 10 ms to 2^31−1 ms. */
-  pollIntervalMs?: number;
-  /** How many closes this process runs at once. Default 100; a whole number from 1 to 10,000. */
-  concurrency?: number;
-  /** Receives a closer's failure, with the entity's id. Default: `console.error`. */
-  onCloseError?: CloseErrorHandler;
-  /** Aborting it disposes the manager. */
-  signal?: AbortSignal;
-}
-
-/** A live entity, as {@link DurableExpireManager.get} and {@link DurableExpireManager.list} read it. */
-export interface DurableEntity {
-  id: string;
-  /** Its top-level state. */
-  state: LiveExpirationState;
-  /** Its absolute deadline, in ms on the database's clock (kept while paused). */
-  deadline: number;
-  /** The name of its closer. */
-  closer: string;
-  /** Its data (JSON). */
-  data: unknown;
-  /** Its generation: unique per id and incarnation. */
-  generation: number;
-  /** Close attempts made since it expired (retrying or failed; 0 before). */
-  attempts: number;
-  /** The last failed attempt's error message, while retrying or failed. */
-  lastError?: string;
-}
-
-/** Options of {@link DurableExpireManager.dispose}. */
-export interface DurableDisposeOptions {
-  /**
-   * Close every entity of the namespace that is live when it starts (shared
-   * with every manager of it) and wait until each of those whose closer this
-   * process has is closed (or deleted, or renewed by another process). Those
-   * whose closer it lacks are expired too, and left for a process that has it;
-   * entities created meanwhile by other processes stay. Default `false`: only
-   * this manager stops, and the entities stay for the others or for a restart.
-   */
-  close?: boolean;
-}
-
 const SHUTDOWN = { type: 'shutdown' } as const;
-const START = { type: 'start' } as const;
 const LIVE_STATES: readonly LiveExpirationState[] = ['active', 'paused', 'expired', 'failed'];
 const BATCH = 100;
 /** How soon to look again at a deadline that was due but not handled by a pass. */
@@ -134,8 +61,6 @@ export class DurableExpireManager implements AsyncDisposable {
   readonly #signal: AbortSignal | undefined;
   /** The closes running here. */
   readonly #closes: CloseRunner;
-  /** Pauses this manager holds (keys), renewed while it lives; forgotten once their entity is no longer live at that generation. */
-  readonly #pauses = new Set<string>();
   /** Transactions in flight: a disposal waits for them, and for what they started. */
   readonly #inflight = new Set<Promise<unknown>>();
   /** During `dispose({ close: true })`: the entities it waits for (keys). */
@@ -147,16 +72,13 @@ export class DurableExpireManager implements AsyncDisposable {
   #unobserve: (() => void) | undefined;
   /** When to look for due entities: a timer, notifications and polling. */
   readonly #wakeUps: WakeUps;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
-  #beating: Promise<void> | undefined;
+  /** Keeps this process's claims and pauses alive while it lives. */
+  readonly #heartbeat: Heartbeat;
   #closing: Promise<void> | undefined;
   #disposal: Promise<void> | undefined;
 
   /** @internal Use {@link createDurableExpireManager}. */
-  constructor(
-    options: Required<Omit<DurableExpireManagerOptions, 'signal' | 'onCloseError' | keyof TelemetryOptions>> &
-      DurableExpireManagerOptions,
-  ) {
+  constructor(options: ResolvedDurableOptions) {
     this.#store = options.store;
     this.#plans = plansFor(options.store.schema);
     this.#closers = toClosers('createDurableExpireManager', options.closers);
@@ -199,6 +121,12 @@ export class DurableExpireManager implements AsyncDisposable {
       freed: () => this.#kick(),
       fail: (what, error) => this.#report(what, error),
     });
+    this.#heartbeat = new Heartbeat({
+      engine: this.#engine,
+      closes: this.#closes,
+      call: (work) => this.#call(work),
+      fail: (what, error) => this.#report(what, error),
+    });
   }
 
   /** @internal Opens the store, listens, and runs a first pass (past-due entities close now). */
@@ -206,9 +134,7 @@ export class DurableExpireManager implements AsyncDisposable {
     await this.#store.acquire();
     try {
       await this.#wakeUps.start();
-      this.#heartbeat = setInterval(() => void this.#beat(), this.#heartbeatMs);
-      // Stryker disable next-line OptionalChaining: Node's timers always have unref(); the ?. is for runtimes whose timers are numbers
-      this.#heartbeat.unref?.();
+      this.#heartbeat.start(this.#heartbeatMs);
       // Telemetry: the entities gauge reads the namespace's counts when collected.
       this.#unobserve = this.#telemetry.observeEntities(
         async () => Object.entries(await countByState(this.#store, this.namespace)),
@@ -459,7 +385,7 @@ export class DurableExpireManager implements AsyncDisposable {
       await this.#settle();
       await this.#closes.abortAll(MANAGER_DISPOSED);
       await this.#settle();
-      await this.#releasePauses();
+      await this.#heartbeat.releasePauses();
       await this.#settle();
       this.#status = 'disposed';
       await this.#stop();
@@ -473,10 +399,9 @@ export class DurableExpireManager implements AsyncDisposable {
   }
 
   async #stop(): Promise<void> {
-    clearInterval(this.#heartbeat);
     this.#unobserve?.();
     await this.#wakeUps.stop();
-    await this.#beating;
+    await this.#heartbeat.stop();
     await this.#store.release();
   }
 
@@ -524,46 +449,6 @@ export class DurableExpireManager implements AsyncDisposable {
     });
   }
 
-  /**
-   * The heartbeat: renews the claims of the closes running here (a close whose
-   * claim was taken over sees its signal abort with {@link CLAIM_LOST}) and the
-   * pauses held here, and forgets the pauses whose entity has moved on.
-   */
-  #beat(): Promise<void> {
-    this.#beating ??= (async () => {
-      try {
-        const lost = await this.#engine.renewClaims(this.#closes.keys());
-        for (const key of lost) this.#closes.abort(key, CLAIM_LOST);
-        const gone = await this.#engine.renewPauses([...this.#pauses]);
-        for (const key of gone) this.#pauses.delete(key);
-      } catch (error) {
-        this.#report('heartbeat', error);
-      } finally {
-        this.#beating = undefined;
-      }
-    })();
-    return this.#beating;
-  }
-
-  /** Lets go of the pauses this process holds: one no other live process holds resumes its saved deadline now. */
-  async #releasePauses(): Promise<void> {
-    for (const key of [...this.#pauses]) {
-      const at = key.lastIndexOf('#');
-      try {
-        await this.#call(async (step) => {
-          const draft = await this.#engine.byKey(step, key.slice(0, at), Number(key.slice(at + 1)));
-          if (!draft?.live || draft.state !== 'paused' || !draft.holders.includes(this.owner)) return;
-          if (!this.#engine.releasePause(draft)) await this.#engine.send(step, draft, START);
-          await this.#engine.write(step, draft);
-        });
-        this.#pauses.delete(key);
-      } catch (error) {
-        // Unreleased, it still ends when its lease runs out.
-        this.#report('release', error);
-      }
-    }
-  }
-
   /** A transaction, then what it asked for once committed: closes to run or hand back, leases to renew, managers to wake. */
   #call<T>(work: (step: Step) => Promise<T>, options?: { generation?: boolean }): Promise<T> {
     const call = this.#transaction(work, options);
@@ -583,7 +468,7 @@ export class DurableExpireManager implements AsyncDisposable {
     }, options);
     this.#wakeUps.measured(done.now);
     // Only once committed, and told so: a lease whose reply was lost is not renewed, so it runs out.
-    for (const key of done.pauses) this.#pauses.add(key);
+    this.#heartbeat.hold(done.pauses);
     for (const key of done.waitFor) this.#closeAll.add(key);
     for (const [key, reason] of done.aborts) this.#closes.abort(key, reason);
     for (const [id, error] of done.reports) report({ id, onCloseError: this.#onCloseError }, error);
@@ -644,9 +529,7 @@ export class DurableExpireManager implements AsyncDisposable {
     }
     const event = { type: draft.leaseEvent ?? '' };
     // A close waits for room here: the lease stays for whoever has it first.
-    const transition = this.#engine.peek(draft, event, step.now);
-    const closes = transition?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose');
-    if (closes && !this.#canClose(draft.closer, step.claims.length)) return false;
+    if (this.#engine.startsClose(draft, event, step.now) && !this.#canClose(draft.closer, step.claims.length)) return false;
     // Telemetry: a claim of another process ran out; its close is taken over.
     if (event.type === 'reclaim' && draft.owner !== this.owner) this.#closes.reclaims.add(keyOf(draft.id, draft.generation));
     this.#engine.endLease(draft);
@@ -669,36 +552,7 @@ export class DurableExpireManager implements AsyncDisposable {
 
 /** Validates the options, opens the store (creating or migrating the schema), and starts the manager. */
 export async function createDurableExpireManager(options: DurableExpireManagerOptions): Promise<DurableExpireManager> {
-  const owner = 'createDurableExpireManager';
-  if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: options must be an object`);
-  const { store, closers, namespace = 'default', claimTimeoutMs = 30_000, pauseTimeoutMs = 30_000 } = options;
-  const { pollIntervalMs = 1_000, concurrency = 100, onCloseError, signal } = options;
-  const fail = (what: string): never => {
-    throw new TypeError(`${owner}: ${what}`);
-  };
-  if (typeof store?.transaction !== 'function' || typeof store.acquire !== 'function') {
-    fail('store must be pgliteStore(...) or postgresStore(...)');
-  }
-  toClosers(owner, closers);
-  assertNamespace(owner, namespace);
-  assertMs(owner, 'claimTimeoutMs', claimTimeoutMs, 30);
-  // A pause's lease lives in the database only (no timer, no setting holds it): it may be as long as a number is exact.
-  assertMs(owner, 'pauseTimeoutMs', pauseTimeoutMs, 30, Number.MAX_SAFE_INTEGER);
-  assertMs(owner, 'pollIntervalMs', pollIntervalMs, 10);
-  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
-    fail(`concurrency must be a whole number from 1 to 10000, got ${describe(concurrency)}`);
-  }
-  if (onCloseError !== undefined && typeof onCloseError !== 'function') fail('onCloseError must be a function');
-  if (signal !== undefined && !(signal instanceof AbortSignal)) fail('signal must be an AbortSignal');
-  assertTelemetryOptions('createDurableExpireManager', options);
-  const manager = new DurableExpireManager({
-    ...options,
-    namespace,
-    claimTimeoutMs,
-    pauseTimeoutMs,
-    pollIntervalMs,
-    concurrency,
-  });
+  const manager = new DurableExpireManager(withDefaults(options));
   await manager.open();
   return manager;
 }

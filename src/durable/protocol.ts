@@ -1,6 +1,7 @@
 import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../shared/dance.js';
 import { describe } from '../shared/validate.js';
-import type { DurableDeadline, DurableExpireManager } from './manager.js';
+import type { DurableExpireManager } from './manager.js';
+import type { DurableDeadline } from './options.js';
 import { assertDurableId, assertJson, toDurableDeadline } from './validate.js';
 
 /** What a successful update hands back to (re)arm a durable expiration. */

@@ -163,6 +163,10 @@ describe('DurableEngine rows', () => {
     expect(engine.peek(row, { type: 'close' }, 100)?.target).toBeDefined();
     expect(engine.peek(row, { type: 'stop' }, 100)).toBeUndefined();
     expect(engine.peek(draft({ state: 'nowhere' }), { type: 'stop' }, 100)).toBeUndefined();
+    expect(engine.startsClose(row, { type: 'close' }, 100)).toBe(true);
+    expect(engine.startsClose(row, { type: 'delete' }, 100)).toBe(false);
+    expect(engine.startsClose(draft({ state: 'expired.closing' }), { type: 'reclaim' }, 100)).toBe(true);
+    expect(engine.startsClose(draft({ state: 'nowhere' }), { type: 'close' }, 100)).toBe(false);
     expect(await engine.send(step, row, { type: 'delete' })).toBe(true);
     expect(row).toMatchObject({ state: 'deleted', ended: true });
   });
