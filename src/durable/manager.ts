@@ -3,7 +3,8 @@ import { compileMachine } from '../machines/compile.js';
 import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js';
 import { type LiveExpirationState, type RoutedCall, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler, ManagerStatus } from '../types.js';
-import { describe } from '../shared/validate.js';
+import { type ParsedDeadline, describe } from '../shared/validate.js';
+import { type DanceCalls, type DanceManager, danceManager } from '../shared/dance.js';
 import { assertDurableId, assertJson, toDurableDeadline } from './validate.js';
 import { type Draft, DurableEngine, type Step, keyOf } from './engine.js';
 import { DEFAULT_CLOSE_POLICY, type NamedCloser, toClosers } from './closers.js';
@@ -37,6 +38,29 @@ const RETRY_MS = 5;
  * end); `disposed`.
  */
 type Status = 'running' | 'draining' | 'disposing' | 'disposed';
+
+/** A durable manager's calls on input checked already, for its protocol (which checks its input once, at its edge). */
+interface UncheckedDurableCalls extends DanceCalls {
+  /** `new`, whose closer is still checked against this process's closers. */
+  arm(id: string, at: ParsedDeadline, closer: string, data: unknown): Promise<void>;
+}
+
+const unchecked = new WeakMap<DurableExpireManager, UncheckedDurableCalls>();
+
+/**
+ * The dance's view of `manager` (its calls without the id checks of its public
+ * methods), and its `new` on a renewal checked already (no second walk of its data).
+ */
+export function uncheckedCalls(manager: DurableExpireManager): {
+  dance: DanceManager;
+  arm: (id: string, at: ParsedDeadline, closer: string, data: unknown) => Promise<void>;
+} {
+  const calls = unchecked.get(manager);
+  return {
+    dance: danceManager(manager, calls),
+    arm: calls?.arm ?? ((id, at, closer, data) => manager.new(id, at.at === undefined ? { ttlMs: at.ttlMs } : at.at, { closer, data })),
+  };
+}
 
 /**
  * Expirations that survive the process and are shared by every process on the
@@ -127,6 +151,18 @@ export class DurableExpireManager implements AsyncDisposable {
       call: (work) => this.#call(work),
       fail: (what, error) => this.#report(what, error),
     });
+    unchecked.set(this, {
+      disposed: () => this.disposed,
+      stop: (id) => this.#route('stop', id),
+      start: (id) => this.#route('start', id),
+      expire: (id) => this.#route('expire', id),
+      delete: (id) => this.#route('delete', id),
+      has: async (id) => (await this.#state(id)) !== undefined,
+      arm: async (id, at, closer, data) => {
+        this.#assertCloser(closer);
+        return this.#new(id, at, closer, data);
+      },
+    });
   }
 
   /** @internal Opens the store, listens, and runs a first pass (past-due entities close now). */
@@ -193,10 +229,20 @@ export class DurableExpireManager implements AsyncDisposable {
       throw new TypeError('DurableExpireManager.new: options must be { closer, data? }');
     }
     const { closer, data = null } = options;
+    this.#assertCloser(closer);
+    assertJson('DurableExpireManager.new', data, 'data');
+    return this.#new(id, at, closer, data);
+  }
+
+  /** Throws a TypeError unless `closer` names one of this process's closers. */
+  #assertCloser(closer: unknown): asserts closer is string {
     if (typeof closer !== 'string' || !this.#closers.has(closer)) {
       throw new TypeError(`DurableExpireManager.new: unknown closer ${describe(closer)}; known: ${this.#names.join(', ')}`);
     }
-    assertJson('DurableExpireManager.new', data, 'data');
+  }
+
+  /** `new` on an id, deadline and data checked already (by the public method, or by the protocol at its edge). */
+  async #new(id: string, at: ParsedDeadline, closer: string, data: unknown): Promise<void> {
     if (this.#status === 'disposing' || this.#status === 'disposed') {
       throw new TypeError(`DurableExpireManager.new: the manager is disposed (id "${id}")`);
     }
@@ -248,17 +294,20 @@ export class DurableExpireManager implements AsyncDisposable {
    *
    * @returns whether an expiration exists for `id`.
    */
-  stop(id: string): Promise<boolean> {
+  async stop(id: string): Promise<boolean> {
+    assertDurableId('DurableExpireManager.stop', id);
     return this.#route('stop', id);
   }
 
   /** Resumes a paused expiration with the same deadline (Go: `Start`). */
   async start(id: string): Promise<void> {
+    assertDurableId('DurableExpireManager.start', id);
     await this.#route('start', id);
   }
 
   /** Force-expires a paused expiration now (Go: `Expire`). */
   async expire(id: string): Promise<void> {
+    assertDurableId('DurableExpireManager.expire', id);
     await this.#route('expire', id);
   }
 
@@ -268,7 +317,8 @@ export class DurableExpireManager implements AsyncDisposable {
    *
    * @returns whether `id` was failed (anything else is left as it is).
    */
-  retry(id: string): Promise<boolean> {
+  async retry(id: string): Promise<boolean> {
+    assertDurableId('DurableExpireManager.retry', id);
     return this.#route('retry', id);
   }
 
@@ -277,18 +327,24 @@ export class DurableExpireManager implements AsyncDisposable {
    *
    * @returns whether one existed.
    */
-  delete(id: string): Promise<boolean> {
+  async delete(id: string): Promise<boolean> {
+    assertDurableId('DurableExpireManager.delete', id);
     return this.#route('delete', id);
   }
 
   /** Whether a live expiration exists for `id`. */
   async has(id: string): Promise<boolean> {
-    return (await this.state(id)) !== undefined;
+    assertDurableId('DurableExpireManager.has', id);
+    return (await this.#state(id)) !== undefined;
   }
 
   /** The top-level state of the live expiration for `id`, or `undefined`. */
   async state(id: string): Promise<LiveExpirationState | undefined> {
     assertDurableId('DurableExpireManager.state', id);
+    return this.#state(id);
+  }
+
+  async #state(id: string): Promise<LiveExpirationState | undefined> {
     const [row] = await this.#store.query(this.#plans.state, [this.namespace, id]);
     return row && (this.#engine.top(row.state as string) as LiveExpirationState);
   }
@@ -432,9 +488,8 @@ export class DurableExpireManager implements AsyncDisposable {
     }
   }
 
-  /** One call: a transaction on the live row of `id`. */
+  /** One call on an id checked already: a transaction on its live row. */
   async #route(call: RoutedCall, id: string): Promise<boolean> {
-    assertDurableId(`DurableExpireManager.${call}`, id);
     if (!this.#active) return false;
     return this.#call(async (step) => {
       const live = await this.#engine.live(step, id);

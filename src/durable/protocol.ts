@@ -1,6 +1,6 @@
 import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../shared/dance.js';
 import { describe } from '../shared/validate.js';
-import type { DurableExpireManager } from './manager.js';
+import { type DurableExpireManager, uncheckedCalls } from './manager.js';
 import type { DurableDeadline } from './options.js';
 import { assertDurableId, assertJson, toDurableDeadline } from './validate.js';
 
@@ -36,11 +36,13 @@ export class DurableExpireProtocol {
 
   /** Wraps `manager`, whose expirations this protocol updates and closes. */
   constructor(readonly manager: DurableExpireManager) {
+    // The protocol checks each id and renewal once, here; the manager's own calls skip their checks.
+    const { dance, arm } = uncheckedCalls(manager);
     this.#steps = {
       owner: 'DurableExpireProtocol',
-      manager,
+      manager: dance,
       check: assertDurableRenewal,
-      arm: (id, renewal) => manager.new(id, renewal.expiresAt, { closer: renewal.closer, data: renewal.data ?? null }),
+      arm: (id, renewal) => arm(id, toDurableDeadline(RENEWAL_DEADLINE, renewal.expiresAt), renewal.closer, renewal.data ?? null),
       closeUnarmed: async (id, renewal) => {
         const { closer, data } = (renewal ?? {}) as Partial<DurableRenewal<unknown>>;
         if (typeof closer === 'string') await manager.closeUnarmed(id, closer, data ?? null);
@@ -68,7 +70,7 @@ export class DurableExpireProtocol {
     if (typeof update !== 'function') throw new TypeError('DurableExpireProtocol.update: update must be a function');
     // Stryker disable next-line ConditionalExpression: updateDance refuses a disposed manager with the same error; this refuses it before queueing
     if (this.manager.disposed) return Promise.reject(disposedError('DurableExpireProtocol', id));
-    return this.run(id, () => updateDance(this.#steps as DanceSteps<DurableRenewal<T>>, id, update));
+    return this.#executors.run(id, () => updateDance(this.#steps as DanceSteps<DurableRenewal<T>>, id, update));
   }
 
   /**
@@ -78,7 +80,7 @@ export class DurableExpireProtocol {
    */
   close(id: string, close: () => unknown): Promise<boolean> {
     assertDurableId('DurableExpireProtocol.close', id);
-    return this.run(id, () => closeDance(this.manager, id, close));
+    return this.#executors.run(id, () => closeDance(this.#steps.manager, id, close));
   }
 
   /**
@@ -88,9 +90,11 @@ export class DurableExpireProtocol {
    */
   fail(id: string): Promise<boolean> {
     assertDurableId('DurableExpireProtocol.fail', id);
-    return this.run(id, () => failDance(this.manager, id));
+    return this.#executors.run(id, () => failDance(this.#steps.manager, id));
   }
 }
+
+const RENEWAL_DEADLINE = 'DurableExpireProtocol.update: renewal.expiresAt';
 
 /** Throws a TypeError naming the field, unless `renewal` is a well-formed {@link DurableRenewal}. */
 function assertDurableRenewal(renewal: unknown): asserts renewal is DurableRenewal<unknown> {
@@ -102,7 +106,7 @@ function assertDurableRenewal(renewal: unknown): asserts renewal is DurableRenew
   }
   const { closer, id, expiresAt, data } = renewal as Partial<DurableRenewal<unknown>>;
   if (typeof closer !== 'string') fail(`renewal.closer must be a closer's name, got ${describe(closer)}`);
-  toDurableDeadline('DurableExpireProtocol.update: renewal.expiresAt', expiresAt);
+  toDurableDeadline(RENEWAL_DEADLINE, expiresAt);
   assertJson('DurableExpireProtocol.update', data ?? null, 'renewal.data');
   if (id !== undefined) assertDurableId('DurableExpireProtocol.update: renewal', id);
 }

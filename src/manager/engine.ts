@@ -270,6 +270,19 @@ export class ExpireEngine implements RecordHost {
     return true;
   }
 
+  /** Whether the entity `id` takes `call` now: its statechart's answer, guards included; nothing changes. */
+  takes(call: RoutedCall, id: string): boolean {
+    const record = this.#live.get(id);
+    if (record === undefined) return false;
+    if (record.actor !== undefined) return record.actor.getSnapshot().can(EVENTS[call] as ExpirationEvent);
+    const transitions = this.#leaves[record.state]!.on.get(call);
+    if (transitions === undefined) return false;
+    const args = this.#argsOf(record, EVENTS[call]);
+    const taken = chooseTransition(transitions, args) !== undefined;
+    args.context = args.event = undefined;
+    return taken;
+  }
+
   /**
    * A live XState actor for the entity `id`, created from its current state
    * with its pending deadline moved to it; the same actor on later calls.

@@ -3,6 +3,7 @@ import type { ExpirationActorRef, LiveExpirationState } from '../machines/expira
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor, ManagerStatus } from '../types.js';
 import { type RetryPolicy, toCloseTimeout, toRetryPolicy } from '../machines/retry.js';
 import type { ExpirationEntry, ExpireEngine } from './engine.js';
+import { type DanceCalls, type DanceManager, danceManager } from '../shared/dance.js';
 import { type ManagerLogic, type RoutedEvent, managerLogic } from './manager-logic.js';
 import { TimerHeap, createTimerQueue } from './timer-heap.js';
 import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions, instrumentClose } from '../telemetry/telemetry.js';
@@ -86,6 +87,12 @@ export interface DisposeOptions {
   close?: boolean;
 }
 
+/** Each manager's calls on ids checked already, for its protocol (which checks its input once, at its edge). */
+const unchecked = new WeakMap<ExpireManager, DanceCalls>();
+
+/** The dance's view of `manager`: its calls without the id checks of its public methods when it is an {@link ExpireManager}. */
+export const uncheckedCalls = (manager: ExpireManager): DanceManager => danceManager(manager, unchecked.get(manager));
+
 /**
  * Expires entities on a deadline unless they are being updated: the API of Go's
  * `expire.Manager` over a manager actor whose entities are virtual actors of
@@ -139,6 +146,14 @@ export class ExpireManager implements AsyncDisposable {
     this.#telemetry = new ExpireTelemetry(options);
     this.#unobserve = this.#telemetry.observeEntities(() => this.#engine.countByState());
     this.#signal = options.signal;
+    unchecked.set(this, {
+      disposed: () => this.disposed,
+      stop: (id) => this.#route('stop', id),
+      start: (id) => this.#route('start', id),
+      expire: (id) => this.#route('expire', id),
+      delete: (id) => this.#route('delete', id),
+      has: (id) => this.#engine.has(id),
+    });
     if (this.#signal?.aborted) void this.dispose();
     else
       // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal aborts once; dispose() removes it anyway
@@ -220,16 +235,19 @@ export class ExpireManager implements AsyncDisposable {
    * @returns whether an expiration exists for `id`, also when its close is queued but not started.
    */
   stop(id: string): boolean {
+    assertId('stop', id);
     return this.#route('stop', id);
   }
 
   /** Resumes a paused expiration with the same deadline (Go: `Start`); a passed deadline expires on the next tick. */
   start(id: string): void {
+    assertId('start', id);
     this.#route('start', id);
   }
 
   /** Force-expires a paused expiration now, without waiting for the clock (Go: `Expire`). */
   expire(id: string): void {
+    assertId('expire', id);
     this.#route('expire', id);
   }
 
@@ -239,6 +257,7 @@ export class ExpireManager implements AsyncDisposable {
    * @returns whether one existed.
    */
   delete(id: string): boolean {
+    assertId('delete', id);
     return this.#route('delete', id);
   }
 
@@ -249,7 +268,8 @@ export class ExpireManager implements AsyncDisposable {
    */
   retry(id: string): boolean {
     assertId('retry', id);
-    return this.#engine.state(id) === 'failed' && this.#route('retry', id);
+    // The statechart answers (only a failed entity takes retry), then the call goes as any other.
+    return this.#engine.takes('retry', id) && this.#route('retry', id);
   }
 
   /** Whether a live expiration exists for `id`. */
@@ -333,8 +353,8 @@ export class ExpireManager implements AsyncDisposable {
   }
 
   /** Routes a call by id; reports whether the id had a live expiration before the call. */
+  /** A routed call, on an id checked already. */
   #route(type: RoutedEvent['type'], id: string): boolean {
-    assertId(type, id);
     // Stryker disable next-line ConditionalExpression: a disposed engine answers false too
     if (this.#status === 'disposed') return false;
     // Stryker disable next-line ConditionalExpression: through the actor is the same engine.route

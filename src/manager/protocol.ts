@@ -1,7 +1,7 @@
 import { CLOSE_SETTLED, report } from '../machines/effects.js';
 import type { CloseErrorHandler, CloseFn, Executor } from '../types.js';
 import { type DanceSteps, IdExecutors, closeDance, disposedError, failDance, updateDance } from '../shared/dance.js';
-import type { ExpireManager } from './expire-manager.js';
+import { type ExpireManager, uncheckedCalls } from './expire-manager.js';
 import { type Deadline, assertId, describe, parseDeadline } from '../shared/validate.js';
 
 /** What a successful update hands back to (re)arm the expiration. */
@@ -35,9 +35,9 @@ export class ExpireProtocol {
     this.#executors = new IdExecutors((id) => manager.has(id));
     this.#steps = {
       owner: 'ExpireProtocol',
-      manager,
+      manager: uncheckedCalls(manager),
       check: assertRenewal,
-      arm: (id, renewal) => manager.new(id, renewal.expiresAt, renewal.close, { executor: this.executor(id) }),
+      arm: (id, renewal) => manager.new(id, renewal.expiresAt, renewal.close, { executor: this.#executors.of(id) }),
       closeUnarmed: async (id, renewal) => {
         const close = (renewal as Partial<Renewal<unknown>> | null)?.close;
         if (typeof close === 'function') await closeOnce(id, close, manager.onCloseError);
@@ -83,7 +83,7 @@ export class ExpireProtocol {
     if (typeof update !== 'function') throw new TypeError('ExpireProtocol.update: update must be a function');
     // At once: not behind work of the id that is still running.
     if (this.manager.disposed) return Promise.reject(disposedError('ExpireProtocol', id));
-    return this.run(id, () => updateDance(this.#steps as DanceSteps<Renewal<T>>, id, update));
+    return this.#executors.run(id, () => updateDance(this.#steps as DanceSteps<Renewal<T>>, id, update));
   }
 
   /**
@@ -96,7 +96,7 @@ export class ExpireProtocol {
    */
   close(id: string, close: () => unknown): Promise<boolean> {
     assertId('close', id, 'ExpireProtocol');
-    return this.run(id, () => closeDance(this.manager, id, close));
+    return this.#executors.run(id, () => closeDance(this.#steps.manager, id, close));
   }
 
   /**
@@ -107,7 +107,7 @@ export class ExpireProtocol {
    */
   fail(id: string): Promise<boolean> {
     assertId('fail', id, 'ExpireProtocol');
-    return this.run(id, () => failDance(this.manager, id));
+    return this.#executors.run(id, () => failDance(this.#steps.manager, id));
   }
 }
 

@@ -15,6 +15,27 @@ export interface DanceManager {
   has(id: string): boolean | Promise<boolean>;
 }
 
+/** A manager's dance calls on ids its caller has checked, with `disposed` read when asked. */
+export type DanceCalls = Omit<DanceManager, 'disposed'> & { disposed(): boolean };
+
+/**
+ * The dance's view of `manager`: its unchecked `calls` when it has them (a
+ * protocol checks each id once, at its own edge), else its public methods.
+ */
+export function danceManager(manager: DanceManager, calls: DanceCalls | undefined): DanceManager {
+  if (calls === undefined) return manager;
+  return {
+    get disposed() {
+      return calls.disposed();
+    },
+    stop: calls.stop,
+    start: calls.start,
+    expire: calls.expire,
+    delete: calls.delete,
+    has: calls.has,
+  };
+}
+
 /** How one protocol arms and validates its renewals. */
 export interface DanceSteps<R extends { id?: string }> {
   /** The protocol's name, for errors. */

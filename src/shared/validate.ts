@@ -23,6 +23,9 @@ export function assertId(method: string, id: unknown, owner = 'ExpireManager'): 
  */
 export type Deadline = number | Date | { ttlMs: number };
 
+/** A {@link Deadline} read: absolute (`at`), or a TTL from the clock's now. */
+export type ParsedDeadline = { at: number; ttlMs?: undefined } | { at?: undefined; ttlMs: number };
+
 /** Below this, a deadline on the real clock is a TTL by mistake: it would be before September 2001. */
 export const EARLIEST_REAL_DEADLINE = 1e12;
 
@@ -39,7 +42,7 @@ export function parseDeadline(
   where: string,
   value: unknown,
   { realTime, finite = false }: { realTime: boolean; finite?: boolean },
-): { at: number; ttlMs?: undefined } | { at?: undefined; ttlMs: number } {
+): ParsedDeadline {
   const fail = (): never => {
     throw new TypeError(
       `${where} must be a number of milliseconds, a valid Date, or { ttlMs } (a finite number ≥ 0), got ${

@@ -110,6 +110,24 @@ describe('durable bad input', () => {
     }
   });
 
+  it('a protocol update checks its input once, at its edge: the renewal data is walked once to check and once to store', async () => {
+    const { manager } = await durableManager(db);
+    const protocol = createDurableExpireProtocol(manager);
+    await db.clock.set(T0);
+    await manager.new('once', T0 + 1_000, { closer: 'lease' });
+    let walks = 0;
+    // Every walk of the data (the check, JSON.stringify) lists its keys once.
+    const data = new Proxy({ v: 1 }, { ownKeys: (target) => (walks++, Reflect.ownKeys(target)) });
+    await protocol.update('once', () => ({ value: undefined, expiresAt: T0 + 2_000, closer: 'lease', data }));
+    expect(walks).toBe(2);
+    expect(await manager.get('once')).toMatchObject({ state: 'active', deadline: T0 + 2_000, data: { v: 1 } });
+    // A closer the process lacks is still refused by the manager, with nothing armed.
+    await expect(protocol.update('once', () => ({ value: undefined, expiresAt: T0 + 3_000, closer: 'nobody' }))).rejects.toThrow(
+      /unknown closer "nobody"/,
+    );
+    await manager.dispose();
+  });
+
   it('options no timer or setting can hold, and names that break NOTIFY or SQL: a TypeError at creation', async () => {
     const store = db.store;
     const closers = { lease: () => {} };
