@@ -4,7 +4,7 @@ import { CLOSE_SETTLED, MANAGER_DISPOSED, report } from '../machines/effects.js'
 import { type LiveExpirationState, type RoutedCall, expirationMachine } from '../machines/expiration.js';
 import type { CloseErrorHandler, ManagerStatus } from '../types.js';
 import { type ParsedDeadline, describe } from '../shared/validate.js';
-import { type DanceCalls, type DanceManager, danceManager } from '../shared/dance.js';
+import { type DanceCalls, type DanceManager, danceCalls, danceManager } from '../shared/dance.js';
 import { assertDurableId, assertJson, toDurableDeadline } from './validate.js';
 import { type Draft, DurableEngine, type Step, keyOf } from './engine.js';
 import { DEFAULT_CLOSE_POLICY, type NamedCloser, toClosers } from './closers.js';
@@ -152,12 +152,11 @@ export class DurableExpireManager implements AsyncDisposable {
       fail: (what, error) => this.#report(what, error),
     });
     unchecked.set(this, {
-      disposed: () => this.disposed,
-      stop: (id) => this.#route('stop', id),
-      start: (id) => this.#route('start', id),
-      expire: (id) => this.#route('expire', id),
-      delete: (id) => this.#route('delete', id),
-      has: async (id) => (await this.#state(id)) !== undefined,
+      ...danceCalls(
+        (call, id) => this.#route(call, id),
+        async (id) => (await this.#state(id)) !== undefined,
+        () => this.disposed,
+      ),
       arm: async (id, at, closer, data) => {
         this.#assertCloser(closer);
         return this.#new(id, at, closer, data);

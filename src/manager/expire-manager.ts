@@ -3,7 +3,7 @@ import type { ExpirationActorRef, LiveExpirationState } from '../machines/expira
 import type { CloseErrorHandler, CloseFn, ExpireClock, Executor, ManagerStatus } from '../types.js';
 import { type RetryPolicy, toCloseTimeout, toRetryPolicy } from '../machines/retry.js';
 import type { ExpirationEntry, ExpireEngine } from './engine.js';
-import { type DanceCalls, type DanceManager, danceManager } from '../shared/dance.js';
+import { type DanceCalls, type DanceManager, danceCalls, danceManager } from '../shared/dance.js';
 import { type ManagerLogic, type RoutedEvent, managerLogic } from './manager-logic.js';
 import { TimerHeap, createTimerQueue } from './timer-heap.js';
 import { ExpireTelemetry, type TelemetryOptions, assertTelemetryOptions, instrumentClose } from '../telemetry/telemetry.js';
@@ -146,14 +146,10 @@ export class ExpireManager implements AsyncDisposable {
     this.#telemetry = new ExpireTelemetry(options);
     this.#unobserve = this.#telemetry.observeEntities(() => this.#engine.countByState());
     this.#signal = options.signal;
-    unchecked.set(this, {
-      disposed: () => this.disposed,
-      stop: (id) => this.#route('stop', id),
-      start: (id) => this.#route('start', id),
-      expire: (id) => this.#route('expire', id),
-      delete: (id) => this.#route('delete', id),
-      has: (id) => this.#engine.has(id),
-    });
+    unchecked.set(
+      this,
+      danceCalls((call, id) => this.#route(call, id), (id) => this.#engine.has(id), () => this.disposed),
+    );
     if (this.#signal?.aborted) void this.dispose();
     else
       // Stryker disable next-line ObjectLiteral,BooleanLiteral: a signal aborts once; dispose() removes it anyway

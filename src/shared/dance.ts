@@ -19,6 +19,23 @@ export interface DanceManager {
 export type DanceCalls = Omit<DanceManager, 'disposed'> & { disposed(): boolean };
 
 /**
+ * Dance calls from a manager's own: its route by id (ids checked already),
+ * its `has` and its `disposed`.
+ */
+export const danceCalls = (
+  route: (call: 'stop' | 'start' | 'expire' | 'delete', id: string) => boolean | Promise<boolean>,
+  has: (id: string) => boolean | Promise<boolean>,
+  disposed: () => boolean,
+): DanceCalls => ({
+  disposed,
+  stop: (id) => route('stop', id),
+  start: (id) => route('start', id),
+  expire: (id) => route('expire', id),
+  delete: (id) => route('delete', id),
+  has,
+});
+
+/**
  * The dance's view of `manager`: its unchecked `calls` when it has them (a
  * protocol checks each id once, at its own edge), else its public methods.
  */
