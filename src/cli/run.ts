@@ -143,7 +143,10 @@ export async function runCli(argv: readonly string[], io: CliOutput): Promise<nu
   }
 }
 
-const HEADERS = ['ID', 'STATE', 'DEADLINE', 'CLOSER', 'GENERATION', 'OWNER', 'LEASE UNTIL'];
+const HEADERS = ['ID', 'STATE', 'DEADLINE', 'CLOSER', 'GENERATION', 'HELD BY', 'DUE', 'LEASE UNTIL'];
+
+/** Who holds it: the process running its close, or those holding its pause. */
+const heldBy = (e: StoredEntity): string => e.owner ?? (e.holders.length > 0 ? e.holders.join(',') : '-');
 
 const row = (e: StoredEntity): string[] => [
   e.id,
@@ -151,7 +154,8 @@ const row = (e: StoredEntity): string[] => [
   time(e.deadline),
   e.closer,
   String(e.generation),
-  e.owner ?? '-',
+  heldBy(e),
+  time(e.due),
   time(e.leaseUntil),
 ];
 
@@ -163,7 +167,8 @@ const details = (e: StoredEntity): string =>
     `deadline    ${time(e.deadline)}`,
     `closer      ${e.closer}`,
     `generation  ${e.generation}`,
-    `owner       ${e.owner ?? '-'}`,
+    `held by     ${heldBy(e)}`,
+    `due         ${time(e.due)}`,
     `lease until ${time(e.leaseUntil)}`,
     `data        ${JSON.stringify(e.data)}`,
   ].join('\n');

@@ -34,10 +34,14 @@ export interface StoredEntity {
   closer: string;
   data: unknown;
   generation: number;
-  /** The process holding it (pausing it, or running its close), if any. */
+  /** The process running its close (its claim), if any. */
   owner: string | null;
-  /** When that hold ends unless renewed, epoch ms. */
+  /** When that claim ends unless renewed, epoch ms. */
   leaseUntil: number | null;
+  /** The processes holding its pause (paused only): it lasts while any of them lives. */
+  holders: string[];
+  /** When its statechart's next delayed event comes (its deadline, a pause's or close's timeout, a backoff's end), epoch ms. */
+  due: number | null;
 }
 
 /** What `xstate-expire status` reports for a namespace. */
@@ -65,6 +69,8 @@ const toStored = (row: Record<string, unknown>): StoredEntity => ({
   owner: (row.owner as string | null) ?? null,
   // Stryker disable next-line ConditionalExpression: the query always returns the column, null and never undefined
   leaseUntil: row.lease_until === null || row.lease_until === undefined ? null : Number(row.lease_until),
+  holders: (row.holders as string[] | null) ?? [],
+  due: row.due === null || row.due === undefined ? null : Number(row.due),
 });
 
 /** Counts by state, the earliest deadline and the schema version of `namespace` (reads only). */

@@ -75,7 +75,7 @@ const ROW_VALUES = [
 const ENTITY = 'id, state, deadline, closer, data, generation::float8 AS generation, attempt, last_error';
 
 /** The columns of a stored entity as an operator sees it (`admin.ts`). */
-const STORED = `id, state, live, deadline, closer, data, generation::float8 AS generation, owner, lease_until`;
+const STORED = `id, state, live, deadline, closer, data, generation::float8 AS generation, owner, lease_until, holders, due`;
 
 /** Keys `(id, generation)` from two array parameters, `$first` and the next: found by the primary key. */
 const keysAt = (first: number): string => `SELECT unnest($${first}::text[]), unnest($${first + 1}::bigint[])`;

@@ -71,8 +71,13 @@ describe('durable admin reads and delete', () => {
       generation: closes[0]!.entity.generation,
       owner: manager.owner,
       leaseUntil: T0 + 10 + 60_000,
+      holders: [],
+      // The attempt's timeout (a closer's default: 5 minutes).
+      due: T0 + 10 + 300_000,
     });
-    expect(renewed).toMatchObject({ closer: 'session', data: null, owner: null, leaseUntil: null, deadline: T0 + 900 });
+    expect(renewed).toMatchObject({ closer: 'session', data: null, owner: null, leaseUntil: null, holders: [], due: T0 + 900, deadline: T0 + 900 });
+    // A pause: held by the process that took it, until its timeout unless renewed.
+    expect(all.find((e) => e.id === 'paused')).toMatchObject({ owner: null, holders: [manager.owner], due: T0 + 10 + 60_000, deadline: T0 + 700 });
     expect(renewed!.generation).toBeGreaterThan(closing!.generation);
     expect((await listStored(db.store, ns, { state: 'expired' })).map((e) => e.id)).toEqual(['closing']);
     expect((await listStored(db.store, ns, { state: 'expired.closing' })).map((e) => e.id)).toEqual(['closing']);
