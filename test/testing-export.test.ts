@@ -8,6 +8,7 @@ import { type ExpireManager, MAX_TIMER_DELAY, type Requirement, createExpireMana
 import {
   DEFAULT_MODEL_CLOSE_TIMEOUT_MS,
   DEFAULT_MODEL_ID,
+  DEFAULT_MODEL_PAUSE_TIMEOUT_MS,
   DEFAULT_MODEL_RETRY,
   DEFAULT_MODEL_TTL_MS,
   type ModelAdapter,
@@ -245,13 +246,23 @@ describe('generateModelPaths and walkModel at their edges', () => {
       id: DEFAULT_MODEL_ID,
       retry: DEFAULT_MODEL_RETRY[0],
       closeTimeoutMs: DEFAULT_MODEL_CLOSE_TIMEOUT_MS,
+      pauseTimeoutMs: DEFAULT_MODEL_PAUSE_TIMEOUT_MS[0],
       steps: [],
     });
   });
 
   it('with no events to make happen, the one path is new itself', () => {
+    // No time passes while paused: the default's second pause setting (none) adds no path.
     expect(generateModelPaths({ depth: 3, events: [], ttlMs: 1000, retry: { attempts: 1 }, closeTimeoutMs: null })).toEqual([
-      { name: '(new)', ttlMs: 1000, id: 'e', retry: { attempts: 1, backoffMs: 1_000, maxBackoffMs: 60_000 }, closeTimeoutMs: undefined, steps: [] },
+      {
+        name: '(new)',
+        ttlMs: 1000,
+        id: 'e',
+        retry: { attempts: 1, backoffMs: 1_000, maxBackoffMs: 60_000 },
+        closeTimeoutMs: undefined,
+        pauseTimeoutMs: 60_000,
+        steps: [],
+      },
     ]);
   });
 
@@ -392,10 +403,14 @@ describe('generateModelPaths: which paths', () => {
         'stop > renew > stop > start',
         'stop > start > stop > renew',
         'stop > start > stop > start',
-        'stop > stop > renew',
-        'stop > stop > start',
         'stop > shutdown > stop > start',
         'shutdown > stop > start',
+        // Another update joins the pause (stop re-enters paused): its outcomes follow it too.
+        'stop > stop > renew',
+        'stop > stop > start',
+        'stop > stop > shutdown',
+        'stop > stop > stop > renew',
+        'stop > stop > stop > start',
         // The shortest paths (to active, expired) extended by every event.
         'start',
         'shutdown > start',
@@ -406,8 +421,9 @@ describe('generateModelPaths: which paths', () => {
 
   it('no path is the start of another; renew never follows shutdown, nor an entity no longer live', () => {
     const paths = generateModelPaths({ depth: 3 });
-    const names = paths.map((p) => `${p.name} >`);
-    expect(names.filter((name, i) => names.some((other, j) => j !== i && other.startsWith(name)))).toEqual([]);
+    // Within one setting (retry policy, pause timeout): the name without its setting's suffix.
+    const names = paths.map((p) => [`${p.retry.attempts}/${p.pauseTimeoutMs}`, `${p.name.replace(/ \(.*\)$/, '')} >`] as const);
+    expect(names.filter(([key, name], i) => names.some(([k, other], j) => j !== i && k === key && other.startsWith(name)))).toEqual([]);
     for (const path of paths) {
       path.steps.forEach((step, i) => {
         if (step.event !== 'renew') return;
@@ -420,12 +436,16 @@ describe('generateModelPaths: which paths', () => {
 
   it('takes a depth of 1', () => {
     const paths = generateModelPaths({ depth: 1, timeDepth: 0, events: ['stop', 'start'] });
-    expect(paths.map((p) => p.name).sort()).toEqual(['start', 'stop > start > start', 'stop > start > stop > start', 'stop > stop > start'].sort());
+    expect(paths.map((p) => p.name).sort()).toEqual(
+      ['start', 'stop > start > start', 'stop > start > stop > start', 'stop > stop > start', 'stop > stop > stop > start'].sort(),
+    );
   });
 
   it('extends the shortest path to a live state by renew too', () => {
     const names = generateModelPaths({ depth: 1, timeDepth: 0, events: ['stop', 'renew'] }).map((p) => p.name);
-    expect(names.sort()).toEqual(['renew', 'stop > renew > renew', 'stop > renew > stop > renew', 'stop > stop > renew'].sort());
+    expect(names.sort()).toEqual(
+      ['renew', 'stop > renew > renew', 'stop > renew > stop > renew', 'stop > stop > renew', 'stop > stop > stop > renew'].sort(),
+    );
   });
 });
 
@@ -461,6 +481,7 @@ describe('the model at its less travelled edges', () => {
         'failClose',
         'closeTimeout',
         'backoff',
+        'pauseTimeout',
         'retry',
       ]),
     );
@@ -608,10 +629,14 @@ describe('the model: retries, close timeouts and the failed state', () => {
       [{ retry: { attempts: 0 } }, 'generateModelPaths: retry.attempts must be an integer from 1 to 1000, got 0'],
       [{ retry: [] }, 'generateModelPaths: retry must name at least one policy'],
       [{ closeTimeoutMs: 0 }, 'generateModelPaths: closeTimeoutMs must be a number of ms from 1 to 2^31−1, got 0'],
+      [{ pauseTimeoutMs: 0 }, 'generateModelPaths: pauseTimeoutMs must be a number of ms from 1 to 2^31−1, got 0'],
+      [{ pauseTimeoutMs: [60_000, 2 ** 31] }, 'generateModelPaths: pauseTimeoutMs must be a number of ms from 1 to 2^31−1, got 2147483648'],
+      [{ pauseTimeoutMs: [] }, 'generateModelPaths: pauseTimeoutMs must name at least one setting'],
       [{ id: '' }, 'generateModelPaths: id must be a non-empty string'],
     ];
     for (const [options, message] of bad) expect(() => generateModelPaths(options)).toThrow(new TypeError(message));
     expect(() => walkModel([], { retry: [{ attempts: 1 }] as never })).toThrow(new TypeError('walkModel: retry must be one policy'));
+    expect(() => walkModel([], { pauseTimeoutMs: [1_000] as never })).toThrow(new TypeError('walkModel: pauseTimeoutMs must be one setting'));
   });
 });
 

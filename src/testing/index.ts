@@ -12,6 +12,7 @@ export {
   DEADLINE_EVENT,
   DEFAULT_MODEL_CLOSE_TIMEOUT_MS,
   DEFAULT_MODEL_ID,
+  DEFAULT_MODEL_PAUSE_TIMEOUT_MS,
   DEFAULT_MODEL_RETRY,
   DEFAULT_MODEL_TTL_MS,
   expirationModel,
@@ -22,6 +23,7 @@ export {
   modelState,
   modelStates,
   modelTransitions,
+  PAUSE_TIMEOUT_EVENT,
   timeModelEvents,
   walkModel,
 } from './model.js';
