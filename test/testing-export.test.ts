@@ -514,6 +514,72 @@ describe('the model at its less travelled edges', () => {
   });
 });
 
+describe('the model: the pause timeout', () => {
+  const TTL = 1_000_000;
+  const PAUSE = 60_000;
+  const shown = (events: ModelInput[], pauseTimeoutMs: number | null = PAUSE) =>
+    walkModel(events, { ttlMs: TTL, pauseTimeoutMs }).steps.map((s) => [s.event, s.ms, s.then.join(','), s.expect.state, s.transitions.map((t) => t.id)]);
+  const timeout = 'expiration.paused --xstate.after.pauseTimeout.expiration.paused--> expiration.active';
+  const rejoin = 'expiration.paused --stop--> expiration.paused';
+
+  it('runs out pauseTimeoutMs after the last stop: another update 1 ms before it starts it again', () => {
+    expect(shown(['stop', { event: 'tick', ms: PAUSE - 1 }, 'stop', { event: 'tick', ms: PAUSE - 1 }, 'pauseTimeout', 'deadline'])).toEqual([
+      ['stop', undefined, '', 'paused', ['expiration.active --stop--> expiration.paused']],
+      ['tick', PAUSE - 1, '', 'paused', []],
+      ['stop', undefined, '', 'paused', [rejoin]],
+      ['tick', PAUSE - 1, '', 'paused', []],
+      ['pauseTimeout', 1, '', 'active', [timeout]],
+      // The saved deadline, consumed by the pause: what is left of it.
+      ['deadline', TTL - 2 * (PAUSE - 1) - 1, '', 'expired.queued', ['expiration.active --xstate.after.deadline.expiration.active--> expiration.expired']],
+    ]);
+    expect(walkModel(['stop', 'pauseTimeout'], { ttlMs: TTL, pauseTimeoutMs: 5 }).steps[1]!.ms).toBe(5);
+  });
+
+  it('a tick across the timeout ends the pause on its way, and a deadline that passed meanwhile fires at once', () => {
+    expect(shown(['stop', { event: 'tick', ms: PAUSE }, 'start'])).toEqual([
+      ['stop', undefined, '', 'paused', ['expiration.active --stop--> expiration.paused']],
+      ['tick', PAUSE, 'pauseTimeout', 'active', [timeout]],
+      ['start', undefined, '', 'active', []], // the update's failure finds it resumed already
+    ]);
+    const late = walkModel(['stop', { event: 'tick', ms: 2 * PAUSE }], { ttlMs: PAUSE, pauseTimeoutMs: PAUSE });
+    expect(late.steps.map((s) => [s.then.join(','), s.expect.state])).toEqual([
+      ['', 'paused'],
+      ['pauseTimeout,deadline', 'expired.queued'],
+    ]);
+  });
+
+  it('without a pause timeout, or where nothing is paused, pauseTimeout moves nothing and takes nothing', () => {
+    expect(shown(['stop', 'pauseTimeout', { event: 'tick', ms: TTL - 1 }], null)).toEqual([
+      ['stop', undefined, '', 'paused', ['expiration.active --stop--> expiration.paused']],
+      ['pauseTimeout', 0, '', 'paused', []],
+      ['tick', TTL - 1, '', 'paused', []],
+    ]);
+    expect(shown(['pauseTimeout'])).toEqual([['pauseTimeout', 0, '', 'active', []]]);
+    expect(shown(['stop', 'start', 'pauseTimeout'])[2]).toEqual(['pauseTimeout', 0, '', 'active', []]);
+  });
+
+  it('generates it where a pause has a timeout: to it, and ticks to 1 ms before it; none, in paths of their own', () => {
+    const paths = generateModelPaths({ depth: 2, timeDepth: 2, events: ['stop', 'start', 'tick'], ttlMs: TTL, pauseTimeoutMs: PAUSE });
+    expect(paths.some((p) => p.name.startsWith(`stop > tick(${PAUSE - 1}) > `))).toBe(true);
+    expect(paths.every((p) => p.pauseTimeoutMs === PAUSE && !p.name.includes('(pauseTimeoutMs'))).toBe(true);
+    const withEvent = generateModelPaths({ depth: 2, timeDepth: 0, events: ['stop', 'start', 'pauseTimeout'], ttlMs: TTL, pauseTimeoutMs: PAUSE });
+    expect(withEvent.some((p) => p.name.startsWith('stop > pauseTimeout'))).toBe(true);
+    const untimed = generateModelPaths({ depth: 2, timeDepth: 0, events: ['stop', 'start', 'pauseTimeout'], ttlMs: TTL, pauseTimeoutMs: null });
+    expect(untimed.some((p) => p.steps.some((s) => s.event === 'pauseTimeout' && s.transitions.length > 0))).toBe(false);
+    expect(untimed.every((p) => p.pauseTimeoutMs === undefined && !p.name.includes('(pauseTimeoutMs'))).toBe(true);
+    // Both: every path with the first, and with none only those where time passes while paused.
+    const both = generateModelPaths({ depth: 2, timeDepth: 2, events: ['stop', 'start', 'tick'], ttlMs: TTL, pauseTimeoutMs: [PAUSE, null] });
+    const none = both.filter((p) => p.pauseTimeoutMs === undefined);
+    expect(both.filter((p) => p.pauseTimeoutMs === PAUSE)).toHaveLength(paths.length);
+    expect(none.length).toBeGreaterThan(0);
+    for (const path of none) {
+      expect(path.name.endsWith(' (pauseTimeoutMs: none)'), path.name).toBe(true);
+      expect(path.steps.some((s, i) => (s.ms ?? 0) > 0 && (path.steps[i - 1]?.expect.state ?? 'active') === 'paused'), path.name).toBe(true);
+    }
+    expect(none.some((p) => p.name.startsWith(`stop > tick(${TTL / 2})`))).toBe(true);
+    expect(none.some((p) => p.name.startsWith('stop > start'))).toBe(false);
+  });
+});
 
 describe('the model: retries, close timeouts and the failed state', () => {
   const policy = { attempts: 2, backoffMs: 1_000, maxBackoffMs: 60_000 };

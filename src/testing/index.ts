@@ -15,6 +15,7 @@ export {
   DEFAULT_MODEL_PAUSE_TIMEOUT_MS,
   DEFAULT_MODEL_RETRY,
   DEFAULT_MODEL_TTL_MS,
+  PAUSE_TIMEOUT_EVENT,
   expirationModel,
   generateModelPaths,
   modelCoverage,
@@ -23,7 +24,6 @@ export {
   modelState,
   modelStates,
   modelTransitions,
-  PAUSE_TIMEOUT_EVENT,
   timeModelEvents,
   walkModel,
 } from './model.js';
