@@ -239,6 +239,7 @@ describe('candidates that can never win', () => {
         'xstate.after.backoff.expiration.expired.retrying',
         'xstate.after.closeTimeout.expiration.expired.closing',
         'xstate.after.deadline.expiration.active',
+        'xstate.after.pauseTimeout.expiration.paused',
       ].sort(),
     );
   });

@@ -29,7 +29,12 @@ describe('compileMachine', () => {
     expect(table.leaves[table.initial.target]!.path).toBe('active');
     expect(table.initial.ops.map((op) => op.kind)).toEqual(['schedule']);
     expect(leaf('active').delayed).toBe('xstate.after.deadline.expiration.active');
-    expect(leaf('paused').delayed).toBeUndefined();
+    // A pause times out too (pauseTimeoutMs); without one its guard ends nothing.
+    expect(leaf('paused').delayed).toBe('xstate.after.pauseTimeout.expiration.paused');
+    const timeout = leaf('paused').on.get('xstate.after.pauseTimeout.expiration.paused')!;
+    expect(timeout.map((t) => t.guard?.name)).toEqual(['pauseLimited']);
+    expect(timeout[0]!.guard!.test).toBe(expirationMachine.implementations.guards.pauseLimited);
+    expect(target('paused', 'xstate.after.pauseTimeout.expiration.paused')).toBe('active');
   });
 
   it('keeps guarded candidates in the order XState tries them', () => {
@@ -42,8 +47,13 @@ describe('compileMachine', () => {
 
   it('records exit, transition and entry operations in XState’s order', () => {
     expect(ops('active', 'renew')).toEqual(['cancel', 'assign:renew', 'schedule']);
-    expect(ops('active', 'stop')).toEqual(['cancel']);
-    expect(ops('paused', 'expire')).toEqual(['effect:queueClose']);
+    // Entering paused arms its timeout; another stop re-enters it, restarting the timeout.
+    expect(ops('active', 'stop')).toEqual(['cancel', 'schedule']);
+    expect(ops('paused', 'stop')).toEqual(['cancel', 'schedule']);
+    expect(target('paused', 'stop')).toBe('paused');
+    expect(ops('paused', 'start')).toEqual(['cancel', 'schedule']);
+    expect(ops('paused', 'xstate.after.pauseTimeout.expiration.paused')).toEqual(['cancel', 'schedule']);
+    expect(ops('paused', 'expire')).toEqual(['cancel', 'effect:queueClose']);
     expect(ops('expired.queued', 'close')).toEqual(['assign:startAttempt', 'effect:notifyClosing', 'effect:runClose', 'schedule']);
     expect(ops('expired.closing', 'dispose')).toEqual(['cancel', 'effect:abortClose']);
     expect(ops('expired.closing', 'failed', 0)).toEqual(['cancel', 'assign:recordFailure', 'effect:rejoin', 'schedule']);

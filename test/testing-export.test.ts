@@ -8,6 +8,7 @@ import { type ExpireManager, MAX_TIMER_DELAY, type Requirement, createExpireMana
 import {
   DEFAULT_MODEL_CLOSE_TIMEOUT_MS,
   DEFAULT_MODEL_ID,
+  DEFAULT_MODEL_PAUSE_TIMEOUT_MS,
   DEFAULT_MODEL_RETRY,
   DEFAULT_MODEL_TTL_MS,
   type ModelAdapter,
@@ -245,13 +246,23 @@ describe('generateModelPaths and walkModel at their edges', () => {
       id: DEFAULT_MODEL_ID,
       retry: DEFAULT_MODEL_RETRY[0],
       closeTimeoutMs: DEFAULT_MODEL_CLOSE_TIMEOUT_MS,
+      pauseTimeoutMs: DEFAULT_MODEL_PAUSE_TIMEOUT_MS[0],
       steps: [],
     });
   });
 
   it('with no events to make happen, the one path is new itself', () => {
+    // No time passes while paused: the default's second pause setting (none) adds no path.
     expect(generateModelPaths({ depth: 3, events: [], ttlMs: 1000, retry: { attempts: 1 }, closeTimeoutMs: null })).toEqual([
-      { name: '(new)', ttlMs: 1000, id: 'e', retry: { attempts: 1, backoffMs: 1_000, maxBackoffMs: 60_000 }, closeTimeoutMs: undefined, steps: [] },
+      {
+        name: '(new)',
+        ttlMs: 1000,
+        id: 'e',
+        retry: { attempts: 1, backoffMs: 1_000, maxBackoffMs: 60_000 },
+        closeTimeoutMs: undefined,
+        pauseTimeoutMs: 60_000,
+        steps: [],
+      },
     ]);
   });
 
@@ -392,10 +403,14 @@ describe('generateModelPaths: which paths', () => {
         'stop > renew > stop > start',
         'stop > start > stop > renew',
         'stop > start > stop > start',
-        'stop > stop > renew',
-        'stop > stop > start',
         'stop > shutdown > stop > start',
         'shutdown > stop > start',
+        // Another update joins the pause (stop re-enters paused): its outcomes follow it too.
+        'stop > stop > renew',
+        'stop > stop > start',
+        'stop > stop > shutdown',
+        'stop > stop > stop > renew',
+        'stop > stop > stop > start',
         // The shortest paths (to active, expired) extended by every event.
         'start',
         'shutdown > start',
@@ -406,8 +421,9 @@ describe('generateModelPaths: which paths', () => {
 
   it('no path is the start of another; renew never follows shutdown, nor an entity no longer live', () => {
     const paths = generateModelPaths({ depth: 3 });
-    const names = paths.map((p) => `${p.name} >`);
-    expect(names.filter((name, i) => names.some((other, j) => j !== i && other.startsWith(name)))).toEqual([]);
+    // Within one setting (retry policy, pause timeout): the name without its setting's suffix.
+    const names = paths.map((p) => [`${p.retry.attempts}/${p.pauseTimeoutMs}`, `${p.name.replace(/ \(.*\)$/, '')} >`] as const);
+    expect(names.filter(([key, name], i) => names.some(([k, other], j) => j !== i && k === key && other.startsWith(name)))).toEqual([]);
     for (const path of paths) {
       path.steps.forEach((step, i) => {
         if (step.event !== 'renew') return;
@@ -420,12 +436,16 @@ describe('generateModelPaths: which paths', () => {
 
   it('takes a depth of 1', () => {
     const paths = generateModelPaths({ depth: 1, timeDepth: 0, events: ['stop', 'start'] });
-    expect(paths.map((p) => p.name).sort()).toEqual(['start', 'stop > start > start', 'stop > start > stop > start', 'stop > stop > start'].sort());
+    expect(paths.map((p) => p.name).sort()).toEqual(
+      ['start', 'stop > start > start', 'stop > start > stop > start', 'stop > stop > start', 'stop > stop > stop > start'].sort(),
+    );
   });
 
   it('extends the shortest path to a live state by renew too', () => {
     const names = generateModelPaths({ depth: 1, timeDepth: 0, events: ['stop', 'renew'] }).map((p) => p.name);
-    expect(names.sort()).toEqual(['renew', 'stop > renew > renew', 'stop > renew > stop > renew', 'stop > stop > renew'].sort());
+    expect(names.sort()).toEqual(
+      ['renew', 'stop > renew > renew', 'stop > renew > stop > renew', 'stop > stop > renew', 'stop > stop > stop > renew'].sort(),
+    );
   });
 });
 
@@ -461,6 +481,7 @@ describe('the model at its less travelled edges', () => {
         'failClose',
         'closeTimeout',
         'backoff',
+        'pauseTimeout',
         'retry',
       ]),
     );
@@ -493,6 +514,72 @@ describe('the model at its less travelled edges', () => {
   });
 });
 
+describe('the model: the pause timeout', () => {
+  const TTL = 1_000_000;
+  const PAUSE = 60_000;
+  const shown = (events: ModelInput[], pauseTimeoutMs: number | null = PAUSE) =>
+    walkModel(events, { ttlMs: TTL, pauseTimeoutMs }).steps.map((s) => [s.event, s.ms, s.then.join(','), s.expect.state, s.transitions.map((t) => t.id)]);
+  const timeout = 'expiration.paused --xstate.after.pauseTimeout.expiration.paused--> expiration.active';
+  const rejoin = 'expiration.paused --stop--> expiration.paused';
+
+  it('runs out pauseTimeoutMs after the last stop: another update 1 ms before it starts it again', () => {
+    expect(shown(['stop', { event: 'tick', ms: PAUSE - 1 }, 'stop', { event: 'tick', ms: PAUSE - 1 }, 'pauseTimeout', 'deadline'])).toEqual([
+      ['stop', undefined, '', 'paused', ['expiration.active --stop--> expiration.paused']],
+      ['tick', PAUSE - 1, '', 'paused', []],
+      ['stop', undefined, '', 'paused', [rejoin]],
+      ['tick', PAUSE - 1, '', 'paused', []],
+      ['pauseTimeout', 1, '', 'active', [timeout]],
+      // The saved deadline, consumed by the pause: what is left of it.
+      ['deadline', TTL - 2 * (PAUSE - 1) - 1, '', 'expired.queued', ['expiration.active --xstate.after.deadline.expiration.active--> expiration.expired']],
+    ]);
+    expect(walkModel(['stop', 'pauseTimeout'], { ttlMs: TTL, pauseTimeoutMs: 5 }).steps[1]!.ms).toBe(5);
+  });
+
+  it('a tick across the timeout ends the pause on its way, and a deadline that passed meanwhile fires at once', () => {
+    expect(shown(['stop', { event: 'tick', ms: PAUSE }, 'start'])).toEqual([
+      ['stop', undefined, '', 'paused', ['expiration.active --stop--> expiration.paused']],
+      ['tick', PAUSE, 'pauseTimeout', 'active', [timeout]],
+      ['start', undefined, '', 'active', []], // the update's failure finds it resumed already
+    ]);
+    const late = walkModel(['stop', { event: 'tick', ms: 2 * PAUSE }], { ttlMs: PAUSE, pauseTimeoutMs: PAUSE });
+    expect(late.steps.map((s) => [s.then.join(','), s.expect.state])).toEqual([
+      ['', 'paused'],
+      ['pauseTimeout,deadline', 'expired.queued'],
+    ]);
+  });
+
+  it('without a pause timeout, or where nothing is paused, pauseTimeout moves nothing and takes nothing', () => {
+    expect(shown(['stop', 'pauseTimeout', { event: 'tick', ms: TTL - 1 }], null)).toEqual([
+      ['stop', undefined, '', 'paused', ['expiration.active --stop--> expiration.paused']],
+      ['pauseTimeout', 0, '', 'paused', []],
+      ['tick', TTL - 1, '', 'paused', []],
+    ]);
+    expect(shown(['pauseTimeout'])).toEqual([['pauseTimeout', 0, '', 'active', []]]);
+    expect(shown(['stop', 'start', 'pauseTimeout'])[2]).toEqual(['pauseTimeout', 0, '', 'active', []]);
+  });
+
+  it('generates it where a pause has a timeout: to it, and ticks to 1 ms before it; none, in paths of their own', () => {
+    const paths = generateModelPaths({ depth: 2, timeDepth: 2, events: ['stop', 'start', 'tick'], ttlMs: TTL, pauseTimeoutMs: PAUSE });
+    expect(paths.some((p) => p.name.startsWith(`stop > tick(${PAUSE - 1}) > `))).toBe(true);
+    expect(paths.every((p) => p.pauseTimeoutMs === PAUSE && !p.name.includes('(pauseTimeoutMs'))).toBe(true);
+    const withEvent = generateModelPaths({ depth: 2, timeDepth: 0, events: ['stop', 'start', 'pauseTimeout'], ttlMs: TTL, pauseTimeoutMs: PAUSE });
+    expect(withEvent.some((p) => p.name.startsWith('stop > pauseTimeout'))).toBe(true);
+    const untimed = generateModelPaths({ depth: 2, timeDepth: 0, events: ['stop', 'start', 'pauseTimeout'], ttlMs: TTL, pauseTimeoutMs: null });
+    expect(untimed.some((p) => p.steps.some((s) => s.event === 'pauseTimeout' && s.transitions.length > 0))).toBe(false);
+    expect(untimed.every((p) => p.pauseTimeoutMs === undefined && !p.name.includes('(pauseTimeoutMs'))).toBe(true);
+    // Both: every path with the first, and with none only those where time passes while paused.
+    const both = generateModelPaths({ depth: 2, timeDepth: 2, events: ['stop', 'start', 'tick'], ttlMs: TTL, pauseTimeoutMs: [PAUSE, null] });
+    const none = both.filter((p) => p.pauseTimeoutMs === undefined);
+    expect(both.filter((p) => p.pauseTimeoutMs === PAUSE)).toHaveLength(paths.length);
+    expect(none.length).toBeGreaterThan(0);
+    for (const path of none) {
+      expect(path.name.endsWith(' (pauseTimeoutMs: none)'), path.name).toBe(true);
+      expect(path.steps.some((s, i) => (s.ms ?? 0) > 0 && (path.steps[i - 1]?.expect.state ?? 'active') === 'paused'), path.name).toBe(true);
+    }
+    expect(none.some((p) => p.name.startsWith(`stop > tick(${TTL / 2})`))).toBe(true);
+    expect(none.some((p) => p.name.startsWith('stop > start'))).toBe(false);
+  });
+});
 
 describe('the model: retries, close timeouts and the failed state', () => {
   const policy = { attempts: 2, backoffMs: 1_000, maxBackoffMs: 60_000 };
@@ -608,10 +695,14 @@ describe('the model: retries, close timeouts and the failed state', () => {
       [{ retry: { attempts: 0 } }, 'generateModelPaths: retry.attempts must be an integer from 1 to 1000, got 0'],
       [{ retry: [] }, 'generateModelPaths: retry must name at least one policy'],
       [{ closeTimeoutMs: 0 }, 'generateModelPaths: closeTimeoutMs must be a number of ms from 1 to 2^31−1, got 0'],
+      [{ pauseTimeoutMs: 0 }, 'generateModelPaths: pauseTimeoutMs must be a number of ms from 1 to 2^31−1, got 0'],
+      [{ pauseTimeoutMs: [60_000, 2 ** 31] }, 'generateModelPaths: pauseTimeoutMs must be a number of ms from 1 to 2^31−1, got 2147483648'],
+      [{ pauseTimeoutMs: [] }, 'generateModelPaths: pauseTimeoutMs must name at least one setting'],
       [{ id: '' }, 'generateModelPaths: id must be a non-empty string'],
     ];
     for (const [options, message] of bad) expect(() => generateModelPaths(options)).toThrow(new TypeError(message));
     expect(() => walkModel([], { retry: [{ attempts: 1 }] as never })).toThrow(new TypeError('walkModel: retry must be one policy'));
+    expect(() => walkModel([], { pauseTimeoutMs: [1_000] as never })).toThrow(new TypeError('walkModel: pauseTimeoutMs must be one setting'));
   });
 });
 

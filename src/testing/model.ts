@@ -19,6 +19,8 @@ export const CLOSE_SETTLED_EVENT = 'settled';
 export const CLOSE_TIMEOUT_EVENT = 'xstate.after.closeTimeout.expiration.expired.closing';
 /** The delayed event of `expired.retrying`: the backoff is over. */
 export const BACKOFF_EVENT = 'xstate.after.backoff.expiration.expired.retrying';
+/** The delayed event of `paused`: the pause outlived its timeout, and the saved deadline resumes. */
+export const PAUSE_TIMEOUT_EVENT = 'xstate.after.pauseTimeout.expiration.paused';
 /** What the model's `failClose` fails with (the model reads no message: any error does). */
 const MODEL_CLOSE_ERROR = new Error('the model: the close failed');
 
@@ -47,6 +49,9 @@ const MODEL_CLOSE_ERROR = new Error('the model: the close failed');
  *   attempt's timeout ({@link ModelPath.closeTimeoutMs}): its signal aborts and it fails.
  * - `backoff`: the clock advances by {@link ModelStep.ms} to the end of the
  *   backoff of a retrying entity: its next attempt is queued.
+ * - `pauseTimeout`: the clock advances by {@link ModelStep.ms} to the end of the
+ *   pause ({@link ModelPath.pauseTimeoutMs} after the last `stop`): the saved
+ *   deadline resumes, as after a failed update.
  * - `retry`: `retry(id)`: a `failed` entity is closed again, with a fresh round of attempts.
  */
 export type ModelEventName =
@@ -67,6 +72,7 @@ export type ModelEventName =
   | 'failClose'
   | 'closeTimeout'
   | 'backoff'
+  | 'pauseTimeout'
   | 'retry';
 
 /** Every model event, in a fixed order. */
@@ -88,6 +94,7 @@ export const modelEventNames: readonly ModelEventName[] = [
   'failClose',
   'closeTimeout',
   'backoff',
+  'pauseTimeout',
   'retry',
 ];
 
@@ -95,7 +102,7 @@ export const modelEventNames: readonly ModelEventName[] = [
 export const durableOnlyModelEvents: readonly ModelEventName[] = ['reclaim'];
 
 /** The events that move the clock; each step of one says by how much in {@link ModelStep.ms}. */
-export const timeModelEvents: readonly ModelEventName[] = ['tick', 'deadline', 'rearm', 'closeTimeout', 'backoff'];
+export const timeModelEvents: readonly ModelEventName[] = ['tick', 'deadline', 'rearm', 'closeTimeout', 'backoff', 'pauseTimeout'];
 
 /**
  * The TTL of the generated paths unless {@link ModelPathOptions.ttlMs} says
@@ -116,6 +123,13 @@ export const DEFAULT_MODEL_RETRY: readonly Readonly<RetryPolicy>[] = Object.free
 
 /** The close timeout of the generated paths unless {@link ModelPathOptions.closeTimeoutMs} says otherwise. */
 export const DEFAULT_MODEL_CLOSE_TIMEOUT_MS = 30_000;
+
+/**
+ * The pause timeouts of the generated paths unless {@link ModelPathOptions.pauseTimeoutMs}
+ * says otherwise: one minute, then none (Go's behaviour, the in-memory
+ * manager's default: a pause lasts until the update reports back).
+ */
+export const DEFAULT_MODEL_PAUSE_TIMEOUT_MS: readonly (number | null)[] = Object.freeze([60_000, null]);
 
 /** The entity's id in the generated paths unless {@link ModelPathOptions.id} says otherwise. */
 export const DEFAULT_MODEL_ID = 'e';
@@ -171,15 +185,15 @@ export interface ModelStep {
   event: ModelEventName;
   /**
    * How far the clock advances on this step, in ms: given for `tick`, `deadline`,
-   * `rearm`, `closeTimeout` and `backoff` (apply it to your clock:
+   * `rearm`, `closeTimeout`, `backoff` and `pauseTimeout` (apply it to your clock:
    * `clock.increment(step.ms)`); `undefined` for every other event.
    */
   ms: number | undefined;
   /**
    * What followed the event on its own: `deadline` when the entity's timer fired
    * (a `tick` reached the deadline, or a `start` resumed a deadline that passed
-   * while paused), `rearm` when it woke early, `closeTimeout` or `backoff` when
-   * a tick crossed those, the automatic events (see
+   * while paused), `rearm` when it woke early, `pauseTimeout`, `closeTimeout` or
+   * `backoff` when a tick crossed those, the automatic events (see
    * {@link ModelPathOptions.automatic}), and `dispose` when a manager closing
    * everything (`shutdown`) is left with nothing but this failed entity, and disposes.
    */
@@ -207,6 +221,8 @@ export interface ModelPath {
   retry: Readonly<RetryPolicy>;
   /** The entity's close timeout; `undefined` for none. Create it (or the manager) with it. */
   closeTimeoutMs: number | undefined;
+  /** How long a pause lasts before the deadline resumes; `undefined` for no limit. Create the manager (or the actor) with it. */
+  pauseTimeoutMs: number | undefined;
   steps: ModelStep[];
 }
 
@@ -219,7 +235,14 @@ interface Policy {
   id: string;
   retry: Readonly<RetryPolicy>;
   closeTimeoutMs: number | undefined;
+  pauseTimeoutMs: number | undefined;
   automatic: readonly ModelEventName[];
+  /**
+   * What this policy varies from the first (whose paths are all kept): the
+   * retry policy (only the paths where a close fails are kept) or the pause
+   * timeout (only those where time passes while paused).
+   */
+  variant: 'retry' | 'pause' | undefined;
 }
 
 /** The input of the model's machine: no clock or executor of its own, the path's policy. */
@@ -232,6 +255,7 @@ const inputOf = (policy: Policy): ExpirationInput => ({
   onCloseError: () => {},
   retry: policy.retry,
   closeTimeoutMs: policy.closeTimeoutMs,
+  pauseTimeoutMs: policy.pauseTimeoutMs,
 });
 
 /**
@@ -273,6 +297,7 @@ const machineEvents: Record<MachineEventName, ExpirationEvent> = {
   failClose: { type: 'failed', error: MODEL_CLOSE_ERROR },
   closeTimeout: { type: CLOSE_TIMEOUT_EVENT } as unknown as ExpirationEvent,
   backoff: { type: BACKOFF_EVENT } as unknown as ExpirationEvent,
+  pauseTimeout: { type: PAUSE_TIMEOUT_EVENT } as unknown as ExpirationEvent,
   retry: { type: 'retry' },
   timedOut: { type: 'failed', error: CLOSE_TIMED_OUT },
 };
@@ -362,6 +387,16 @@ export interface ModelPathOptions {
    */
   closeTimeoutMs?: number | null;
   /**
+   * How long a pause may last before the saved deadline resumes, or several
+   * settings: `null` for no limit (then `pauseTimeout` never happens). The
+   * paths of each setting after the first are only those where time passes
+   * while the entity is paused (the others are the same whatever the
+   * setting), named with it (`… (pauseTimeoutMs: none)`). Default
+   * {@link DEFAULT_MODEL_PAUSE_TIMEOUT_MS}: one minute, then none. `walkModel`
+   * takes one setting, by default the first of these.
+   */
+  pauseTimeoutMs?: number | null | readonly (number | null)[];
+  /**
    * The events your integration makes happen. Default: every event that is not
    * automatic, but for {@link durableOnlyModelEvents}.
    */
@@ -374,9 +409,9 @@ export interface ModelPathOptions {
   automatic?: readonly ModelEventName[];
 }
 
-/** A state of the model as the transition cache tells them apart: its value and attempt count. */
+/** A state of the model as the transition cache tells them apart: its value, attempt count and whether a pause times out. */
 const serializeState = (snapshot: ExpirationSnapshot): string =>
-  `${JSON.stringify(snapshot.value)}:${snapshot.status}:${snapshot.context.attempt}`;
+  `${JSON.stringify(snapshot.value)}:${snapshot.status}:${snapshot.context.attempt}:${snapshot.context.pauseTimeoutMs !== undefined}`;
 
 /**
  * A state as xstate/graph tells them apart: attempts beyond the policy's are
@@ -430,8 +465,8 @@ function cached<T>(fn: () => T): T {
 /**
  * The model with its clock: the snapshot, the time since `new`, the saved
  * deadline and when its timer was armed, the renewals so far, when the running
- * attempt times out and when the backoff ends, and whether the manager closes
- * everything (`shutdown`).
+ * attempt times out, when the backoff ends and when the pause times out, and
+ * whether the manager closes everything (`shutdown`).
  */
 interface Timed {
   snapshot: ExpirationSnapshot;
@@ -441,6 +476,7 @@ interface Timed {
   generation: number;
   closeAt: number;
   retryAt: number;
+  pauseAt: number;
   draining: boolean;
 }
 
@@ -455,19 +491,22 @@ function msOf(state: Timed, input: ModelInput): number | undefined {
   // To the timer of the state, 0 where it has none (the clock stands still).
   if (input === 'closeTimeout') return armed(state, 'expired.closing', state.closeAt);
   if (input === 'backoff') return armed(state, 'expired.retrying', state.retryAt);
+  if (input === 'pauseTimeout') return armed(state, 'paused', state.pauseAt);
   return undefined;
 }
 
 const armed = (state: Timed, where: ModelState, at: number): number =>
   modelState(state.snapshot) === where && at !== Infinity ? Math.max(0, at - state.now) : 0;
 
-/** The timer of the state that is due at `now`, if any: the deadline's (or its re-arm), the close timeout's, the backoff's. */
+/** The timer of the state that is due at `now`, if any: the deadline's (or its re-arm), the pause's, the close timeout's, the backoff's. */
 function dueTimer(snapshot: ExpirationSnapshot, t: Omit<Timed, 'snapshot'>): MachineEventName | undefined {
   switch (modelState(snapshot)) {
     case 'active':
       // It fires once its delay (clamped to a maximal timer) has passed.
       if (t.now >= t.armedAt + Math.min(MAX_TIMER_DELAY, t.deadline - t.armedAt)) return t.now >= t.deadline ? 'deadline' : 'rearm';
       return undefined;
+    case 'paused':
+      return t.now >= t.pauseAt ? 'pauseTimeout' : undefined;
     case 'expired.closing':
       return t.now >= t.closeAt ? 'closeTimeout' : undefined;
     case 'expired.retrying':
@@ -483,6 +522,7 @@ const ownTimers: Partial<Record<ModelEventName, readonly MachineEventName[]>> = 
   rearm: ['deadline', 'rearm'],
   closeTimeout: ['closeTimeout'],
   backoff: ['backoff'],
+  pauseTimeout: ['pauseTimeout'],
 };
 
 /**
@@ -494,7 +534,7 @@ const ownTimers: Partial<Record<ModelEventName, readonly MachineEventName[]>> = 
 function applyTimed(state: Timed, input: ModelInput, policy: Policy) {
   const name = typeof input === 'string' ? input : input.event;
   const ms = msOf(state, input);
-  let { snapshot, now, deadline, armedAt, generation, closeAt, retryAt, draining } = state;
+  let { snapshot, now, deadline, armedAt, generation, closeAt, retryAt, pauseAt, draining } = state;
   const applied: Applied[] = [];
   const apply = (event: MachineEventName, own: boolean): void => {
     for (const micro of microsOf(event)) {
@@ -506,6 +546,10 @@ function applyTimed(state: Timed, input: ModelInput, policy: Policy) {
       const to = modelState(after);
       if (micro === 'renew' && accepted) generation++;
       if (to === 'active' && (from !== 'active' || micro === 'renew' || micro === 'rearm')) armedAt = now;
+      // Entering paused arms its timeout; another update (`stop` again) re-enters it and starts it again.
+      if (to === 'paused' && (from !== to || micro === 'stop')) {
+        pauseAt = policy.pauseTimeoutMs === undefined ? Infinity : now + policy.pauseTimeoutMs;
+      }
       if (to === 'expired.closing' && (from !== to || micro === 'reclaim')) {
         closeAt = policy.closeTimeoutMs === undefined ? Infinity : now + policy.closeTimeoutMs;
       }
@@ -521,7 +565,7 @@ function applyTimed(state: Timed, input: ModelInput, policy: Policy) {
   }
   let own = ownTimers[name];
   for (;;) {
-    const timer = dueTimer(snapshot, { now, deadline, armedAt, generation, closeAt, retryAt, draining });
+    const timer = dueTimer(snapshot, { now, deadline, armedAt, generation, closeAt, retryAt, pauseAt, draining });
     if (timer !== undefined) {
       apply(timer, own?.includes(timer) === true);
       own = undefined; // a timer that follows is not the step's own
@@ -533,7 +577,7 @@ function applyTimed(state: Timed, input: ModelInput, policy: Policy) {
   }
   // Closing everything ends when nothing is left but failed entities: then the manager disposes.
   if (draining && modelState(snapshot) === 'failed') apply('dispose', false);
-  return { next: { snapshot, now, deadline, armedAt, generation, closeAt, retryAt, draining }, applied, ms };
+  return { next: { snapshot, now, deadline, armedAt, generation, closeAt, retryAt, pauseAt, draining }, applied, ms };
 }
 
 /** The model at `new`: active, the deadline one TTL away. */
@@ -545,6 +589,7 @@ const initialTimed = (policy: Policy): Timed => ({
   generation: 0,
   closeAt: Infinity,
   retryAt: Infinity,
+  pauseAt: Infinity,
   draining: false,
 });
 
@@ -586,8 +631,25 @@ function policiesOf(options: ModelPathOptions, where: string): Policy[] {
   const given = options.retry ?? DEFAULT_MODEL_RETRY;
   const retries = (Array.isArray(given) ? given : [given]) as readonly Partial<RetryPolicy>[];
   if (retries.length === 0) throw new TypeError(`${where}: retry must name at least one policy`);
+  const pausesGiven = options.pauseTimeoutMs === undefined ? DEFAULT_MODEL_PAUSE_TIMEOUT_MS : options.pauseTimeoutMs;
+  const pauses = (Array.isArray(pausesGiven) ? pausesGiven : [pausesGiven]) as readonly (number | null)[];
+  if (pauses.length === 0) throw new TypeError(`${where}: pauseTimeoutMs must name at least one setting`);
+  const pauseTimeouts = pauses.map((ms) => (ms === null ? undefined : toCloseTimeout(where, ms, 'pauseTimeoutMs')));
   const automatic = options.automatic ?? [];
-  return retries.map((retry) => ({ ttlMs, id, retry: toRetryPolicy(where, retry, DEFAULT_MODEL_RETRY[0]), closeTimeoutMs, automatic }));
+  const policy = (retry: Partial<RetryPolicy>, pauseTimeoutMs: number | undefined, variant: Policy['variant']): Policy => ({
+    ttlMs,
+    id,
+    retry: toRetryPolicy(where, retry, DEFAULT_MODEL_RETRY[0]),
+    closeTimeoutMs,
+    pauseTimeoutMs,
+    automatic,
+    variant,
+  });
+  // Every retry policy with the first pause setting, then the first policy with every other setting.
+  return [
+    ...retries.map((retry, i) => policy(retry, pauseTimeouts[0], i === 0 ? undefined : 'retry')),
+    ...pauseTimeouts.slice(1).map((pauseTimeoutMs) => policy(retries[0]!, pauseTimeoutMs, 'pause')),
+  ];
 }
 
 /**
@@ -596,9 +658,13 @@ function policiesOf(options: ModelPathOptions, where: string): Policy[] {
  */
 export function walkModel(
   events: readonly ModelInput[],
-  options: Pick<ModelPathOptions, 'automatic' | 'ttlMs' | 'id' | 'closeTimeoutMs'> & { retry?: Partial<RetryPolicy> } = {},
+  options: Pick<ModelPathOptions, 'automatic' | 'ttlMs' | 'id' | 'closeTimeoutMs'> & {
+    retry?: Partial<RetryPolicy>;
+    pauseTimeoutMs?: number | null;
+  } = {},
 ): ModelPath {
   if (Array.isArray(options.retry)) throw new TypeError('walkModel: retry must be one policy');
+  if (Array.isArray(options.pauseTimeoutMs)) throw new TypeError('walkModel: pauseTimeoutMs must be one setting');
   const [policy] = policiesOf(options, 'walkModel');
   for (const input of events) {
     const ok =
@@ -647,7 +713,8 @@ function walk(events: readonly ModelInput[], policy: Policy, transitions: ModelT
     });
   }
   const name = (events.map(inputName).join(' > ') || '(new)') + suffix;
-  return { name, ttlMs: policy.ttlMs, id: policy.id, retry: policy.retry, closeTimeoutMs: policy.closeTimeoutMs, steps };
+  const { ttlMs, id, retry, closeTimeoutMs, pauseTimeoutMs } = policy;
+  return { name, ttlMs, id, retry, closeTimeoutMs, pauseTimeoutMs, steps };
 }
 
 /** What the call of `event` returns from `state`: whether there was a live entity (a failed one, for `retry`). */
@@ -683,12 +750,20 @@ const updateOutcomes: readonly ModelEventName[] = ['start', 'renew', 'expire'];
 /** The events whose order matters to time: the sequences of {@link ModelPathOptions.timeDepth} are of these. */
 const timedEvents: readonly ModelEventName[] = ['renew', 'stop', 'start', 'tick', 'deadline'];
 
-/** The ticks tried from `state`: half the TTL, and to 1 ms before the deadline while it is ahead. */
+/**
+ * The ticks tried from `state`: half the TTL, to 1 ms before the deadline while
+ * it is ahead, and while paused to 1 ms before the pause times out (so that a
+ * `stop` that restarts the timeout is told from one that does not).
+ */
 function ticksFrom(state: Timed, ttlMs: number): ModelInput[] {
   const half = Math.floor(ttlMs / 2);
   const left = state.deadline - state.now;
   const ticks: ModelInput[] = [{ event: 'tick', ms: half }];
   if (left > 1 && left - 1 !== half) ticks.push({ event: 'tick', ms: left - 1 });
+  const pauseLeft = modelState(state.snapshot) === 'paused' ? state.pauseAt - state.now : Infinity;
+  if (pauseLeft !== Infinity && pauseLeft > 1 && pauseLeft - 1 !== half && pauseLeft !== left) {
+    ticks.push({ event: 'tick', ms: pauseLeft - 1 });
+  }
   return ticks;
 }
 
@@ -737,9 +812,19 @@ export function generateModelPaths(options: ModelPathOptions = {}): ModelPath[] 
   const events =
     options.events ?? modelEventNames.filter((e) => !automatic.includes(e) && !durableOnlyModelEvents.includes(e));
   return cached(() =>
-    policies.flatMap((policy, i) => {
-      const paths = generate(depth, timeDepth, events, policy, i === 0 ? '' : ` (attempts: ${policy.retry.attempts})`);
-      return i === 0 ? paths : paths.filter((path) => path.steps.some((step) => step.expect.closeFailures > 0));
+    policies.flatMap((policy) => {
+      switch (policy.variant) {
+        case undefined:
+          return generate(depth, timeDepth, events, policy, '');
+        case 'retry':
+          return generate(depth, timeDepth, events, policy, ` (attempts: ${policy.retry.attempts})`).filter((path) =>
+            path.steps.some((step) => step.expect.closeFailures > 0),
+          );
+        case 'pause':
+          return generate(depth, timeDepth, events, policy, ` (pauseTimeoutMs: ${policy.pauseTimeoutMs ?? 'none'})`).filter(
+            (path) => path.steps.some((step, i) => (step.ms ?? 0) > 0 && (path.steps[i - 1]?.expect.state ?? 'active') === 'paused'),
+          );
+      }
     }),
   );
 }
@@ -775,7 +860,10 @@ function generate(depth: number, timeDepth: number, events: readonly ModelEventN
 
   // 3. The shortest path to every state, extended by every event; a `stop` by every outcome too.
   const machineOnly = events.filter(
-    (e): e is Exclude<ModelEventName, 'tick'> => e !== 'tick' && (e !== 'closeTimeout' || policy.closeTimeoutMs !== undefined),
+    (e): e is Exclude<ModelEventName, 'tick'> =>
+      e !== 'tick' &&
+      (e !== 'closeTimeout' || policy.closeTimeoutMs !== undefined) &&
+      (e !== 'pauseTimeout' || policy.pauseTimeoutMs !== undefined),
   );
   const shortestWith = (among: readonly MachineEventName[]) =>
     getShortestPaths(stepLogic(automatic), {
@@ -838,12 +926,13 @@ function possible(path: readonly ModelInput[], input: ModelInput): boolean {
  * Whether a timer event can happen in `state`: a `rearm` is a timer waking
  * before the deadline, only where the deadline is more than a maximal timer
  * away; `closeTimeout` needs a running close with a timeout, `backoff` a
- * retrying entity.
+ * retrying entity, `pauseTimeout` a pause with a timeout.
  */
 function agrees(state: Timed, input: ModelInput): boolean {
   if (input === 'rearm') return state.deadline - state.now > MAX_TIMER_DELAY;
   if (input === 'closeTimeout') return modelState(state.snapshot) === 'expired.closing' && state.closeAt !== Infinity;
   if (input === 'backoff') return modelState(state.snapshot) === 'expired.retrying';
+  if (input === 'pauseTimeout') return modelState(state.snapshot) === 'paused' && state.pauseAt !== Infinity;
   return true;
 }
 

@@ -30,7 +30,8 @@ export interface Observation {
 export interface ModelAdapter<S> {
   /**
    * A fresh world with one entity just created (`new`) with the TTL
-   * `path.ttlMs`: its deadline is `clock.now() + path.ttlMs`. The start of every path.
+   * `path.ttlMs`: its deadline is `clock.now() + path.ttlMs`. Create it with the
+   * path's `retry`, `closeTimeoutMs` and `pauseTimeoutMs`. The start of every path.
    */
   setup(path: ModelPath): S | Promise<S>;
   /**
@@ -39,7 +40,7 @@ export interface ModelAdapter<S> {
    * arm the entity for `now + path.ttlMs`. For `stop` and `delete`, return what
    * the call returned (a boolean), to be checked against the model, and for
    * `retry` what `retry(id)` returned; otherwise return nothing. For
-   * `closeTimeout` and `backoff`, advance the clock by `step.ms` too; for
+   * `closeTimeout`, `backoff` and `pauseTimeout`, advance the clock by `step.ms` too; for
    * `failClose`, make the running close throw or reject.
    */
   perform(world: S, event: ModelEventName, step: ModelStep): unknown;

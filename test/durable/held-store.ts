@@ -15,7 +15,7 @@ import type { DurableStore, Query } from '../../src/durable/index.js';
 /** What a transaction did, judged by its statements. */
 export type TransactionKind =
   | 'claim' // a pass over due rows (SKIP LOCKED), whether or not it claimed
-  | 'heartbeat' // a renewal of leases (claims or pauses)
+  | 'heartbeat' // a renewal of claims (their lease) or of pauses (their timeout, the row's due time)
   | 'call'; // anything else: new, stop, start, expire, delete, a completion, a hand-back
 
 /** Where a transaction is held. */
@@ -41,7 +41,7 @@ export interface HoldRule {
 export function kindOf(statements: readonly string[]): TransactionKind {
   const all = statements.join('\n');
   if (all.includes('SKIP LOCKED')) return 'claim';
-  if (/UPDATE \S+\.entities SET (lease_until|due) =/.test(all) && !all.includes('FOR UPDATE')) return 'heartbeat';
+  if (/UPDATE \S+\.entities SET (lease_until =|due = greatest\(due,)/.test(all) && !all.includes('FOR UPDATE')) return 'heartbeat';
   return 'call';
 }
 

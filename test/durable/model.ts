@@ -1,9 +1,10 @@
 /**
  * The model-based paths, generated from the same statechart, against the
  * durable manager on PGlite and on a real PostgreSQL 15 server. The database's
- * clock is the test's: each `tick`, `deadline` and `rearm` advances it by the
- * step's `ms` (paused too), then a poll lets due deadlines fire. Closes are
- * claimed at once (`runClose` is automatic) and settled by the test. Run by suite.ts.
+ * clock is the test's: each `tick`, `deadline`, `rearm` and `pauseTimeout`
+ * advances it by the step's `ms` (paused too), then a poll lets due deadlines
+ * and pause timeouts fire. Closes are claimed at once (`runClose` is
+ * automatic) and settled by the test. Run by suite.ts.
  */
 import { beforeEach, expect, it } from 'vitest';
 import { type Requirement, requirements } from '../../src/index.js';
@@ -11,6 +12,7 @@ import type { DurableExpireManager } from '../../src/durable/index.js';
 import {
   type ModelAdapter,
   type ModelEventName,
+  PAUSE_TIMEOUT_EVENT,
   generateModelPaths,
   modelCoverage,
   runModelPaths,
@@ -18,13 +20,37 @@ import {
 import { type CloseCall, T0, type TestDatabase, durableManager, eventually } from './support.js';
 
 /** What a durable integration makes happen: no executor to refuse, and its dispose leaves entities to others. */
-const events: ModelEventName[] = ['renew', 'stop', 'start', 'expire', 'delete', 'shutdown', 'tick', 'deadline', 'rearm', 'reclaim', 'settleClose'];
+const events: ModelEventName[] = [
+  'renew',
+  'stop',
+  'start',
+  'expire',
+  'delete',
+  'shutdown',
+  'tick',
+  'deadline',
+  'rearm',
+  'pauseTimeout',
+  'reclaim',
+  'settleClose',
+];
 export const DEPTH = 3;
 /** The sequences that see time (ticks while paused, a resume to the saved deadline) up to 4 events. */
 const TIME_DEPTH = 4;
 // Not yet the durable manager's: a failed close is completed as before (no retrying, no failed state), and the
 // model's close timeout is not its own. So no failClose, closeTimeout, backoff or retry events, one attempt and
 // no close timeout: no clock move of these paths can time a close out in the model.
+/**
+ * The manager's claim and pause timeouts, the longest a timer holds. Its
+ * heartbeat beats every third of the shorter one: never during a test, so no
+ * renewal moves a claim or a pause on behind the model's back. To the
+ * database the process holding a pause is then as good as dead, and the pause
+ * times out `PAUSE_MS` after its last `stop`, as the model's `pauseTimeout`
+ * says; that a live holder keeps it is pause-timeout.test.ts's.
+ */
+const CLAIM_MS = 2 ** 31 - 1;
+const PAUSE_MS = 2 ** 31 - 1;
+// The paths' pause timeout is the manager's own: the model's pauseTimeout is then the durable one.
 const paths = generateModelPaths({
   depth: DEPTH,
   timeDepth: TIME_DEPTH,
@@ -32,8 +58,8 @@ const paths = generateModelPaths({
   automatic: ['runClose'],
   retry: { attempts: 1 },
   closeTimeoutMs: null,
+  pauseTimeoutMs: PAUSE_MS,
 });
-const CLAIM_MS = 60_000;
 
 interface World {
   manager: DurableExpireManager;
@@ -63,9 +89,8 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
       // before, kicked by a close that ended, still holds the old time, and would find this
       // path's entity due. poll() resolves after that pass and one begun since.
       if (current && !current.manager.disposed) await current.manager.poll();
-      // The updater of the model never dies: its pause lasts whatever the clock does.
       if (!current || current.manager.disposed) {
-        current = await durableManager(db, { hold: true, claimTimeoutMs: CLAIM_MS, pauseTimeoutMs: 1e15 });
+        current = await durableManager(db, { hold: true, claimTimeoutMs: CLAIM_MS, pauseTimeoutMs: PAUSE_MS });
       }
       const { manager } = current;
       const id = `e${paths++}`;
@@ -80,6 +105,13 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
     async perform(world, event, step) {
       const { manager, id } = world;
       const poll = () => manager.poll();
+      // A pass steps each due row once: a pause that timed out past its deadline resumes in one
+      // pass and expires in the next (the manager runs it a moment later on its own). The model
+      // fires both at the new time: after a pause timeout, poll until a pass finds nothing to do.
+      const settle = async () => {
+        if (event !== 'pauseTimeout' && !step.then.includes('pauseTimeout')) return void (await poll());
+        while ((await poll()) > 0);
+      };
       switch (event) {
         case 'renew':
           await manager.new(id, db.clock.now() + world.ttlMs, { closer: 'lease' });
@@ -107,8 +139,9 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
         case 'tick':
         case 'deadline':
         case 'rearm':
+        case 'pauseTimeout':
           await db.clock.advance(step.ms!);
-          await poll();
+          await settle();
           return undefined;
         case 'reclaim':
           // Only a running close has a claim to run out: elsewhere the model ignores reclaim, and time stands still.
@@ -162,7 +195,7 @@ export function modelPaths(database: () => TestDatabase): void {
     }
   });
 
-  it('they take every transition a durable manager can, reclaim included', () => {
+  it('they take every transition a durable manager can, reclaim and the pause timeout included', () => {
     const coverage = modelCoverage(paths, Object.keys(requirements) as Requirement[], { events: [...events, 'runClose'] });
     // Retrying and failed are not the durable manager's yet (see the paths above): nothing of theirs is missing.
     const retained = ['expiration.expired.retrying', 'expiration.failed'];
@@ -173,6 +206,7 @@ export function modelPaths(database: () => TestDatabase): void {
       'expiration.expired.queued --delete--> expiration.deleted',
     ]);
     expect(coverage.transitions.covered.map((t) => t.event)).toContain('reclaim');
+    expect(coverage.transitions.covered.map((t) => t.event)).toContain(PAUSE_TIMEOUT_EVENT);
     expect(coverage.requirements.missing).toEqual([]);
   });
 }

@@ -59,11 +59,12 @@ describe(`the default paths (${paths.length}) against a seed-shaped lease server
       return found;
     };
     // (a): resumed, 1 ms before the saved deadline the lease is active; at it, expired. A fresh TTL keeps it active.
-    const exact = named(new RegExp(`^stop > tick\\(${half}\\) > start > tick\\(\\d+\\) > deadline$`));
+    // (A pause of half the TTL outlives the paths' pause timeout: these are the paths without one.)
+    const exact = named(new RegExp(`^stop > tick\\(${half}\\) > start > tick\\(\\d+\\) > deadline \\(pauseTimeoutMs: none\\)$`));
     expect(await firstFailure(ExpireServer, 'full', exact)).toBeUndefined();
     expect(await firstFailure(FreshTtlOnFailure, 'full', exact)).toMatchObject({ stepIndex: 4, expected: 'expired', actual: 'active' });
-    // (b): the deadline passes during the update: the lease must stay (live), its close must not run.
-    const during = named(/^stop > deadline > runClose$/);
+    // (b): the deadline passes during the update (with no pause timeout): the lease must stay (live), its close must not run.
+    const during = named(/^stop > deadline > runClose \(pauseTimeoutMs: none\)$/);
     expect(await firstFailure(NoPauseDuringUpdate, 'minimal', during)).toMatchObject({ stepIndex: 2, expected: true, actual: false });
     // (c): the deadline is that of `new`, not of the stop.
     const later = named(new RegExp(`^tick\\(${half}\\) > stop > start > deadline`));

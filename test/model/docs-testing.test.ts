@@ -10,6 +10,7 @@ const paths = generateModelPaths({
   ttlMs: TTL,
   events: ['renew', 'stop', 'start', 'expire', 'delete', 'dispose', 'tick', 'deadline'],
   automatic: ['runClose', 'settleClose'], // they happen on their own in the integration
+  pauseTimeoutMs: null, // the registry's manager has none: a pause lasts until the update reports back
 });
 
 // A failed update resumes the saved deadline: 400 ms pass while paused, 600 are left.

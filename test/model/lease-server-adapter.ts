@@ -80,12 +80,13 @@ export function leaseServerAdapter(Server: ServerClass, seen: 'full' | 'minimal'
     async setup(path) {
       const clock = new SimulatedClock();
       const errors: unknown[] = [];
-      // The path's retry policy and close timeout, for every lease the server opens.
+      // The path's retry policy and close timeout, for every lease the server opens, and its pause timeout.
       const manager = createExpireManager({
         clock,
         onCloseError: (_id, error) => errors.push(error),
         retry: path.retry,
         closeTimeoutMs: path.closeTimeoutMs,
+        pauseTimeoutMs: path.pauseTimeoutMs,
       });
       const backend = new HeldBackend();
       const executor = new GatedExecutor();
@@ -99,8 +100,13 @@ export function leaseServerAdapter(Server: ServerClass, seen: 'full' | 'minimal'
       const { manager, clock, backend } = world;
       switch (event) {
         case 'stop': // an update starts and waits on the backend
-          // A second one would queue behind it on the id's executor: nothing happens until it settles.
-          if (world.updating) break;
+          // A second request would queue behind it on the id's executor. The model's second update is one
+          // that joins the pause (another holder of the lease, say): it stops the lease itself, which
+          // restarts the pause's timeout; the update in flight still ends the pause.
+          if (world.updating) {
+            manager.stop('e');
+            break;
+          }
           backend.update = deferred();
           world.updating = world.server.request('e').catch(() => {});
           break;
@@ -128,6 +134,7 @@ export function leaseServerAdapter(Server: ServerClass, seen: 'full' | 'minimal'
         case 'rearm':
         case 'closeTimeout':
         case 'backoff':
+        case 'pauseTimeout':
           clock.increment(step.ms!);
           break;
         case 'runClose':

@@ -60,12 +60,13 @@ export const managerAdapter = (engine: 'records' | 'actors'): ModelAdapter<World
   setup(path) {
     const clock = new SimulatedClock();
     const errors: unknown[] = [];
-    // The path's retry policy and close timeout, for every `new` (renewals included).
+    // The path's retry policy and close timeout, for every `new` (renewals included), and its pause timeout.
     const manager = createExpireManager({
       clock,
       onCloseError: (_id, error) => errors.push(error),
       retry: path.retry,
       closeTimeoutMs: path.closeTimeoutMs,
+      pauseTimeoutMs: path.pauseTimeoutMs,
     });
     const world: World = {
       clock,
@@ -119,6 +120,7 @@ export const managerAdapter = (engine: 'records' | 'actors'): ModelAdapter<World
       case 'rearm':
       case 'closeTimeout':
       case 'backoff':
+      case 'pauseTimeout':
         clock.increment(step.ms!);
         break;
       case 'runClose':

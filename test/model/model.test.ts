@@ -2,7 +2,9 @@ import { SimulatedClock } from 'xstate';
 import { describe, expect, it } from 'vitest';
 import { type Requirement, createExpireManager, requirements } from '../../src/index.js';
 import {
+  DEFAULT_MODEL_PAUSE_TIMEOUT_MS,
   DEFAULT_MODEL_TTL_MS,
+  PAUSE_TIMEOUT_EVENT,
   durableOnlyModelEvents,
   generateModelPaths,
   modelCoverage,
@@ -39,6 +41,7 @@ describe(`model-based tests: ${paths.length} paths from the statechart (depth ${
   it('takes every transition of the directed graph, the delayed ones included', () => {
     expect(coverage.transitions.missing.map((t) => t.id)).toEqual([]);
     expect(coverage.transitions.covered.map((t) => t.event)).toContain('xstate.after.deadline.expiration.active');
+    expect(coverage.transitions.covered.map((t) => t.event)).toContain(PAUSE_TIMEOUT_EVENT);
   });
 
   it('traces every requirement through at least one path', () => {
@@ -78,6 +81,45 @@ describe(`model-based tests: ${paths.length} paths from the statechart (depth ${
     }
     const noRetry = paths.filter((p) => p.retry.attempts === 1);
     expect(noRetry.some((p) => /^deadline > runClose > failClose\b/.test(p.name) && p.steps[2]!.expect.state === 'closed')).toBe(true);
+  });
+
+  it('the pause timeout: a pause that outlives it resumes the saved deadline; another stop restarts it; none, in paths of their own', () => {
+    const pause = DEFAULT_MODEL_PAUSE_TIMEOUT_MS[0]!;
+    const steps = (name: string) => {
+      const path = paths.find((p) => p.name.startsWith(name));
+      expect(path, name).toBeDefined();
+      return path!.steps.map((s) => [s.event, s.ms, s.then.join(','), s.expect.state]);
+    };
+    expect(steps('stop > pauseTimeout > deadline').slice(0, 3)).toEqual([
+      ['stop', undefined, '', 'paused'],
+      ['pauseTimeout', pause, '', 'active'],
+      ['deadline', DEFAULT_MODEL_TTL_MS - pause, '', 'expired.queued'],
+    ]);
+    // 1 ms before the timeout another update joins: the pause lasts a whole timeout more.
+    expect(steps(`stop > tick(${pause - 1}) > stop > tick(${pause - 1}) > start`).slice(0, 4)).toEqual([
+      ['stop', undefined, '', 'paused'],
+      ['tick', pause - 1, '', 'paused'],
+      ['stop', undefined, '', 'paused'],
+      ['tick', pause - 1, '', 'paused'],
+    ]);
+    // A tick that crosses the timeout: the pause ends on the way, and the update's failure finds the entity active.
+    const half = Math.floor(DEFAULT_MODEL_TTL_MS / 2);
+    expect(steps(`stop > tick(${half}) > start`).slice(0, 3)).toEqual([
+      ['stop', undefined, '', 'paused'],
+      ['tick', half, 'pauseTimeout', 'active'],
+      ['start', undefined, '', 'active'],
+    ]);
+    // Without a pause timeout (Go's, the in-memory default) the same pause lasts: paths named with it.
+    const none = paths.filter((p) => p.pauseTimeoutMs === undefined);
+    expect(none.length).toBeGreaterThan(0);
+    expect(none.every((p) => p.name.endsWith(' (pauseTimeoutMs: none)'))).toBe(true);
+    expect(steps(`stop > tick(${half}) > start > tick(${DEFAULT_MODEL_TTL_MS - half - 1}) > deadline (pauseTimeoutMs: none)`)).toEqual([
+      ['stop', undefined, '', 'paused'],
+      ['tick', half, '', 'paused'],
+      ['start', undefined, '', 'active'],
+      ['tick', DEFAULT_MODEL_TTL_MS - half - 1, 'rearm', 'active'], // longer than a timer holds: re-armed on the way
+      ['deadline', 1, '', 'expired.queued'],
+    ]);
   });
 });
 

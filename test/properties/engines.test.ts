@@ -6,7 +6,9 @@
  * too) — and every observable agrees after every step. Entities are created
  * with or without retries and a close timeout, so closes fail, time out, are
  * retried after their backoff, and end failed (then retried, renewed or
- * deleted). A deliberately wrong table entry must make it fail.
+ * deleted); the managers with or without a pause timeout, so pauses run out
+ * (and are restarted by another stop). A deliberately wrong table entry must
+ * make it fail.
  */
 import fc from 'fast-check';
 import { SimulatedClock } from 'xstate';
@@ -123,13 +125,37 @@ const retryStep: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('dispose' as const), close: fc.boolean() }) },
 );
 
+/**
+ * Steps that reach the pause timeout: long deadlines, updates that start and
+ * join each other (`stop` often) while the clock moves by less than the
+ * timeout, so that only a restarted timeout tells two managers apart.
+ */
+const pauseStep: fc.Arbitrary<Step> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('new' as const), id, ttl: fc.constantFrom(30, 60), policy: fc.constantFrom('go', 'timed') }) },
+  {
+    weight: 12,
+    arbitrary: fc.record({ kind: fc.constant('call' as const), call: fc.constantFrom('stop', 'stop', 'stop', 'start', 'expire' as const), id }),
+  },
+  { weight: 10, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.constantFrom(1, 5, 10, 15) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('executor' as const), how: fc.constant('run' as const) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('settle' as const), how: fc.constantFrom('resolve', 'reject' as const), late: fc.constant(false) }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('materialize' as const), id }) },
+);
+
 type Engine = 'records' | 'actors' | 'mixed';
 
+/** The managers' pause timeouts: none (Go's), or one that the clock's moves reach, in one move or in several. */
+const pauseTimeouts = [undefined, 20] as const;
+
 /** One manager and what it did: its closes, signals and reports. */
-function world(engine: Engine) {
+function world(engine: Engine, pauseTimeoutMs: number | undefined) {
   const clock = new SimulatedClock();
   const errors: unknown[] = [];
-  const manager: ExpireManager = createExpireManager({ clock, onCloseError: (_id, error) => errors.push(error) });
+  const manager: ExpireManager = createExpireManager({
+    clock,
+    onCloseError: (_id, error) => errors.push(error),
+    ...(pauseTimeoutMs !== undefined && { pauseTimeoutMs }),
+  });
   const executor = new ManualExecutor();
   const closes: Array<{ id: Id; signal: AbortSignal }> = [];
   /** Closes not yet settled, oldest first (a timed-out one too: settling or failing it late must change nothing). */
@@ -195,19 +221,19 @@ function world(engine: Engine) {
   return { apply, observe, end };
 }
 
-/** The property over sequences of `steps`: the three managers agree after every step. */
+/** The property over sequences of `steps`, with a pause timeout or none: the three managers agree after every step. */
 const agreeOn = (steps: fc.Arbitrary<Step>, maxLength: number) =>
-  fc.asyncProperty(fc.array(steps, { minLength: 5, maxLength, size: 'max' }), run);
+  fc.asyncProperty(fc.constantFrom(...pauseTimeouts), fc.array(steps, { minLength: 5, maxLength, size: 'max' }), run);
 
-async function run(steps: Step[]): Promise<void> {
-  const worlds = (['records', 'actors', 'mixed'] as const).map(world);
+async function run(pauseTimeoutMs: number | undefined, steps: Step[]): Promise<void> {
+  const worlds = (['records', 'actors', 'mixed'] as const).map((engine) => world(engine, pauseTimeoutMs));
   try {
     for (const [i, s] of steps.entries()) {
       const results = await Promise.all(worlds.map((w) => w.apply(s)));
       const seen = worlds.map((w) => ({ result: results[worlds.indexOf(w)], ...w.observe() }));
       for (const other of seen.slice(1)) {
         if (JSON.stringify(other) !== JSON.stringify(seen[0])) {
-          throw new Error(`step ${i + 1} (${JSON.stringify(s)}): records ${JSON.stringify(seen[0])}, actors ${JSON.stringify(other)}`);
+          throw new Error(`step ${i + 1} (${JSON.stringify(s)}, pauseTimeoutMs ${pauseTimeoutMs}): records ${JSON.stringify(seen[0])}, actors ${JSON.stringify(other)}`);
         }
       }
     }
@@ -219,6 +245,7 @@ async function run(steps: Step[]): Promise<void> {
 const agree = agreeOn(step, 40);
 // Longer: a failed entity comes only after a few closes have failed.
 const agreeOnRetries = agreeOn(retryStep, 60);
+const agreeOnPauses = agreeOn(pauseStep, 40);
 
 describe('property: records and live actors are the same machine', () => {
   it('agree after every step: state, has, size, closes, signals and reports', async () => {
@@ -229,6 +256,11 @@ describe('property: records and live actors are the same machine', () => {
   it('agree after every step of closes that fail, time out, are retried, and of failed entities retried, renewed or deleted', async () => {
     announce('engines (retries)', SEED, NUM_RUNS);
     await fc.assert(agreeOnRetries, { seed: SEED, numRuns: NUM_RUNS });
+  });
+
+  it('agree after every step of pauses that run out, and of updates that join a pause and restart its timeout', async () => {
+    announce('engines (pauses)', SEED, NUM_RUNS);
+    await fc.assert(agreeOnPauses, { seed: SEED, numRuns: NUM_RUNS });
   });
 
   /** Each swaps one entry of the compiled table that records run on; live actors still run the machine. */
@@ -267,6 +299,18 @@ describe('property: records and live actors are the same machine', () => {
       t!.ops = ops.filter((op) => op.kind !== 'assign');
       return () => void (t!.ops = ops);
     },
+    'a pause that timed out expires instead of resuming': (on) => {
+      const [t] = on('paused', 'xstate.after.pauseTimeout.expiration.paused');
+      const target = t!.target;
+      t!.target = on('paused', 'expire')[0]!.target;
+      return () => void (t!.target = target);
+    },
+    'another stop leaves the pause timeout running': (on) => {
+      const [t] = on('paused', 'stop');
+      const ops = t!.ops;
+      t!.ops = [];
+      return () => void (t!.ops = ops);
+    },
     'a timed-out attempt keeps running': (on) => {
       const [t] = on('expired.closing', 'xstate.after.closeTimeout.expiration.expired.closing');
       const ops = t!.ops;
@@ -283,7 +327,10 @@ describe('property: records and live actors are the same machine', () => {
       const restore = wrong(on);
       try {
         const general = await fc.check(agree, { seed: SEED, numRuns: NUM_RUNS });
-        const failed = general.failed || (await fc.check(agreeOnRetries, { seed: SEED, numRuns: NUM_RUNS })).failed;
+        const failed =
+          general.failed ||
+          (await fc.check(agreeOnRetries, { seed: SEED, numRuns: NUM_RUNS })).failed ||
+          (await fc.check(agreeOnPauses, { seed: SEED, numRuns: NUM_RUNS })).failed;
         expect(failed).toBe(true);
       } finally {
         restore();
