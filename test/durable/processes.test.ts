@@ -274,11 +274,12 @@ interface EntityRow {
   owner: string | null;
   lease_until: number | null;
   lease_event: string | null;
+  holders: string[];
 }
 
 const entitiesOf = (schema: string) =>
   q<EntityRow>(
-    `SELECT id, generation::float8 AS generation, state, live, deadline, due, owner, lease_until, lease_event
+    `SELECT id, generation::float8 AS generation, state, live, deadline, due, owner, lease_until, lease_event, holders
        FROM ${schema}.entities ORDER BY id, generation`,
   );
 
@@ -640,9 +641,10 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     await p!.waitEvent((e) => e.event === 'lost-reply' && (e as { kind?: string }).kind === 'claim');
     const claimed = await rowOf('claimed');
     const held = [claimed!, paused!];
-    expect(held.map((e) => [e.id, e.state, e.owner])).toEqual([
-      ['claimed', 'expired.closing', p!.owner],
-      ['paused', 'paused', p!.owner],
+    // The claim is P's lease; the pause, P's as its holder (its timeout is the row's due time).
+    expect(held.map((e) => [e.id, e.state, e.owner, e.holders])).toEqual([
+      ['claimed', 'expired.closing', p!.owner, []],
+      ['paused', 'paused', null, [p!.owner]],
     ]);
     await other!.open(options); // another process, to take over what P does not run
 
@@ -651,7 +653,7 @@ describe.skipIf(skip)('durable managers in separate processes on a real PostgreS
     await waitFor('both to close', async () => (await entitiesOf(s)).length === 0).catch(() => {});
     const closes = await closesOf(s);
     expect(
-      { closed: closes.map((c) => c.id).sort(), left: (await entitiesOf(s)).map((e) => `${e.id}: ${e.state}, lease until +${Math.round(e.lease_until! - held[0]!.lease_until!)} ms, owner ${e.owner === p!.owner ? 'P' : e.owner}`) },
+      { closed: closes.map((c) => c.id).sort(), left: (await entitiesOf(s)).map((e) => `${e.id}: ${e.state}, lease until ${e.lease_until}, due ${e.due}, owner ${e.owner === p!.owner ? 'P' : e.owner}, holders ${e.holders}`) },
       'P renews leases it does not act on: its heartbeat extends every lease it owns in the database',
     ).toEqual({ closed: ['claimed', 'paused'], left: [] });
   });
