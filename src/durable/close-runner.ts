@@ -158,7 +158,7 @@ export class CloseRunner {
     // Re-claimed by another manager, replaced, or timed out (its attempt failed already): nothing to do.
     if (!draft || draft.state !== 'expired.closing') return false;
     if (outcome === 'handBack') engine.releaseNow(step, draft);
-    else await engine.send(step, draft, outcome === 'settled' ? SETTLED : ({ type: 'failed', error: outcome.error } as never));
+    else await engine.send(step, draft, outcome === 'settled' ? SETTLED : { type: 'failed', error: outcome.error });
     await engine.write(step, draft);
     return true;
   }

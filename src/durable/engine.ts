@@ -1,7 +1,7 @@
 import type { TableLeaf, TableOp, TableTransition, TransitionTable } from '../machines/compile.js';
-import type { ExpirationContext } from '../machines/expiration.js';
+import type { ExpirationContext, RenewEvent } from '../machines/expiration.js';
 import { type TableArgs, applyOps, chooseTransition } from '../machines/interpret.js';
-import type { CloseErrorHandler } from '../types.js';
+import type { CloseErrorHandler, ExpireClock } from '../types.js';
 import type { DurableStore, Query, Row } from './store.js';
 import type { RetryPolicy } from '../machines/retry.js';
 import { CLOSE_TIMED_OUT, MANAGER_DISPOSED } from '../machines/effects.js';
@@ -38,6 +38,27 @@ export interface Draft {
   /** Reached a final state: the row goes. */
   ended: boolean;
 }
+
+/** What a durable entity closes with: its closer's name and data (its row's), as `renew` carries them too. */
+export interface DurableClose {
+  closer: string;
+  data: unknown;
+}
+
+/** An event sent to a row: the machine's events, with a durable close in `renew`. */
+export type DurableEvent = { readonly type: string } & Partial<Omit<RenewEvent<DurableClose>, 'type'>> & { error?: unknown };
+
+/**
+ * The clock of one step: the database's time of its transaction, for the
+ * machine's guards and delays. A step arms no timer: a delay becomes the row's due time.
+ */
+const stepClock = (now: number): ExpireClock => ({
+  now: () => now,
+  setTimeout: () => {
+    throw new Error('xstate-expire: a durable step arms no timer (a delay is the row\'s due time)');
+  },
+  clearTimeout: () => {},
+});
 
 /** A close to run once the transaction that claimed it has committed. */
 export interface Claim {
@@ -257,7 +278,7 @@ export class DurableEngine {
    * Sends `event` to the draft: the table's transition, if its state takes it,
    * then whatever its effects sent. Resolves with whether a transition was taken.
    */
-  async send(step: Step, draft: Draft, event: { type: string }): Promise<boolean> {
+  async send(step: Step, draft: Draft, event: DurableEvent): Promise<boolean> {
     // A close that ends otherwise than settled may hand its entity back: is its id still free?
     if (!draft.live && event.type !== 'settled' && draft.idTaken === undefined) {
       const [row] = await step.query(this.#plans.idTaken, [this.namespace, draft.id, draft.generation]);
@@ -424,7 +445,7 @@ export class DurableEngine {
       schedule: (delay) => void (draft.due = delay === Infinity ? null : step.now + delay),
       assign: (changes) => {
         Object.assign(context, changes);
-        const close = context.close as unknown as { closer: string; data: unknown };
+        const { close } = context;
         draft.deadline = context.deadline;
         // A renewal's generation comes from the schema's sequence: unique across incarnations.
         if (context.generation !== draft.generation) draft.generation = this.#fresh(step);
@@ -445,15 +466,14 @@ export class DurableEngine {
   }
 
   /** The machine's context for a row: what its guards, delays and assigns read. */
-  #context(draft: Draft, now: number): ExpirationContext {
+  #context(draft: Draft, now: number): ExpirationContext<DurableClose> {
     const { retry, closeTimeoutMs } = this.host.policyOf(draft.closer);
     return {
       id: draft.id,
       deadline: draft.deadline,
-      // A durable close is named, with its data; `renew` carries the same shape.
-      close: { closer: draft.closer, data: draft.data } as never,
+      close: { closer: draft.closer, data: draft.data },
       executor: undefined,
-      clock: { now: () => now, setTimeout: () => undefined, clearTimeout: () => {} },
+      clock: stepClock(now),
       onCloseError: this.onCloseError,
       generation: draft.generation,
       retry,
@@ -465,7 +485,7 @@ export class DurableEngine {
     };
   }
 
-  #args(context: ExpirationContext, event: unknown): TableArgs {
+  #args(context: ExpirationContext<DurableClose>, event: unknown): TableArgs {
     return { context, event };
   }
 

@@ -251,7 +251,7 @@ export class DurableExpireManager implements AsyncDisposable {
         const live = await this.#engine.live(step, id);
         const absolute = at.at ?? step.now + at.ttlMs!;
         if (live) {
-          await this.#engine.send(step, live, { type: 'renew', deadline: absolute, close: { closer, data }, executor: undefined } as never);
+          await this.#engine.send(step, live, { type: 'renew', deadline: absolute, close: { closer, data } });
           // While everything closes, an update of a live entity closes at once (not leaked).
           if (closingAll) {
             await this.#engine.send(step, live, SHUTDOWN);

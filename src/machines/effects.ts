@@ -5,14 +5,17 @@ import type { RetryPolicy } from './retry.js';
 /**
  * The context of an expiration: what it was created with, and which renewal it
  * is on. Only a renewal (`new` for a live id) changes the deadline.
+ *
+ * `Close` is what the entity closes with: a function in memory; a durable
+ * manager's row holds its closer's name and data instead.
  */
-export interface ExpirationContext {
+export interface ExpirationContext<Close = CloseFn> {
   /** The entity's id, as the manager knows it. */
   id: string;
   /** Absolute time on `clock` at which the entity expires. */
   deadline: number;
   /** Called once, with a signal scoped to that close, when the entity expires. */
-  close: CloseFn;
+  close: Close;
   /** Serializes the close with the entity's other work. */
   executor?: Executor | undefined;
   /**

@@ -55,13 +55,13 @@ export type ExpirationEvent =
   | FailedEvent
   | { type: 'settled' };
 
-/** `new` for an id that is still live: the same entity takes the new deadline and close. */
-export interface RenewEvent {
+/** `new` for an id that is still live: the same entity takes the new deadline and close (see {@link ExpirationContext}'s `Close`). */
+export interface RenewEvent<Close = CloseFn> {
   type: 'renew';
   /** The new absolute deadline. */
   deadline: number;
   /** The close for the renewed entity. */
-  close: CloseFn;
+  close: Close;
   /** Its executor; `undefined` for the manager's default. */
   executor?: Executor | undefined;
   /** Its retry policy; `undefined` keeps the current one. */
