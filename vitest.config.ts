@@ -9,10 +9,11 @@ import { orderedSequencer } from './test/support/sequencer.js';
  */
 const SLOW_FIRST = [
   // Ordered by a whole run's file durations (measured on a busy machine).
+  'test/durable/pglite-open.test.ts',
   'test/package.test.ts',
   'test/durable/manager-postgres.test.ts',
-  'test/cli.test.ts',
   'test/durable/manager-pglite.test.ts',
+  'test/cli.test.ts',
   'test/durable/schema-versions.test.ts',
   'test/durable/processes.test.ts',
   'test/registry-process.test.ts',

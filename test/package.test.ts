@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -220,6 +220,34 @@ const compilerOptions = {
   skipDefaultLibCheck: true,
 };
 const nodeTypesOptions = { ...compilerOptions, lib: ['ES2022'], types: ['node'] };
+/** A config's build info in `.tsbuild/`, kept between runs (see {@link TSC_CACHE}). */
+const incremental = (name: string) => ({ incremental: true, tsBuildInfoFile: `.tsbuild/${name}.tsbuildinfo` });
+
+/**
+ * TypeScript 5.2's incremental state of the consumer's three configs, kept between
+ * runs: the build info (each file's hash and diagnostics) and the output it
+ * describes (TypeScript does not emit again for a file it recorded as emitted).
+ * A run then rechecks only what changed since (a changed .d.ts of the package, and
+ * every file that depends on it), with the same diagnostics as a whole check:
+ * 3.5 s of CPU instead of 11 (measured). Saved after a passing check only.
+ */
+const TSC_CACHE = join(root, 'node_modules/.cache/xstate-expire-tests/package-consumer-tsc');
+const TSC_STATE = ['.tsbuild', 'out'];
+
+/** Copies the kept state into `consumer`, if there is one. */
+async function restoreTscState(consumer: string): Promise<void> {
+  if (!existsSync(TSC_CACHE)) return;
+  for (const name of TSC_STATE) await cp(join(TSC_CACHE, name), join(consumer, name), { recursive: true, force: true }).catch(() => {});
+}
+
+/** Keeps the state of `consumer` for the next run: written aside and renamed into place. */
+async function saveTscState(consumer: string): Promise<void> {
+  const making = `${TSC_CACHE}.${process.pid}`;
+  await rm(making, { recursive: true, force: true });
+  for (const name of TSC_STATE) await cp(join(consumer, name), join(making, name), { recursive: true });
+  await rm(TSC_CACHE, { recursive: true, force: true });
+  await rename(making, TSC_CACHE).catch(() => rm(making, { recursive: true, force: true })); // another run saved first
+}
 
 describe('the packed package in a consumer project', { timeout: TIMEOUT }, () => {
   let dir: string;
@@ -253,15 +281,15 @@ describe('the packed package in a consumer project', { timeout: TIMEOUT }, () =>
       'node10.ts': NODE10_TS,
       'require.cjs': REQUIRE_CJS,
       'tsconfig.json': {
-        compilerOptions: { ...compilerOptions, module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'out', rootDir: '.' },
+        compilerOptions: { ...compilerOptions, ...incremental('tsconfig'), module: 'NodeNext', moduleResolution: 'NodeNext', outDir: 'out', rootDir: '.' },
         files: ['embed.ts'],
       },
       'tsconfig.node-types.json': {
-        compilerOptions: { ...nodeTypesOptions, module: 'NodeNext', moduleResolution: 'NodeNext', noEmit: true },
+        compilerOptions: { ...nodeTypesOptions, ...incremental('node-types'), module: 'NodeNext', moduleResolution: 'NodeNext', noEmit: true },
         files: ['embed.ts'],
       },
       'tsconfig.node10.json': {
-        compilerOptions: { ...compilerOptions, module: 'commonjs', moduleResolution: 'node', noEmit: true },
+        compilerOptions: { ...compilerOptions, ...incremental('node10'), module: 'commonjs', moduleResolution: 'node', noEmit: true },
         files: ['node10.ts'],
       },
     };
@@ -275,9 +303,16 @@ describe('the packed package in a consumer project', { timeout: TIMEOUT }, () =>
     const tsc = (name: string) => join(consumer, 'node_modules', name, 'bin/tsc');
     // TypeScript 7 checks on one thread: its threads would only compete with the 5.x check
     // and the other test files for the cores (measured: 2.2 s of CPU instead of 4 s, same result).
-    const tsc7 = (...args: string[]) => run(process.execPath, [tsc('typescript-7'), '--singleThreaded', ...args], consumer);
+    // Not incremental: TypeScript 5.2's build info is the only one kept.
+    const tsc7 = (...args: string[]) => run(process.execPath, [tsc('typescript-7'), '--singleThreaded', '--incremental', 'false', ...args], consumer);
+    await restoreTscState(consumer);
     [typecheck, typecheck7, installedXstate, tscVersions] = await Promise.all([
-      run(process.execPath, [tsc('typescript'), '-b', 'tsconfig.json', 'tsconfig.node-types.json', 'tsconfig.node10.json'], consumer),
+      run(process.execPath, [tsc('typescript'), '-b', 'tsconfig.json', 'tsconfig.node-types.json', 'tsconfig.node10.json'], consumer).then(
+        async (result) => {
+          if (result.code === 0) await saveTscState(consumer);
+          return result;
+        },
+      ),
       // Without emitting: out/ is the 5.x build's, which runs.
       tsc7('-p', 'tsconfig.json', '--noEmit').then(async (dom) => (dom.code !== 0 ? dom : tsc7('-p', 'tsconfig.node-types.json'))),
       run('npm', ['ls', 'xstate', '--all', '--parseable'], consumer),

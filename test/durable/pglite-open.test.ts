@@ -2,16 +2,23 @@
  * A new PGlite data folder is a copy of a cached template: it opens and works
  * like one PGlite initialised itself, keeps what is written, and processes
  * making the template together never see half of one.
+ *
+ * One test makes a template as a user's first store does (`initdb` in a child:
+ * seconds of WebAssembly); the cache's races and repairs are the store's file
+ * work around that child, so there a stand-in maker copies the run's test
+ * template instead (see {@link fakeMaker}), and the stores still open the
+ * copies with PGlite.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { pgliteStore } from '../../src/durable/index.js';
+import { bundled } from '../support/bundle.js';
+import { pgliteTemplate } from '../support/pglite-template.js';
 
-const OPENER = fileURLToPath(new URL('./pglite-opener.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const folders: string[] = [];
 
@@ -30,13 +37,47 @@ afterEach(() => {
 /** The templates in `cache`, and whatever else is left there (work folders of a maker). */
 const cacheEntries = (cache: string) => readdirSync(cache).sort();
 
-/** Opens a store on `dataDir` in a process of its own: resolves with what it printed. */
-function openInChild(dataDir: string, cache: string): Promise<string> {
+/**
+ * A stand-in for the `node` that makes a template (`initdb` in WebAssembly,
+ * seconds of CPU each time): an executable the store starts in its place,
+ * with the same arguments, that fills the data folder it is given (the last
+ * one) with a copy of the run's PGlite test template, a folder `initdb` made.
+ * `runs()` counts its runs; a run copies only once `together` runs have
+ * started, so that makers racing are in flight at the same time.
+ */
+async function fakeMaker(dir: string, together = 1): Promise<{ path: string; runs(): number }> {
+  const source = await pgliteTemplate();
+  const path = join(dir, 'make-template.mjs');
+  const log = join(dir, 'maker.log');
+  writeFileSync(
+    path,
+    `#!${process.execPath}
+import { appendFileSync, cpSync, readFileSync } from 'node:fs';
+const log = ${JSON.stringify(log)};
+const runs = () => readFileSync(log, 'utf8').split('\\n').filter(Boolean).length;
+appendFileSync(log, 'started\\n');
+const until = Date.now() + 120_000;
+while (runs() < ${together}) {
+  if (Date.now() > until) throw new Error('the other template makers never started');
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
+cpSync(${JSON.stringify(source)}, process.argv.at(-1), { recursive: true });
+`,
+  );
+  chmodSync(path, 0o755);
+  return { path, runs: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0) };
+}
+
+/** Opens a store on `dataDir` in a process of its own (making templates with `maker`): resolves with what it printed. */
+function openInChild(dataDir: string, cache: string, maker: string): Promise<string> {
   const env = { ...process.env };
   delete env['NODE_OPTIONS'];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, ['--import', 'tsx', OPENER, dataDir, cache], { cwd: ROOT, env, timeout: 280_000, killSignal: 'SIGKILL' }, (error, stdout, stderr) =>
-      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout.trim()),
+    execFile(
+      process.execPath,
+      ['--liftoff-only', bundled('pglite-opener'), dataDir, cache, maker],
+      { cwd: ROOT, env, timeout: 280_000, killSignal: 'SIGKILL' },
+      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout.trim())),
     );
   });
 }
@@ -74,23 +115,31 @@ describe('pgliteStore: a new data folder from the template', () => {
     expect(readdirSync(root).sort()).toEqual(['cache', 'first', 'second']); // no half-seeded folder left beside
   });
 
-  it('two processes opening new folders on an empty cache together: both open, one template is left, no work folder', async () => {
-    const root = folder();
-    const cache = join(root, 'cache');
-    const said = await Promise.all([openInChild(join(root, 'a'), cache), openInChild(join(root, 'b'), cache)]);
-    expect(said).toEqual(['opened 1', 'opened 1']);
-    expect(cacheEntries(cache)).toEqual([expect.stringMatching(/^pglite-[\d.]+-v\d+$/)]);
-  });
+  // The stand-in maker is an executable script (a shebang line): not on Windows.
+  it.skipIf(process.platform === 'win32')(
+    'two processes opening new folders on an empty cache together, both making the template at once: both open, one template is left, no work folder',
+    async () => {
+      const root = folder();
+      const cache = join(root, 'cache');
+      const maker = await fakeMaker(root, 2);
+      const said = await Promise.all([openInChild(join(root, 'a'), cache, maker.path), openInChild(join(root, 'b'), cache, maker.path)]);
+      expect(said).toEqual(['opened 1', 'opened 1']);
+      // Each process made one; the second rename lost, and that process took the first one's.
+      expect(maker.runs()).toBe(2);
+      expect(cacheEntries(cache)).toEqual([expect.stringMatching(/^pglite-[\d.]+-v\d+$/)]);
+    },
+  );
 
-  it('a template that lost a file is made again, and the new folder opens', async () => {
+  it.skipIf(process.platform === 'win32')('a template that lost a file is made again, and the new folder opens', async () => {
     const root = folder();
     const cache = join(root, 'cache');
-    const store = pgliteStore({ dataDir: join(root, 'a'), templateCache: cache });
-    await store.acquire();
-    await store.release();
+    const maker = await fakeMaker(root);
+    expect(await openInChild(join(root, 'a'), cache, maker.path)).toBe('opened 1');
+    expect(maker.runs()).toBe(1);
     const [template] = cacheEntries(cache);
     rmSync(join(cache, template!, 'data', 'PG_VERSION')); // as a temp cleaner would
-    expect(await openInChild(join(root, 'b'), cache)).toBe('opened 1');
+    expect(await openInChild(join(root, 'b'), cache, maker.path)).toBe('opened 1');
+    expect(maker.runs()).toBe(2);
     expect(existsSync(join(cache, template!, 'data', 'PG_VERSION'))).toBe(true);
     expect(cacheEntries(cache)).toEqual([template]);
   });

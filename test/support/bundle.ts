@@ -28,6 +28,7 @@ export const PROGRAMS = {
   'clock-skew': 'test/durable/skew.ts',
   'chaos-worker': 'test/durable/chaos/worker.ts',
   'lock-holder': 'test/durable/lock-holder.ts',
+  'pglite-opener': 'test/durable/pglite-opener.ts',
   'registry-example': 'examples/registry/main.ts',
   'inspect-example': 'examples/inspect.ts',
   cli: 'src/cli/main.ts',
