@@ -110,7 +110,7 @@ export function withDefaults(options: DurableExpireManagerOptions): ResolvedDura
   toClosers(owner, closers);
   assertNamespace(owner, namespace);
   assertMs(owner, 'claimTimeoutMs', claimTimeoutMs, 30);
-  // A pause's lease lives in the database only (no timer, no setting holds it): it may be as long as a number is exact.
+  // A pause's timeout is a due time in the database only (no timer, no setting holds it): as long as a number is exact.
   assertMs(owner, 'pauseTimeoutMs', pauseTimeoutMs, 30, Number.MAX_SAFE_INTEGER);
   assertMs(owner, 'pollIntervalMs', pollIntervalMs, 10);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 10_000) {
