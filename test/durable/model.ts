@@ -54,7 +54,9 @@ const TIME_DEPTH = 4;
  * renewal moves a claim or a pause on behind the model's back. To the
  * database the process holding a pause is then as good as dead, and the pause
  * times out `PAUSE_MS` after its last `stop`, as the model's `pauseTimeout`
- * says; that a live holder keeps it is pause-timeout.test.ts's.
+ * says; that a live holder keeps it is pause-timeout.test.ts's. A running
+ * close's claim is renewed by the adapter instead (`heartbeat`), before each
+ * clock move but `reclaim`'s: the model's close times out only while its process lives.
  */
 const CLAIM_MS = 2 ** 31 - 1;
 const PAUSE_MS = 2 ** 31 - 1;
@@ -116,7 +118,7 @@ const rows = async (db: TestDatabase, { manager, id }: World) =>
  * how long `dispose({ close: true })` may take to end once the model says it
  * has (a ceiling for a hang, not a speed check).
  */
-export const adapter = (db: TestDatabase, { drainCeilingMs = 30_000 } = {}): ModelAdapter<World> & { end(): Promise<void> } => {
+const adapter = (db: TestDatabase, { drainCeilingMs = 30_000 } = {}): ModelAdapter<World> & { end(): Promise<void> } => {
   let current: Awaited<ReturnType<typeof durableManager>> | undefined;
   let held: HeldClose[] = [];
   let count = 0;
@@ -238,8 +240,9 @@ export const adapter = (db: TestDatabase, { drainCeilingMs = 30_000 } = {}): Mod
       const { manager, id, closes } = world;
       const seen = { closes: closes.length, closeSignalAborted: closes.at(-1)?.signal.aborted, closeFailures: world.failures() };
       if (world.handedOver) return { ...seen, live: false, state: undefined, attempts: undefined };
+      // One read for all three: get(id) reads the live row as has(id) and state(id) do (those are semantics.ts's).
       const entity = await manager.get(id);
-      return { ...seen, live: await manager.has(id), state: entity?.state, attempts: entity?.attempts };
+      return { ...seen, live: entity !== undefined, state: entity?.state, attempts: entity?.attempts };
     },
 
     async teardown(world) {
