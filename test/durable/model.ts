@@ -197,11 +197,13 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
     /** Disposes the manager the last paths ran on. */
     end: async () => void (await current?.manager.dispose()),
     async setup(path) {
-      await db.clock.set(T0);
-      // The clock went back (the last path may have moved it months ahead): a pass that began
+      // The clock goes back (the last path may have moved it months ahead): a pass that began
       // before, kicked by a close that ended, still holds the old time, and would find this
       // path's entity due. poll() resolves after that pass and one begun since.
-      if (current && !current.manager.disposed) await current.manager.poll();
+      if (db.clock.now() !== T0) {
+        await db.clock.set(T0);
+        if (current && !current.manager.disposed) await current.manager.poll();
+      }
       if (!current || current.manager.disposed) {
         held = [];
         current = await durableManager(db, { closers, claimTimeoutMs: CLAIM_MS, pauseTimeoutMs: PAUSE_MS });
