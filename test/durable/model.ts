@@ -15,6 +15,7 @@ import {
   type ModelAdapter,
   type ModelEventName,
   type ModelPath,
+  type ModelStep,
   BACKOFF_EVENT,
   CLOSE_TIMEOUT_EVENT,
   PAUSE_TIMEOUT_EVENT,
@@ -250,7 +251,8 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
       world.closes.forEach((c) => c.settle());
       if (world.disposing) await drained(world, 'its entity deleted and its closes settled');
       await world.disposing;
-      // A failed row a disposed manager left (handed over, or a drain that did not end): no manager of its namespace takes it.
+      // A failed row a disposed manager left (handed over, or a drain that did not end): no manager
+      // of its namespace takes it.
       if (world.manager.disposed) {
         await db.store.query(`DELETE FROM ${schema}.entities WHERE namespace = $1 AND id = $2 AND state = 'failed'`, [
           world.manager.namespace,
@@ -261,7 +263,8 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
     },
   };
 
-  async function act(world: World, event: ModelEventName, step: Parameters<ModelAdapter<World>['perform']>[2]): Promise<unknown> {
+  /** Makes `event` happen to the path's entity: what `perform` returns. */
+  async function act(world: World, event: ModelEventName, step: ModelStep): Promise<unknown> {
     const { manager, id } = world;
     const poll = () => manager.poll();
     const running = () => world.closes.find((c) => !c.signal.aborted);
@@ -297,7 +300,9 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
       case 'shutdown':
         world.disposing = manager.dispose({ close: true }).then(() => void (world.drained = true));
         // It shuts the entity down before it waits for the close.
-        await eventually(async () => expect((await rows(db, world)).every((r) => r.state !== 'active' && r.state !== 'paused')).toBe(true));
+        await eventually(async () =>
+          expect((await rows(db, world)).every((r) => r.state !== 'active' && r.state !== 'paused')).toBe(true),
+        );
         // A close it queued is claimed by its next pass, a moment later (seconds on a loaded
         // machine): wait for the closes the model expects, up to a ceiling; the check after
         // the step judges what came (none, or one too many, still fails the path).
@@ -358,9 +363,11 @@ export function modelPaths(database: () => TestDatabase): void {
   // Known difference (reported): the drain waits for every row it shut down to leave the table, and a failed
   // row never does; it polls every 50 ms meanwhile. The model's manager disposes, as the in-memory one does.
   // Flip to it() once the manager ends its drain there, and run `awaitingFix` with the other paths.
-  it.fails(`dispose({ close: true }) ends when all it has left is a failed row (as on ${awaitingFix.length} paths: ${awaitingFix[0]?.name}, …)`, async () => {
+  const known = `as on ${awaitingFix.length} paths: ${awaitingFix[0]?.name}, …`;
+  it.fails(`dispose({ close: true }) ends when all it has left is a failed row (${known})`, async () => {
     const fail = () => Promise.reject(new Error('boom'));
-    const { manager } = await durableManager(db, { closers: { lease: { close: fail, retry: { attempts: 2, backoffMs: 0 } } } });
+    const lease = { close: fail, retry: { attempts: 2, backoffMs: 0 } };
+    const { manager } = await durableManager(db, { closers: { lease } });
     try {
       await db.clock.set(T0);
       await manager.new('a', T0 + 10, { closer: 'lease' });
@@ -371,8 +378,10 @@ export function modelPaths(database: () => TestDatabase): void {
       });
       let drained = false;
       void manager.dispose({ close: true }).then(() => void (drained = true));
-      await eventually(() => expect(drained).toBe(true), 3_000); // a ceiling for the hang: a drain with nothing to close ends at once
-      expect(await manager.state('a')).toBe('failed'); // left for other managers, as every durable dispose leaves its entities
+      // A ceiling for the hang: a drain with nothing to close ends at once.
+      await eventually(() => expect(drained).toBe(true), 3_000);
+      // Left for other managers, as every durable dispose leaves its entities.
+      expect(await manager.state('a')).toBe('failed');
     } finally {
       await manager.dispose();
     }
@@ -385,8 +394,10 @@ export function modelPaths(database: () => TestDatabase): void {
       'expiration.expired.queued --renew--> expiration.active',
       'expiration.expired.queued --delete--> expiration.deleted',
     ]);
-    const covered = new Set(coverage.transitions.covered.map((t) => t.event));
-    for (const event of ['reclaim', PAUSE_TIMEOUT_EVENT, CLOSE_TIMEOUT_EVENT, BACKOFF_EVENT, 'failed', 'retry']) expect(covered).toContain(event);
+    const covered = coverage.transitions.covered.map((t) => t.event);
+    for (const event of ['reclaim', PAUSE_TIMEOUT_EVENT, CLOSE_TIMEOUT_EVENT, BACKOFF_EVENT, 'failed', 'retry']) {
+      expect(covered).toContain(event);
+    }
     expect(coverage.states.missing).toEqual([]);
     expect(coverage.requirements.missing).toEqual([]);
     // Not the durable manager's to take: an executor's refusal (it has none), the in-memory dispose
