@@ -161,15 +161,17 @@ export class CloseRunner {
   }
 
   /**
-   * Queues a completion: written with those queued beside it, in one
-   * transaction, at once when none is being written (closes that end
-   * together share it), else right after the one under way.
+   * Queues a completion: written at once when none is being written, else
+   * with those that end meanwhile, in one transaction right after the one
+   * under way.
    */
   #enqueue(queued: Queued): void {
     this.#queue.push(queued);
     if (!this.#flushing) {
       this.#flushing = true;
-      setImmediate(() => void this.#flush());
+      // A microtask, not a macrotask: on PGlite every query resolves in microtasks, and a
+      // caller looping on calls would starve a timer or setImmediate for as long as it loops.
+      queueMicrotask(() => void this.#flush());
     }
   }
 
