@@ -2,7 +2,7 @@ import { CLOSE_SETTLED, CLOSE_TIMED_OUT, report } from '../machines/effects.js';
 import type { ExpireTelemetry } from '../telemetry/telemetry.js';
 import type { CloseErrorHandler } from '../types.js';
 import type { NamedCloser } from './closers.js';
-import { type Claim, type DurableEngine, type Step, keyOf } from './engine.js';
+import { type Claim, type Draft, type DurableEngine, type Opening, type Step, keyOf } from './engine.js';
 
 /** What the close runner asks of the manager it runs for. */
 export interface CloseRunnerHost {
@@ -10,8 +10,8 @@ export interface CloseRunnerHost {
   readonly closers: ReadonlyMap<string, NamedCloser>;
   readonly telemetry: ExpireTelemetry;
   readonly onCloseError: CloseErrorHandler;
-  /** A transaction, then what it asked for once committed (the manager's `#call`). */
-  call<T>(work: (step: Step) => Promise<T>): Promise<T>;
+  /** A transaction, then what it asked for once committed (the manager's `#call`), opened by a read when given. */
+  call<T>(work: (step: Step, rows: Draft[]) => Promise<T>, options?: { open?: Opening }): Promise<T>;
   /** Whether the manager still runs: a completion is tried longer then. */
   active(): boolean;
   /** The database's time now, as this process estimates it. */
@@ -33,6 +33,17 @@ interface Running {
 
 const SETTLED = { type: 'settled' } as const;
 
+/** Completions per transaction, at most. */
+const COMPLETION_BATCH = 100;
+
+/** A completion waiting for the next batch. */
+interface Queued {
+  claim: Claim;
+  outcome: Outcome;
+  resolve(held: boolean): void;
+  reject(error: unknown): void;
+}
+
 /**
  * The closes a durable manager runs: each claimed by a committed transaction,
  * run with a signal scoped to it, then completed (settled, or failed: retried
@@ -45,6 +56,9 @@ export class CloseRunner {
   /** Telemetry: closes taken over from another process (`id#generation`), counted when they run. */
   readonly reclaims = new Set<string>();
   readonly #host: CloseRunnerHost;
+  /** Completions waiting for a batch: those that end while one is written go in the next. */
+  #queue: Queued[] = [];
+  #flushing = false;
 
   constructor(host: CloseRunnerHost) {
     this.#host = host;
@@ -123,10 +137,8 @@ export class CloseRunner {
   }
 
   /** Hands claims back at once (their lease ends now): another manager's next pass runs them. */
-  handBack(claims: readonly Claim[]): Promise<void> {
-    return this.#host.call(async (step) => {
-      for (const claim of claims) await this.#finish(step, claim, 'handBack');
-    });
+  async handBack(claims: readonly Claim[]): Promise<void> {
+    await this.#finishAll(claims.map((claim) => ({ claim, outcome: 'handBack' as const })));
   }
 
   /**
@@ -137,7 +149,7 @@ export class CloseRunner {
   async #complete(claim: Claim, outcome: Outcome): Promise<boolean> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await this.#host.call((step) => this.#finish(step, claim, outcome));
+        return await new Promise<boolean>((resolve, reject) => this.#enqueue({ claim, outcome, resolve, reject }));
       } catch (error) {
         if (attempt >= (this.#host.active() ? 20 : 3)) {
           this.#host.fail('complete', error);
@@ -149,17 +161,63 @@ export class CloseRunner {
   }
 
   /**
-   * In `step`: completes a claim this manager still holds (fenced by generation
-   * and owner), or hands it back; resolves with whether it still held it.
+   * Queues a completion: written at once when none is being written, else
+   * with those that end meanwhile, in one transaction right after the one
+   * under way.
    */
-  async #finish(step: Step, claim: Claim, outcome: Outcome): Promise<boolean> {
+  #enqueue(queued: Queued): void {
+    this.#queue.push(queued);
+    if (!this.#flushing) {
+      this.#flushing = true;
+      // A microtask, not a macrotask: on PGlite every query resolves in microtasks, and a
+      // caller looping on calls would starve a timer or setImmediate for as long as it loops.
+      queueMicrotask(() => void this.#flush());
+    }
+  }
+
+  async #flush(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue.splice(0, COMPLETION_BATCH);
+      try {
+        const held = await this.#finishAll(batch);
+        batch.forEach((queued, index) => queued.resolve(held[index]!));
+      } catch (error) {
+        // Each retries on its own schedule (see #complete).
+        for (const queued of batch) queued.reject(error);
+      }
+    }
+    this.#flushing = false;
+  }
+
+  /**
+   * One transaction: completes the claims this manager still holds (fenced by
+   * generation and owner: the rows are read only where it is their owner), or
+   * hands them back; resolves with whether it still held each.
+   */
+  #finishAll(items: ReadonlyArray<{ claim: Claim; outcome: Outcome }>): Promise<boolean[]> {
     const { engine } = this.#host;
-    const draft = await engine.byKey(step, claim.id, claim.generation, engine.owner);
-    // Re-claimed by another manager, replaced, or timed out (its attempt failed already): nothing to do.
-    if (!draft || draft.state !== 'expired.closing') return false;
-    if (outcome === 'handBack') engine.releaseNow(step, draft);
-    else await engine.send(step, draft, outcome === 'settled' ? SETTLED : { type: 'failed', error: outcome.error });
-    await engine.write(step, draft);
-    return true;
+    const keys = items.map(({ claim }) => keyOf(claim.id, claim.generation));
+    return this.#host.call(
+      async (step, rows) => {
+        const drafts = new Map(rows.map((draft) => [keyOf(draft.id, draft.generation), draft]));
+        const written: Draft[] = [];
+        const held: boolean[] = [];
+        for (const [index, { outcome }] of items.entries()) {
+          const draft = drafts.get(keys[index]!);
+          // Re-claimed by another manager, replaced, or timed out (its attempt failed already): nothing to do.
+          if (!draft || draft.state !== 'expired.closing') {
+            held.push(false);
+            continue;
+          }
+          if (outcome === 'handBack') engine.releaseNow(step, draft);
+          else await engine.send(step, draft, outcome === 'settled' ? SETTLED : { type: 'failed', error: outcome.error });
+          written.push(draft);
+          held.push(true);
+        }
+        await engine.writeAll(step, written);
+        return held;
+      },
+      { open: engine.opensClaims(keys) },
+    );
   }
 }

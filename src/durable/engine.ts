@@ -87,13 +87,29 @@ export class Step {
   readonly waitFor: string[] = [];
   /** The earliest `due` or lease end written: other managers may need to wake up for it. */
   earliest = Infinity;
+  /** Ids a failed close handed back live in this step, not yet written: taken for the next rejoin of the same id. */
+  readonly rejoined = new Set<string>();
+  /** Every generation drawn for this step (a batch draws one per entity); {@link Step.generation} is the one in use. */
+  generations: readonly number[] = [];
   constructor(
     readonly query: Query,
     /** The database's time, in ms. */
     readonly now: number,
     /** A generation no entity ever had (from the schema's sequence), when the transaction asked for one. */
-    readonly generation: number | undefined = undefined,
+    public generation: number | undefined = undefined,
   ) {}
+}
+
+/**
+ * The statement that opens a transaction by reading its rows (one round trip
+ * instead of two): one of the `open…` plans, its parameters but the last two
+ * (the idle timeout and how many generations to draw, which the engine adds).
+ */
+export interface Opening {
+  sql: string;
+  params: readonly unknown[];
+  /** How many generations the transaction draws (one per entity it may create or renew). Default 0. */
+  generations?: number;
 }
 
 /** What the engine asks of the manager that runs it. */
@@ -140,6 +156,28 @@ const toDraft = (row: Row): Draft => ({
   closeDeadline: row.close_deadline === null || row.close_deadline === undefined ? null : Number(row.close_deadline),
   key: Number(row.generation),
   ended: false,
+});
+
+/** A draft as one element of the JSON array {@link Plans.insertMany} and {@link Plans.updateMany} read. */
+const jsonRow = (draft: Draft): Record<string, unknown> => ({
+  id: draft.id,
+  generation: draft.generation,
+  state: draft.state,
+  live: draft.live,
+  deadline: draft.deadline,
+  due: draft.due,
+  closer: draft.closer,
+  // Text, cast to jsonb on write, as the one-row statements write it.
+  data: JSON.stringify(draft.data),
+  owner: draft.owner,
+  lease_state: draft.leaseState,
+  lease_until: draft.leaseUntil,
+  lease_ms: draft.leaseMs,
+  lease_event: draft.leaseEvent,
+  holders: draft.holders,
+  attempt: draft.attempt,
+  last_error: draft.lastError,
+  close_deadline: draft.closeDeadline,
 });
 
 /** Sets, or clears, a draft's lease. */
@@ -208,10 +246,23 @@ export class DurableEngine {
    * database reports (two processes created one id at once, a serialization
    * failure or a deadlock): `work` starts afresh, on a new {@link Step}.
    */
-  async transaction<T>(work: (step: Step) => Promise<T>, { generation = false } = {}): Promise<T> {
+  async transaction<T>(
+    work: (step: Step, rows: Draft[]) => Promise<T>,
+    { generation = false, open }: { generation?: boolean; open?: Opening } = {},
+  ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.store.transaction(async (query) => {
+          if (open !== undefined) {
+            // Stryker disable next-line MethodExpression: as below
+            const timeout = String(Math.ceil(this.claimTimeoutMs));
+            const rows = await query(open.sql, [...open.params, timeout, open.generations ?? 0]);
+            const first = rows[0]!;
+            const step = new Step(query, Number(first.tx_now));
+            step.generations = ((first.tx_generations as unknown[] | null) ?? []).map(Number);
+            step.generation = step.generations[0];
+            return work(step, rows.filter((row) => row.id !== null && row.id !== undefined).map(toDraft));
+          }
           // A process that freezes inside a transaction (its locks held, its connection
           // alive) is cut off after claimTimeoutMs, so that SKIP LOCKED does not skip
           // its rows for as long as it hangs.
@@ -220,7 +271,7 @@ export class DurableEngine {
             // Stryker disable next-line MethodExpression: claimTimeoutMs is a whole number (assertMs), which ceil and floor keep
             [String(Math.ceil(this.claimTimeoutMs))],
           );
-          return work(new Step(query, Number(row!.now), generation ? Number(row!.generation) : undefined));
+          return work(new Step(query, Number(row!.now), generation ? Number(row!.generation) : undefined), []);
         });
       } catch (error) {
         if (!RETRIED.has((error as { code?: string }).code ?? '') || attempt >= 5) throw error;
@@ -232,6 +283,26 @@ export class DurableEngine {
   async live(step: Step, id: string): Promise<Draft | undefined> {
     const [row] = await step.query(this.#plans.live, [this.namespace, id]);
     return row && toDraft(row);
+  }
+
+  /** Opens a transaction on the live row of `id` (locked), drawing `generations` generations. */
+  opensLive(id: string, generations = 0): Opening {
+    return { sql: this.#plans.openLive, params: [this.namespace, id], generations };
+  }
+
+  /** Opens a transaction on the live rows of `ids` (locked), drawing `generations` generations. */
+  opensLives(ids: readonly string[], generations: number): Opening {
+    return { sql: this.#plans.openLives, params: [this.namespace, ids], generations };
+  }
+
+  /** Opens a transaction on the rows of `keys` (`id#generation`) while this manager holds them (fencing), locked. */
+  opensClaims(keys: readonly string[]): Opening {
+    return { sql: this.#plans.openByKeys, params: [this.namespace, ...keyParams(keys), this.owner] };
+  }
+
+  /** Opens a transaction on the rows due now (its own `now`) that `closers` handle, at most `limit`, locked and skipped by others. */
+  opensDue(closers: readonly string[], limit: number): Opening {
+    return { sql: this.#plans.openDue, params: [this.namespace, closers, limit] };
   }
 
   /** A row by its key, locked; only while `owner` still holds it, when given (fencing). */
@@ -282,7 +353,7 @@ export class DurableEngine {
     // A close that ends otherwise than settled may hand its entity back: is its id still free?
     if (!draft.live && event.type !== 'settled' && draft.idTaken === undefined) {
       const [row] = await step.query(this.#plans.idTaken, [this.namespace, draft.id, draft.generation]);
-      draft.idTaken = row !== undefined;
+      draft.idTaken = row !== undefined || step.rejoined.has(draft.id);
     }
     const taken = this.#step(step, draft, event);
     await this.#drain(step, draft);
@@ -365,6 +436,32 @@ export class DurableEngine {
     if (draft.key === undefined) await step.query(this.#plans.insert, values);
     else await step.query(this.#plans.update, [...values, draft.key]);
     draft.key = draft.generation;
+  }
+
+  /**
+   * Writes drafts back in at most three statements: their deletions, their
+   * updates, their insertions (as {@link DurableEngine.write} does one by one).
+   * The drafts are distinct rows, and no two of them live with one id.
+   */
+  async writeAll(step: Step, drafts: readonly Draft[]): Promise<void> {
+    if (drafts.length === 1) return this.write(step, drafts[0]!);
+    const gone: string[] = [];
+    const updates: Array<Record<string, unknown>> = [];
+    const inserts: Array<Record<string, unknown>> = [];
+    for (const draft of drafts) {
+      if (draft.ended) {
+        if (draft.key !== undefined) gone.push(keyOf(draft.id, draft.key));
+        continue;
+      }
+      for (const time of [draft.due, draft.leaseUntil]) if (time !== null && time < step.earliest) step.earliest = time;
+      const row = jsonRow(draft);
+      if (draft.key === undefined) inserts.push(row);
+      else updates.push({ ...row, key: draft.key });
+    }
+    if (gone.length > 0) await step.query(this.#plans.deleteMany, [this.namespace, ...keyParams(gone)]);
+    if (updates.length > 0) await step.query(this.#plans.updateMany, [this.namespace, JSON.stringify(updates)]);
+    if (inserts.length > 0) await step.query(this.#plans.insertMany, [this.namespace, JSON.stringify(inserts)]);
+    for (const draft of drafts) if (!draft.ended) draft.key = draft.generation;
   }
 
   /**
@@ -513,7 +610,10 @@ export class DurableEngine {
     // A failed close hands the entity back: live again (retrying, or failed), unless its id was taken.
     rejoin: (step, draft) => {
       if (draft.idTaken) step.mailbox.push({ type: 'superseded' });
-      else draft.live = true;
+      else {
+        draft.live = true;
+        step.rejoined.add(draft.id);
+      }
     },
   };
 }

@@ -6,7 +6,7 @@ import type { CloseErrorHandler, ManagerStatus } from '../types.js';
 import { type ParsedDeadline, describe } from '../shared/validate.js';
 import { type DanceCalls, type DanceManager, danceCalls, danceManager } from '../shared/dance.js';
 import { assertDurableId, assertJson, toDurableDeadline } from './validate.js';
-import { type Draft, DurableEngine, type Step, keyOf } from './engine.js';
+import { type Draft, DurableEngine, type Opening, type Step, keyOf } from './engine.js';
 import { DEFAULT_CLOSE_POLICY, type NamedCloser, toClosers } from './closers.js';
 import type { DurableStore } from './store.js';
 import { type Plans, plansFor } from './plans.js';
@@ -28,6 +28,8 @@ import { countByState } from './admin.js';
 const SHUTDOWN = { type: 'shutdown' } as const;
 const LIVE_STATES: readonly LiveExpirationState[] = ['active', 'paused', 'expired', 'failed'];
 const BATCH = 100;
+/** Entities per transaction of `newMany`. */
+const NEW_BATCH = 1_000;
 /** How soon to look again at a deadline that was due but not handled by a pass. */
 const RETRY_MS = 5;
 
@@ -139,7 +141,7 @@ export class DurableExpireManager implements AsyncDisposable {
       closers: this.#closers,
       telemetry: this.#telemetry,
       onCloseError: this.#onCloseError,
-      call: (work) => this.#call(work),
+      call: (work, options) => this.#call(work, options),
       active: () => this.#active,
       now: () => Date.now() + this.#wakeUps.offset,
       freed: () => this.#kick(),
@@ -247,8 +249,7 @@ export class DurableExpireManager implements AsyncDisposable {
     }
     const closingAll = this.#status === 'draining';
     await this.#call(
-      async (step) => {
-        const live = await this.#engine.live(step, id);
+      async (step, [live]) => {
         const absolute = at.at ?? step.now + at.ttlMs!;
         if (live) {
           await this.#engine.send(step, live, { type: 'renew', deadline: absolute, close: { closer, data } });
@@ -263,8 +264,60 @@ export class DurableExpireManager implements AsyncDisposable {
           await this.#engine.write(step, await this.#engine.create(step, id, absolute, closer, data));
         }
       },
-      { generation: true },
+      { open: this.#engine.opensLive(id, 1) },
     );
+  }
+
+  /**
+   * `new` for each of `entities`, in order, as if called one after the other
+   * (a later item for an id renews what an earlier one armed): every item is
+   * checked before anything is written, then one transaction per 1,000 items.
+   * While `dispose({ close: true })` runs, the items go one by one through `new`.
+   *
+   * @throws TypeError naming the index of the first bad item (nothing changes
+   *   then), or when the manager is disposed.
+   */
+  async newMany(entities: ReadonlyArray<{ id: string; deadline: DurableDeadline; closer: string; data?: unknown }>): Promise<void> {
+    if (!Array.isArray(entities)) throw new TypeError('DurableExpireManager.newMany: entities must be an array of { id, deadline, closer, data? }');
+    const items = entities.map((entity: unknown, index) => {
+      const owner = `DurableExpireManager.newMany: entities[${index}]`;
+      if (entity === null || typeof entity !== 'object') throw new TypeError(`${owner} must be { id, deadline, closer, data? }`);
+      const { id, deadline, closer, data = null } = entity as Record<string, unknown>;
+      assertDurableId(owner, id);
+      const at = toDurableDeadline(`${owner}: deadline`, deadline);
+      if (typeof closer !== 'string' || !this.#closers.has(closer)) {
+        throw new TypeError(`${owner}: unknown closer ${describe(closer)}; known: ${this.#names.join(', ')}`);
+      }
+      assertJson(owner, data, 'data');
+      return { id, at, closer, data };
+    });
+    for (let from = 0; from < items.length || from === 0; from += NEW_BATCH) {
+      if (this.#status === 'disposing' || this.#status === 'disposed') {
+        throw new TypeError(`DurableExpireManager.newMany: the manager is disposed (${from} of ${items.length} written)`);
+      }
+      const batch = items.slice(from, from + NEW_BATCH);
+      if (batch.length === 0) return;
+      if (this.#status === 'draining') {
+        for (const { id, at, closer, data } of batch) await this.#new(id, at, closer, data);
+        continue;
+      }
+      const ids = [...new Set(batch.map(({ id }) => id))];
+      await this.#call(
+        async (step, rows) => {
+          const drafts = new Map(rows.map((draft) => [draft.id, draft]));
+          for (const [index, { id, at, closer, data }] of batch.entries()) {
+            // Each item its own generation, as each `new` draws one.
+            step.generation = step.generations[index];
+            const absolute = at.at ?? step.now + at.ttlMs!;
+            const draft = drafts.get(id);
+            if (draft) await this.#engine.send(step, draft, { type: 'renew', deadline: absolute, close: { closer, data } });
+            else drafts.set(id, await this.#engine.create(step, id, absolute, closer, data));
+          }
+          await this.#engine.writeAll(step, [...drafts.values()]);
+        },
+        { open: this.#engine.opensLives(ids, batch.length) },
+      );
+    }
   }
 
   /**
@@ -490,21 +543,23 @@ export class DurableExpireManager implements AsyncDisposable {
   /** One call on an id checked already: a transaction on its live row. */
   async #route(call: RoutedCall, id: string): Promise<boolean> {
     if (!this.#active) return false;
-    return this.#call(async (step) => {
-      const live = await this.#engine.live(step, id);
-      if (!live) return false;
-      const taken = await this.#engine.send(step, live, { type: call });
-      // retry answers whether the statechart took it (only a failed entity does); the Go calls, whether the id was live.
-      if (call === 'retry' && !taken) return false;
-      // The caller holds the pause, whether it took it or joined it (R1.1 for every updater).
-      if (call === 'stop' && taken) this.#engine.holdPause(step, live);
-      await this.#engine.write(step, live);
-      return true;
-    });
+    return this.#call(
+      async (step, [live]) => {
+        if (!live) return false;
+        const taken = await this.#engine.send(step, live, { type: call });
+        // retry answers whether the statechart took it (only a failed entity does); the Go calls, whether the id was live.
+        if (call === 'retry' && !taken) return false;
+        // The caller holds the pause, whether it took it or joined it (R1.1 for every updater).
+        if (call === 'stop' && taken) this.#engine.holdPause(step, live);
+        await this.#engine.write(step, live);
+        return true;
+      },
+      { open: this.#engine.opensLive(id) },
+    );
   }
 
   /** A transaction, then what it asked for once committed: closes to run or hand back, leases to renew, managers to wake. */
-  #call<T>(work: (step: Step) => Promise<T>, options?: { generation?: boolean }): Promise<T> {
+  #call<T>(work: (step: Step, rows: Draft[]) => Promise<T>, options?: { generation?: boolean; open?: Opening }): Promise<T> {
     const call = this.#transaction(work, options);
     this.#inflight.add(call);
     const forget = (): void => void this.#inflight.delete(call);
@@ -512,11 +567,11 @@ export class DurableExpireManager implements AsyncDisposable {
     return call;
   }
 
-  async #transaction<T>(work: (step: Step) => Promise<T>, options?: { generation?: boolean }): Promise<T> {
+  async #transaction<T>(work: (step: Step, rows: Draft[]) => Promise<T>, options?: { generation?: boolean; open?: Opening }): Promise<T> {
     let done!: Step;
-    const result = await this.#engine.transaction(async (step) => {
+    const result = await this.#engine.transaction(async (step, rows) => {
       done = step;
-      const value = await work(step);
+      const value = await work(step, rows);
       await this.#engine.notify(step, this.#pollIntervalMs);
       return value;
     }, options);
@@ -538,17 +593,15 @@ export class DurableExpireManager implements AsyncDisposable {
     let handled = 0;
     try {
       while (this.#active) {
-        const batch = await this.#call(async (step) => {
-          const rows = await this.#engine.due(step, this.#names, BATCH);
-          let count = 0;
-          for (const draft of rows) {
-            if (await this.#handleDue(step, draft)) {
-              await this.#engine.write(step, draft);
-              count++;
-            }
-          }
-          return { rows: rows.length, count };
-        });
+        const batch = await this.#call(
+          async (step, rows) => {
+            const handled: Draft[] = [];
+            for (const draft of rows) if (await this.#handleDue(step, draft)) handled.push(draft);
+            await this.#engine.writeAll(step, handled);
+            return { rows: rows.length, count: handled.length };
+          },
+          { open: this.#engine.opensDue(this.#names, BATCH) },
+        );
         handled += batch.count;
         if (batch.rows < BATCH || batch.count === 0) break;
       }

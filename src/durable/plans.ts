@@ -15,6 +15,14 @@ export interface Plans {
   readonly beginWithGeneration: string;
   /** The live row of `$2` (id), locked. */
   readonly live: string;
+  /** {@link Plans.live} opening its transaction (see {@link opened}): `$3` the idle timeout, `$4` how many generations. */
+  readonly openLive: string;
+  /** The live rows of the ids `$2`, locked in id order, opening the transaction: `$3` the idle timeout, `$4` how many generations. */
+  readonly openLives: string;
+  /** The rows of the keys `$2`, `$3` that `$4` (an owner) holds, locked in key order, opening the transaction: `$5` the idle timeout, `$6` how many generations. */
+  readonly openByKeys: string;
+  /** {@link Plans.due} on the transaction's own `now`, opening it: `$2` closers, `$3` at most, `$4` the idle timeout, `$5` how many generations. */
+  readonly openDue: string;
   /** The row `$2` (id), `$3` (generation), locked; only while `$4` (an owner) holds it, unless null. */
   readonly byKey: string;
   /** Rows of closers `$2` whose due time or lease end is at or before `$3` (now), at most `$4`, locked, skipping locked ones. */
@@ -27,6 +35,12 @@ export interface Plans {
   readonly update: string;
   /** Deletes the row `$2` (id), `$3` (generation). */
   readonly delete: string;
+  /** Inserts the rows of `$2`, a JSON array of objects keyed by {@link ROW_VALUES} (but `namespace`; `data` as JSON text). */
+  readonly insertMany: string;
+  /** Updates rows to `$2`, a JSON array as {@link Plans.insertMany} takes, each with `key`: its generation before this step. */
+  readonly updateMany: string;
+  /** Deletes the rows of the keys `$2` (ids), `$3` (generations). */
+  readonly deleteMany: string;
   /** Wakes every manager listening on the schema's channel: `$1` the channel, `$2` `namespace\nearliest`. */
   readonly notify: string;
   /** Extends by their `lease_ms` the claims `$2` (owner) holds among the keys `$4`, `$5`, from `$3` (now) → `key`. */
@@ -80,6 +94,26 @@ const STORED = `id, state, live, deadline, closer, data, generation::float8 AS g
 /** Keys `(id, generation)` from two array parameters, `$first` and the next: found by the primary key. */
 const keysAt = (first: number): string => `SELECT unnest($${first}::text[]), unnest($${first + 1}::bigint[])`;
 
+/** The SQL types of {@link ROW_VALUES} (but `namespace`) as a JSON row carries them: `data` is JSON text, cast on write. */
+const ROW_TYPES = `id text, generation bigint, state text, live boolean, deadline float8, due float8, closer text, data text,
+  owner text, lease_state text, lease_until float8, lease_ms float8, lease_event text, holders text[], attempt integer,
+  last_error text, close_deadline float8`;
+
+/**
+ * A read that opens its transaction, in one round trip instead of two: the
+ * statement first sets the idle-in-transaction timeout, reads the database's
+ * clock (`tx_now`) and draws `$count` generations (`tx_generations`), then
+ * runs `read` (which may use `b.tx_now`); one row even when `read` finds none
+ * (its columns null then). `$timeout` and `$count` are the two parameters
+ * after `read`'s.
+ */
+function opened(s: string, read: string, params: number): string {
+  return `SELECT b.tx_now, b.tx_generations, r.* FROM (
+    SELECT set_config('idle_in_transaction_session_timeout', $${params + 1}, true) AS tx_timeout, ${s}.now_ms() AS tx_now,
+      ARRAY(SELECT nextval('${s}.generations')::float8 FROM generate_series(1, $${params + 2}::int)) AS tx_generations
+  ) b LEFT JOIN LATERAL (${read}) r ON true`;
+}
+
 const built = new Map<string, Plans>();
 
 /** The statements for `schema` (a validated identifier), built once. */
@@ -100,6 +134,20 @@ function build(s: string): Plans {
     begin,
     beginWithGeneration: `${begin}, nextval('${s}.generations')::float8 AS generation`,
     live: `SELECT ${COLUMNS} FROM ${s}.entities WHERE namespace = $1 AND id = $2 AND live FOR UPDATE`,
+    openLive: opened(s, `SELECT ${COLUMNS} FROM ${s}.entities WHERE namespace = $1 AND id = $2 AND live FOR UPDATE`, 2),
+    openLives: opened(s, `SELECT ${COLUMNS} FROM ${s}.entities WHERE namespace = $1 AND id = ANY($2) AND live ORDER BY id FOR UPDATE`, 2),
+    openByKeys: opened(
+      s,
+      `SELECT ${COLUMNS} FROM ${s}.entities WHERE namespace = $1 AND (id, generation) IN (${keysAt(2)}) AND owner = $4
+        ORDER BY id, generation FOR UPDATE`,
+      4,
+    ),
+    openDue: opened(
+      s,
+      `SELECT ${COLUMNS} FROM ${s}.entities
+        WHERE namespace = $1 AND closer = ANY($2) AND (due <= b.tx_now OR lease_until <= b.tx_now) LIMIT $3 FOR UPDATE SKIP LOCKED`,
+      3,
+    ),
     byKey: `SELECT ${COLUMNS} FROM ${s}.entities
       WHERE namespace = $1 AND id = $2 AND generation = $3 AND ($4::text IS NULL OR owner = $4) FOR UPDATE`,
     // No ORDER BY: everything returned is due, and a sort would read the whole backlog.
@@ -112,6 +160,15 @@ function build(s: string): Plans {
       .map((column, i) => `${column} = ${placeholders[i + 2]}`)
       .join(', ')} WHERE namespace = $1 AND id = $2 AND generation = $19`,
     delete: `DELETE FROM ${s}.entities WHERE namespace = $1 AND id = $2 AND generation = $3`,
+    insertMany: `INSERT INTO ${s}.entities (${ROW_VALUES.join(', ')})
+      SELECT $1, ${ROW_VALUES.slice(1).map((c) => (c === 'data' ? 'r.data::jsonb' : `r.${c}`)).join(', ')}
+      FROM jsonb_to_recordset($2::jsonb) AS r(${ROW_TYPES})`,
+    updateMany: `UPDATE ${s}.entities AS e SET ${ROW_VALUES.slice(2)
+      .map((c) => `${c} = ${c === 'data' ? 'r.data::jsonb' : `r.${c}`}`)
+      .join(', ')}
+      FROM jsonb_to_recordset($2::jsonb) AS r(${ROW_TYPES}, key bigint)
+      WHERE e.namespace = $1 AND e.id = r.id AND e.generation = r.key`,
+    deleteMany: `DELETE FROM ${s}.entities WHERE namespace = $1 AND (id, generation) IN (${keysAt(2)})`,
     notify: `SELECT pg_notify($1, $2)`,
     renewClaims: `UPDATE ${s}.entities SET lease_until = $3 + lease_ms
       WHERE namespace = $1 AND owner = $2 AND lease_event = 'reclaim' AND (id, generation) IN (${keysAt(4)})
