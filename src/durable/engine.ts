@@ -504,9 +504,12 @@ export class DurableEngine {
     return held.filter((key) => !live.has(key));
   }
 
-  /** How many of the entities `keys` (`id#generation`) are still in the table, in any state. */
-  async countKeys(keys: readonly string[]): Promise<number> {
-    const [row] = await this.store.query(this.#plans.countKeys, [this.namespace, ...keyParams(keys)]);
+  /**
+   * How many of the entities `keys` (`id#generation`) may still close: in the
+   * table, and not `failed` (a failed row rests until retried, renewed or deleted).
+   */
+  async countUnsettled(keys: readonly string[]): Promise<number> {
+    const [row] = await this.store.query(this.#plans.countUnsettled, [this.namespace, ...keyParams(keys)]);
     return Number(row?.n ?? 0);
   }
 

@@ -528,13 +528,15 @@ export class DurableExpireManager implements AsyncDisposable {
       await this.#call(async (step) => {
         const live = await this.#engine.live(step, id as string);
         if (!live) return;
-        await this.#engine.send(step, live, SHUTDOWN);
+        // A failed entity takes no shutdown: it rests, kept for retry(id), as in memory.
+        if (!(await this.#engine.send(step, live, SHUTDOWN))) return;
         if (this.#closers.has(live.closer)) step.waitFor.push(keyOf(live.id, live.generation));
         await this.#engine.write(step, live);
       });
     }
+    // Until each has closed, been deleted or renewed elsewhere, or failed for good.
     while (this.#status === 'draining' && this.#closeAll.size > 0) {
-      if ((await this.#engine.countKeys([...this.#closeAll])) === 0) return;
+      if ((await this.#engine.countUnsettled([...this.#closeAll])) === 0) return;
       await this.poll();
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, this.#pollIntervalMs)));
     }

@@ -79,7 +79,8 @@ export interface DurableDisposeOptions {
   /**
    * Close every entity of the namespace that is live when it starts (shared
    * with every manager of it) and wait until each of those whose closer this
-   * process has is closed (or deleted, or renewed by another process). Those
+   * process has is closed (or deleted, or renewed by another process), or
+   * failed for good (kept as `failed`, as every entity stays). Those
    * whose closer it lacks are expired too, and left for a process that has it;
    * entities created meanwhile by other processes stay. Default `false`: only
    * this manager stops, and the entities stay for the others or for a restart.

@@ -49,8 +49,8 @@ export interface Plans {
   readonly renewPauses: string;
   /** The keys among `$2`, `$3` whose row is still live → `key`. */
   readonly liveKeys: string;
-  /** How many of the keys `$2`, `$3` still have a row (in any state) → `n`. */
-  readonly countKeys: string;
+  /** How many of the keys `$2`, `$3` still have a row that may close: in any state but `failed` → `n`. */
+  readonly countUnsettled: string;
   /** The earliest due time or lease end of closers `$2` → `at`, and the database's `now`. */
   readonly next: string;
   /** The leaf state of the live row of `$2` (id) → `state`. */
@@ -177,7 +177,8 @@ function build(s: string): Plans {
       WHERE namespace = $1 AND live AND state = 'paused' AND $4 = ANY(holders) AND (id, generation) IN (${keysAt(5)})`,
     liveKeys: `SELECT id || '#' || generation AS key FROM ${s}.entities
       WHERE namespace = $1 AND live AND (id, generation) IN (${keysAt(2)})`,
-    countKeys: `SELECT count(*)::float8 AS n FROM ${s}.entities WHERE namespace = $1 AND (id, generation) IN (${keysAt(2)})`,
+    countUnsettled: `SELECT count(*)::float8 AS n FROM ${s}.entities
+      WHERE namespace = $1 AND state <> 'failed' AND (id, generation) IN (${keysAt(2)})`,
     // Two minimums, each read in the order of its index (a min over least() would scan every row).
     next: `SELECT least(
       (SELECT due FROM ${s}.entities WHERE namespace = $1 AND closer = ANY($2) AND due IS NOT NULL ORDER BY due LIMIT 1),

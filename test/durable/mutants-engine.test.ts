@@ -285,9 +285,9 @@ describe('DurableEngine leases and reads', () => {
     const { store, statements } = recording(() => answer);
     const engine = engineOn(store);
     answer = [{ n: 3 }];
-    expect(await engine.countKeys(['x#1'])).toBe(3);
+    expect(await engine.countUnsettled(['x#1'])).toBe(3);
     answer = [];
-    expect(await engine.countKeys(['x#1'])).toBe(0);
+    expect(await engine.countUnsettled(['x#1'])).toBe(0);
     expect(await engine.next(['lease'])).toBeUndefined();
     answer = [{ at: null, now: 5 }];
     expect(await engine.next(['lease'])).toBeUndefined();
