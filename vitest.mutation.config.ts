@@ -16,6 +16,7 @@ import base from './vitest.config.js';
 /** Fastest first: no database, then one schema per file, then processes and PGlite. */
 const ORDER = [
   'test/durable/mutants-input.test.ts',
+  'test/durable/mutants-closers.test.ts',
   'test/durable/mutants-engine.test.ts',
   'test/durable/mutants-store.test.ts',
   'test/durable/mutants-manager.test.ts',
