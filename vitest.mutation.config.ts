@@ -31,6 +31,7 @@ const ORDER = [
   'test/durable/postgres-promises.test.ts',
   'test/durable/mutants-folder-lock.test.ts',
   'test/durable/mutants-pglite.test.ts',
+  'test/durable/mutants-pglite-template.test.ts',
   'test/durable/folder-lock.test.ts',
 ];
 
