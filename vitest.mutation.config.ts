@@ -24,6 +24,7 @@ const ORDER = [
   'test/durable/mutants-admin.test.ts',
   'test/durable/mutants-postgres.test.ts',
   'test/durable/mutants-postgres-listen.test.ts',
+  'test/durable/mutants-postgres-pool.test.ts',
   'test/durable/input.test.ts',
   'test/durable/manager-postgres.test.ts',
   'test/durable/schema-versions.test.ts',
