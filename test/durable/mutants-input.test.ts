@@ -147,6 +147,7 @@ describe('durable stores and managers refuse bad options at creation', () => {
   it('postgresStore: a connection string or a node-postgres pool, max and migrate', () => {
     const connectionString = 'postgres://127.0.0.1:1/x';
     refused(() => postgresStore(null as never), /^postgresStore: options must be an object$/);
+    refused(() => postgresStore(connectionString as never), /^postgresStore: options must be an object$/);
     for (const pool of [{}, { query: () => {} }, { connect: () => {} }, null]) {
       refused(() => postgresStore({ pool: pool as never }), /^postgresStore: pool must be a node-postgres Pool$/);
     }

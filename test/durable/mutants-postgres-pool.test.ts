@@ -56,6 +56,9 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('pos
       again.release();
       await store.release();
       await eventually(async () => expect(await connections(admin, app)).toBe(1)); // the pool's own, not ended
+      // And stays so: a stopped listener does not reconnect (its first attempt would come 100 ms on).
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await connections(admin, app)).toBe(1);
     } finally {
       await pool.end();
       await admin.end();
@@ -139,6 +142,34 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('pos
       expect(reconnects).toBe(0);
     } finally {
       await store.release();
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
+      await admin.end();
+    }
+  });
+
+  it('released while its listening connection is lost and logins are refused: the release ends, and nothing tries again', async () => {
+    const role = `lost_${process.pid}_${Date.now().toString(36)}`;
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
+    const as = new URL(url);
+    as.username = role;
+    const errors: Error[] = [];
+    const store = postgresStore({ connectionString: as.toString(), schema: db.store.schema, onError: (error) => errors.push(error) });
+    try {
+      await store.acquire();
+      const channel = `${db.store.schema}_lost`;
+      await store.listen(channel, () => {}, () => {});
+      await admin.query(`ALTER ROLE ${role} NOLOGIN`);
+      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = $1`, [`LISTEN ${channel}`]);
+      await eventually(() => expect(errors.length).toBeGreaterThan(0)); // lost: it is between attempts now
+      await store.release();
+      await admin.query(`ALTER ROLE ${role} LOGIN`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // a retry would get in now
+      const left = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = $1`, [role]);
+      expect(left.rows).toEqual([{ n: 0 }]);
+    } finally {
+      await admin.query(`ALTER ROLE ${role} LOGIN`);
       await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
       await admin.end();
     }
