@@ -7,8 +7,8 @@
  * Ctrl-C). Arguments go to `stryker run` (`--mutate src/durable/validate.ts`,
  * `--force`); then the scores are written to docs/testing.md.
  *
- * A run of one file (`--mutate src/durable/x.ts`) keeps its own incremental
- * file and report (`reports/stryker-durable-x.json`, `reports/mutation/durable-x.json`):
+ * A run of one file (`--mutate src/durable/x.ts`, or a list `x.ts,y.ts`) keeps its own
+ * incremental file and report (`reports/stryker-durable-x.json`, `reports/mutation/durable-x.json`):
  * runs of one file after another then add up to the table of every file.
  */
 import { spawn } from 'node:child_process';
@@ -17,9 +17,10 @@ import { basename, join } from 'node:path';
 import { startPostgres } from '../test/support/postgres.js';
 
 const args = process.argv.slice(2);
-const mutate = args[args.indexOf('--mutate') + 1];
-// The part's name: `x` for a single file src/durable/x.ts (not a list, not a glob).
-const part = args.includes('--mutate') && mutate && /^src\/durable\/[\w-]+\.ts$/.test(mutate) ? basename(mutate, '.ts') : undefined;
+const mutate = args.includes('--mutate') ? args[args.indexOf('--mutate') + 1] : undefined;
+// The part's name: `x` for src/durable/x.ts, `x+y` for a list of files (not for a glob).
+const files = mutate?.split(',');
+const part = files?.every((file) => /^src\/durable\/[\w-]+\.ts$/.test(file)) ? files.map((file) => basename(file, '.ts')).join('+') : undefined;
 if (part && !args.includes('--incrementalFile')) args.push('--incrementalFile', `reports/stryker-durable-${part}.json`);
 
 const server = await startPostgres({ fsync: false, settings: { max_connections: 200 } });
@@ -52,7 +53,7 @@ if (code === 0) {
   // A whole run's report alone; after a part, every part's report so far, merged by file.
   const inputs = part
     ? readdirSync(reports)
-        .filter((name) => /^durable-[\w-]+\.json$/.test(name))
+        .filter((name) => /^durable-[\w+-]+\.json$/.test(name))
         .sort()
         .map((name) => join(reports, name))
     : [join(reports, 'durable.json')];
