@@ -31,8 +31,8 @@ const ORDER = [
   'test/durable/races.test.ts',
   'test/durable/postgres-promises.test.ts',
   'test/durable/mutants-folder-lock.test.ts',
-  'test/durable/mutants-pglite.test.ts',
   'test/durable/mutants-pglite-template.test.ts',
+  'test/durable/mutants-pglite.test.ts',
   'test/durable/folder-lock.test.ts',
 ];
 
