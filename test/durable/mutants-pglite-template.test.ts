@@ -12,6 +12,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { pgliteStore } from '../../src/durable/index.js';
 import { defaultTemplateCache, seedFromTemplate } from '../../src/durable/pglite-template.js';
 import { pgliteTemplate } from '../support/pglite-template.js';
 
@@ -139,6 +140,17 @@ describe('seedFromTemplate', () => {
       Object.defineProperty(process, 'platform', platform);
     }
     expect(existsSync(join(root, 'db', 'PG_VERSION'))).toBe(true);
+  });
+
+  it('pgliteStore seeds a folder whose path holds "://" past its start: only a leading scheme makes a URL', async () => {
+    const root = newRoot();
+    const { cache } = await readyCache(root);
+    const dataDir = `${root}/odd://db`; // a folder "odd:" holding "db" (join() would fold the slashes)
+    const store = pgliteStore({ dataDir, templateCache: cache });
+    await store.acquire();
+    await store.release();
+    // A copy of the tests' template, whose postgresql.conf ends with their settings (initdb writes none).
+    expect(readFileSync(join(root, 'odd:', 'db', 'postgresql.conf'), 'utf8')).toContain("# The tests' settings");
   });
 
   it(
