@@ -171,6 +171,20 @@ describe('seedFromTemplate', () => {
       expect(files(join(root, 'b'))).toEqual(made);
       // Made in a private work folder, renamed into place: private too.
       expect((statSync(join(cache, TEMPLATE)).mode & 0o777).toString(8)).toBe('700');
+
+      // A template without its manifest (a maker that died before writing it) is made again too,
+      // by a child that does not inherit this process's NODE_OPTIONS (here one no child could start with).
+      rmSync(join(cache, TEMPLATE, 'manifest.json'));
+      const options = process.env['NODE_OPTIONS'];
+      process.env['NODE_OPTIONS'] = '--require=/nonexistent/xstate-expire-preload.cjs';
+      try {
+        expect(await seedFromTemplate(join(root, 'c'), cache)).toBe(true);
+      } finally {
+        if (options === undefined) delete process.env['NODE_OPTIONS'];
+        else process.env['NODE_OPTIONS'] = options;
+      }
+      expect(JSON.parse(readFileSync(join(cache, TEMPLATE, 'manifest.json'), 'utf8'))).toEqual(files(data));
+      expect(readdirSync(cache)).toEqual([TEMPLATE]);
     },
   );
 });
