@@ -7,7 +7,7 @@
  * template is made.
  */
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -160,8 +160,7 @@ describe('seedFromTemplate', () => {
       const root = newRoot();
       const { cache, data } = await readyCache(root);
       expect(await seedFromTemplate(join(root, 'a'), cache)).toBe(true);
-      rmSync(join(data, 'PG_VERSION')); // as a temp cleaner would
-      appendFileSync(join(data, 'postgresql.conf'), '# changed\n');
+      rmSync(join(data, 'PG_VERSION')); // as a temp cleaner would: the one change, so that a missing file alone decides
       expect(await seedFromTemplate(join(root, 'b'), cache)).toBe(true);
       expect(readdirSync(cache)).toEqual([TEMPLATE]); // no damaged copy or work folder left
       const made = files(data);
