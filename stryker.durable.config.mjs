@@ -39,7 +39,7 @@ export default {
   ignoreStatic: true,
   incremental: true,
   incrementalFile: 'reports/stryker-durable-incremental.json',
-  concurrency: 2,
+  concurrency: 1,
   // A durable test waits on database round trips and timers: a mutant's run may
   // take longer than the dry run's on a loaded machine before it counts as hung.
   timeoutFactor: 1.5,

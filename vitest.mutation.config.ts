@@ -16,6 +16,7 @@ import base from './vitest.config.js';
 /** Fastest first: no database, then one schema per file, then processes and PGlite. */
 const ORDER = [
   'test/durable/mutants-input.test.ts',
+  'test/durable/mutants-closers.test.ts',
   'test/durable/mutants-engine.test.ts',
   'test/durable/mutants-store.test.ts',
   'test/durable/mutants-manager.test.ts',
@@ -23,12 +24,14 @@ const ORDER = [
   'test/durable/mutants-admin.test.ts',
   'test/durable/mutants-postgres.test.ts',
   'test/durable/mutants-postgres-listen.test.ts',
+  'test/durable/mutants-postgres-pool.test.ts',
   'test/durable/input.test.ts',
   'test/durable/manager-postgres.test.ts',
   'test/durable/schema-versions.test.ts',
   'test/durable/races.test.ts',
   'test/durable/postgres-promises.test.ts',
   'test/durable/mutants-folder-lock.test.ts',
+  'test/durable/mutants-pglite-template.test.ts',
   'test/durable/mutants-pglite.test.ts',
   'test/durable/folder-lock.test.ts',
 ];

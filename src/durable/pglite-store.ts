@@ -91,6 +91,7 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
       }
     },
     async () => {
+      // Stryker disable next-line OptionalChaining: the last release follows an open that succeeded, which set db
       await db?.close();
       db = undefined;
       unlock();

@@ -4,9 +4,9 @@
  * tests run it as a child process, where a mutant is not active.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { SCHEMA_VERSION } from '../../src/durable/index.js';
+import { type ClosingEntity, SCHEMA_VERSION } from '../../src/durable/index.js';
 import { countByState, getStored, listStored, storeStatus, topState } from '../../src/durable/admin.js';
-import { deleteStored } from '../../src/durable/admin-calls.js';
+import { deleteStored, retryStored } from '../../src/durable/admin-calls.js';
 import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
 
 describe('durable admin reads and delete', () => {
@@ -105,5 +105,30 @@ describe('durable admin reads and delete', () => {
     closes[1]!.settle();
     await manager.dispose();
     await other.manager.dispose();
+  });
+
+  it("retryStored: a failed row goes back to closing, left to a manager that it wakes (no poll) and that runs it at once", async () => {
+    await db.clock.set(T0);
+    const attempts: number[] = [];
+    const close = (entity: ClosingEntity) => {
+      attempts.push(entity.attempt);
+      if (attempts.length <= 2) throw new Error(`boom ${attempts.length}`);
+    };
+    const { manager } = await durableManager(db, { closers: { lease: { close, retry: { attempts: 2, backoffMs: 0 } } } });
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await manager.new('b', T0 + 100_000, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await eventually(async () => {
+      await manager.poll();
+      expect(await manager.state('a')).toBe('failed');
+    });
+    expect(await retryStored(db.store, manager.namespace, 'nobody')).toBe(false);
+    expect(await retryStored(db.store, manager.namespace, 'b')).toBe(false); // active: nothing to retry
+    expect(await retryStored(db.store, manager.namespace, 'a')).toBe(true);
+    // Not claimed by the tool (it runs no close): the manager, woken by its NOTIFY, runs it.
+    await eventually(() => expect(attempts).toEqual([1, 2, 1]));
+    await eventually(async () => expect(await manager.has('a')).toBe(false));
+    expect(await manager.state('b')).toBe('active');
+    await manager.dispose();
   });
 });

@@ -4,21 +4,25 @@
  * and the socket's behaviour run where a mutant is active.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type Server, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { lockFolder } from '../../src/durable/folder-lock.js';
 
-const socketName = (dir: string) => `\0xstate-expire-pglite-${createHash('sha256').update(dir).digest('hex').slice(0, 40)}`;
+const hashOf = (dir: string) => createHash('sha256').update(dir).digest('hex').slice(0, 40);
+const socketName = (dir: string) => `\0xstate-expire-pglite-${hashOf(dir)}`;
+const listening = (server: Server, path: string) => new Promise<void>((resolve) => server.listen({ path }, resolve));
+/** The handles keeping this process alive, of the kind a lock's socket is. */
+const pipes = () => process.getActiveResourcesInfo().filter((kind) => kind === 'PipeWrap').length;
 
 describe.skipIf(process.platform !== 'linux')('the folder lock, from this process', () => {
   it('a name bound by another holder: refused as open in another process; free again once that holder lets go', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-lock-'));
     const other: Server = createServer();
     try {
-      await new Promise<void>((resolve) => other.listen({ path: socketName(realpathSync(dir)) }, resolve));
+      await listening(other, socketName(realpathSync(dir)));
       await expect(lockFolder(dir)).rejects.toThrow(`pgliteStore: ${dir} is open in another process; PGlite allows one process per dataDir`);
       await new Promise((resolve) => other.close(resolve));
       const release = await lockFolder(dir);
@@ -34,6 +38,49 @@ describe.skipIf(process.platform !== 'linux')('the folder lock, from this proces
       (await lockFolder(dir))();
     } finally {
       other.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the lock keeps no process alive: its socket is no handle the event loop waits on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-lock-'));
+    try {
+      const before = pipes();
+      const release = await lockFolder(dir);
+      expect(pipes()).toBe(before);
+      release();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a folder reached through a symbolic link is the same folder: one lock', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'xstate-expire-lock-'));
+    try {
+      const release = await lockFolder(parent);
+      symlinkSync(parent, `${parent}.link`);
+      await expect(lockFolder(`${parent}.link`)).rejects.toThrow(`pgliteStore: ${parent}.link is already open in this process`);
+      release();
+    } finally {
+      rmSync(`${parent}.link`, { force: true });
+      rmSync(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('on Windows the lock is the named pipe \\\\.\\pipe\\xstate-expire-pglite-<hash of the folder>', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-lock-'));
+    // Here a pipe's name is a socket file in the working folder: bound by hand, it is the lock another process holds.
+    const pipe = `\\\\.\\pipe\\xstate-expire-pglite-${hashOf(realpathSync(dir))}`;
+    const other = createServer();
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+    try {
+      await listening(other, pipe);
+      Object.defineProperty(process, 'platform', { ...platform, value: 'win32' });
+      await expect(lockFolder(dir)).rejects.toThrow(`pgliteStore: ${dir} is open in another process`);
+    } finally {
+      Object.defineProperty(process, 'platform', platform);
+      await new Promise((resolve) => other.close(resolve));
+      rmSync(pipe, { force: true });
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -65,5 +112,50 @@ describe.skipIf(process.platform !== 'linux')('the folder lock, from this proces
       rmSync(`${dir}.lock`, { force: true });
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the lock file of the portable fallback, against what crashes and other users leave', () => {
+  const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
+  const dirs: string[] = [];
+  afterEach(() => {
+    vi.restoreAllMocks();
+    Object.defineProperty(process, 'platform', platform);
+    for (const dir of dirs.splice(0)) {
+      rmSync(`${dir}.lock`, { force: true });
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+  const folder = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-lockfile-'));
+    dirs.push(dir);
+    Object.defineProperty(process, 'platform', { ...platform, value: 'darwin' });
+    return dir;
+  };
+
+  it('an empty lock file (its holder died before writing its PID) is taken over', async () => {
+    const dir = folder();
+    writeFileSync(`${dir}.lock`, '');
+    (await lockFolder(dir))();
+  });
+
+  it('a PID of another user (the kernel answers EPERM) is a live holder: refused', async () => {
+    const dir = folder();
+    writeFileSync(`${dir}.lock`, '1');
+    if (process.getuid?.() === 0) {
+      // Root may signal every process: the answer a process of another user gets is given here.
+      vi.spyOn(process, 'kill').mockImplementation(() => {
+        throw Object.assign(new Error('kill EPERM'), { code: 'EPERM' });
+      });
+    }
+    await expect(lockFolder(dir)).rejects.toThrow(`pgliteStore: ${dir} is open in process 1; PGlite allows one process per dataDir`);
+  });
+
+  it.skipIf(process.platform !== 'linux')('taking and releasing it leaves no file descriptor open', async () => {
+    const dir = folder();
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 50; i++) (await lockFolder(dir))();
+    expect(open() - before).toBeLessThan(25);
   });
 });

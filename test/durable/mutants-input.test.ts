@@ -126,7 +126,8 @@ describe('durable namespaces and timeouts', () => {
 describe('durable stores and managers refuse bad options at creation', () => {
   it('schema names: lowercase identifiers of 63 characters at most, not reserved words', () => {
     for (const schema of ['a', '_x', 'a1_b', 'a'.repeat(63), 'users', 'selection']) ok(() => pgliteStore({ schema }));
-    for (const schema of ['', 'A', '1a', 'a-b', 'a b', 'a'.repeat(64), 'é', 3]) {
+    // null reads as 'null' to a regular expression: refused for not being a string.
+    for (const schema of ['', 'A', '1a', 'a-b', 'a b', 'a'.repeat(64), 'é', 3, null]) {
       refused(() => pgliteStore({ schema: schema as string }), /^pgliteStore: schema must be a lowercase identifier \(a-z, 0-9, _\), got /);
     }
     for (const schema of ['all', 'analyse', 'select', 'user', 'with', 'window', 'current_user', 'table']) {
@@ -147,6 +148,7 @@ describe('durable stores and managers refuse bad options at creation', () => {
   it('postgresStore: a connection string or a node-postgres pool, max and migrate', () => {
     const connectionString = 'postgres://127.0.0.1:1/x';
     refused(() => postgresStore(null as never), /^postgresStore: options must be an object$/);
+    refused(() => postgresStore(connectionString as never), /^postgresStore: options must be an object$/);
     for (const pool of [{}, { query: () => {} }, { connect: () => {} }, null]) {
       refused(() => postgresStore({ pool: pool as never }), /^postgresStore: pool must be a node-postgres Pool$/);
     }

@@ -4,10 +4,10 @@
  * run shares one, see test/durable/support.ts): these always open PGlite.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { join, resolve } from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SCHEMA_VERSION, SchemaVersionError, pgliteStore } from '../../src/durable/index.js';
 import { lockFolder } from '../../src/durable/folder-lock.js';
 import { pgliteDataDir } from '../support/pglite-template.js';
@@ -127,5 +127,76 @@ describe('the folder lock where no abstract socket exists (a lock file with the 
     const dir = join(folder(), 'missing', 'db');
     await expect(lockFolder(dir)).rejects.toMatchObject({ code: 'ENOENT' });
     await expect(lockFolder(dir)).rejects.toMatchObject({ code: 'ENOENT' }); // not "already open in this process"
+  });
+});
+
+describe('pgliteStore where PGlite runs initdb itself (no template)', () => {
+  const roots: string[] = [];
+  afterEach(() => {
+    vi.restoreAllMocks();
+    for (const root of roots.splice(0)) rmSync(root, { recursive: true, force: true, maxRetries: 3 });
+  });
+  const newRoot = () => {
+    const root = mkdtempSync(join(tmpdir(), 'xstate-expire-initdb-'));
+    roots.push(root);
+    return root;
+  };
+  const opened = async (store: ReturnType<typeof pgliteStore>) => {
+    await store.acquire();
+    try {
+      return await store.query(`SELECT count(*)::int AS n FROM ${store.schema}.entities`);
+    } finally {
+      await store.release();
+    }
+  };
+
+  it('a bad templateCache is a TypeError', () => {
+    for (const bad of ['', 5, true, null]) {
+      expect(() => pgliteStore({ templateCache: bad as never }), String(bad)).toThrow(
+        /^pgliteStore: templateCache must be a non-empty string or false$/,
+      );
+    }
+  });
+
+  it('in memory (no dataDir): no folder lock and no template, only a database', { timeout: 300_000 }, async () => {
+    const cache = join(newRoot(), 'cache');
+    const warn = vi.spyOn(process, 'emitWarning');
+    expect(await opened(pgliteStore({ templateCache: cache }))).toEqual([{ n: 0 }]);
+    expect(existsSync(cache)).toBe(false);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it('a dataDir PGlite reads as a URL (memory://) is left to PGlite: no folder of that name, no template', { timeout: 300_000 }, async () => {
+    const cache = join(newRoot(), 'cache');
+    const stray = resolve('memory:'); // what seeding it as a path would make, in the working folder
+    try {
+      expect(await opened(pgliteStore({ dataDir: 'memory://mutants', templateCache: cache }))).toEqual([{ n: 0 }]);
+      expect(existsSync(stray)).toBe(false);
+      expect(existsSync(cache)).toBe(false);
+    } finally {
+      rmSync(stray, { recursive: true, force: true });
+    }
+  });
+
+  it('templateCache: false: a new folder is initialised by PGlite, without a word', { timeout: 300_000 }, async () => {
+    const dataDir = join(newRoot(), 'db');
+    const warn = vi.spyOn(process, 'emitWarning');
+    expect(await opened(pgliteStore({ dataDir, templateCache: false }))).toEqual([{ n: 0 }]);
+    expect(existsSync(join(dataDir, 'PG_VERSION'))).toBe(true);
+    expect(warn).not.toHaveBeenCalled();
+  });
+
+  it.skipIf(process.platform === 'win32')('a template cache that cannot be used: a warning says why, and PGlite initialises the folder', { timeout: 300_000 }, async () => {
+    const root = newRoot();
+    const cache = join(root, 'cache');
+    mkdirSync(cache, { mode: 0o777 });
+    chmodSync(cache, 0o777);
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    expect(await opened(pgliteStore({ dataDir: join(root, 'db'), templateCache: cache }))).toEqual([{ n: 0 }]);
+    expect(warn).toHaveBeenCalledWith(
+      `pgliteStore: the template cache ${cache} is not private to this user; not using it; PGlite runs initdb in this process instead`,
+      'XstateExpireWarning',
+    );
+    expect(readdirSync(cache)).toEqual([]);
   });
 });

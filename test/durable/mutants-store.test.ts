@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SCHEMA_VERSION, SchemaVersionError } from '../../src/durable/index.js';
-import { type Query, migrate, schemaVersion } from '../../src/durable/store.js';
+import { type Query, migrate, schemaVersion, splitStatements } from '../../src/durable/store.js';
 
 /** A store at schema version `version` (0: none), recording the statements of its one transaction. */
 function at(version: number) {
@@ -115,5 +115,26 @@ describe('migrate', () => {
     expect(await schemaVersion(answers(true, 5), 'sx')).toBe(5);
     expect(await schemaVersion(answers(true, '2'), 'sx')).toBe(2);
     expect(await schemaVersion(answers(true, null), 'sx')).toBe(0);
+  });
+
+  it('splitStatements: on a semicolon that ends a line (spaces after it too), never inside a $$ body over several lines', () => {
+    const sql = `
+      -- a comment line
+      CREATE TABLE t (a int);${'  '}
+      CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM 1;
+        RETURN 2;
+      END $$;
+      SELECT 'a;b' AS s;
+      SELECT 3
+    `;
+    expect(splitStatements(sql)).toEqual([
+      'CREATE TABLE t (a int)',
+      'CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\n      BEGIN\n        PERFORM 1;\n        RETURN 2;\n      END $$',
+      "SELECT 'a;b' AS s",
+      'SELECT 3',
+    ]);
+    expect(splitStatements('SELECT 1;\n')).toEqual(['SELECT 1']);
   });
 });
