@@ -4,32 +4,8 @@
  * one id in one batch hand back one live row, not two. On PGlite.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { ClosingEntity, DurableStore } from '../../src/durable/index.js';
-import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
-
-/** Wraps a store and counts its transactions, and those rolled back. */
-function counting(inner: DurableStore) {
-  let transactions = 0;
-  let rolledBack = 0;
-  const store: DurableStore = {
-    kind: inner.kind,
-    schema: inner.schema,
-    acquire: () => inner.acquire(),
-    release: () => inner.release(),
-    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
-    query: (sql, params) => inner.query(sql, params),
-    transaction: async (work) => {
-      transactions++;
-      try {
-        return await inner.transaction(work);
-      } catch (error) {
-        rolledBack++;
-        throw error;
-      }
-    },
-  };
-  return { store, transactions: () => transactions, rolledBack: () => rolledBack };
-}
+import type { ClosingEntity } from '../../src/durable/index.js';
+import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
 describe('durable completions in batches', () => {
   const database = useDatabase('pglite');
@@ -40,24 +16,24 @@ describe('durable completions in batches', () => {
   });
 
   it('50 closes that end together: each runs once, every row goes, in far fewer transactions than closes', async () => {
-    const counter = counting(db.store);
+    const counter = countingStore(db.store);
     const { manager, closes } = await durableManager(db, { store: counter.store });
     await manager.newMany(Array.from({ length: 50 }, (_, i) => ({ id: `e${i}`, deadline: T0 + 10, closer: 'lease' })));
     await db.clock.set(T0 + 10);
-    const before = counter.transactions();
+    const before = counter.counts.transactions;
     await manager.poll();
     await eventually(async () => expect(await manager.size()).toBe(0));
     await eventually(async () => expect(await db.store.query(`SELECT 1 FROM ${db.store.schema}.entities WHERE namespace = $1`, [manager.namespace])).toEqual([]));
     expect(closes.map((c) => c.entity.id).sort()).toEqual(Array.from({ length: 50 }, (_, i) => `e${i}`).sort());
     // One claim for all 50, then completions batched (one at a time, 50 would be 51 and more).
-    expect(counter.transactions() - before).toBeLessThan(10);
+    expect(counter.counts.transactions - before).toBeLessThan(10);
     await manager.dispose();
   });
 
   it('two failed closes of one id in one batch: one is handed back live (retrying), the other is superseded', async () => {
     const failures: Array<() => void> = [];
     const closer = (_entity: ClosingEntity) => new Promise<void>((_resolve, reject) => failures.push(() => reject(new Error('down'))));
-    const counter = counting(db.store);
+    const counter = countingStore(db.store);
     const { manager, errors } = await durableManager(db, {
       store: counter.store,
       closers: { lease: { close: closer, retry: { attempts: 3, backoffMs: 1_000 } } },
@@ -79,7 +55,7 @@ describe('durable completions in batches', () => {
     });
     expect(await manager.state('a')).toBe('expired');
     // Decided in the batch, not by a unique violation and a retry one by one.
-    expect(counter.rolledBack()).toBe(0);
+    expect(counter.counts.rolledBack).toBe(0);
     await manager.dispose();
   });
 });

@@ -9,38 +9,13 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { DurableLeaseRegistry } from '../../examples/registry/durable-registry.js';
 import { createRegistryServer } from '../../examples/registry/server.js';
 import {
-  type DurableStore,
   MAX_ID_BYTES,
   createDurableExpireManager,
   createDurableExpireProtocol,
   pgliteStore,
   postgresStore,
 } from '../../src/durable/index.js';
-import { T0, type TestDatabase, durableManager, useDatabase } from './support.js';
-
-/** Wraps a store and counts the statements run through it. */
-function counting(inner: DurableStore) {
-  let statements = 0;
-  const store: DurableStore = {
-    kind: inner.kind,
-    schema: inner.schema,
-    acquire: () => inner.acquire(),
-    release: () => inner.release(),
-    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
-    query: (sql, params) => {
-      statements++;
-      return inner.query(sql, params);
-    },
-    transaction: (work) =>
-      inner.transaction((query) =>
-        work((sql, params) => {
-          statements++;
-          return query(sql, params);
-        }),
-      ),
-  };
-  return { store, statements: () => statements };
-}
+import { T0, type TestDatabase, countingStore, durableManager, useDatabase } from './support.js';
 
 const circular: Record<string, unknown> = { a: 1 };
 circular['self'] = circular;
@@ -51,7 +26,7 @@ describe('durable bad input', () => {
   beforeEach(() => void (db = database()));
 
   it('bad ids and data: a TypeError naming the problem (and the path inside data), before any SQL, nothing changed', async () => {
-    const counter = counting(db.store);
+    const counter = countingStore(db.store);
     const { manager } = await durableManager(db, { store: counter.store });
     await db.clock.set(T0);
     await manager.new('kept', T0 + 1_000, { closer: 'lease', data: { v: 1 } });
@@ -72,12 +47,12 @@ describe('durable bad input', () => {
       ['a Date', () => manager.new('a', { ttlMs: 10 }, { closer: 'lease', data: new Date() }), /data .*Date/],
       ['an infinite deadline', () => manager.new('a', Infinity, { closer: 'lease' }), /deadline/],
     ];
-    const before = counter.statements();
+    const before = counter.counts.statements;
     for (const [what, call, message] of cases) {
       await expect(call(), what).rejects.toThrow(TypeError);
       await expect(call(), what).rejects.toThrow(message);
     }
-    expect(counter.statements()).toBe(before);
+    expect(counter.counts.statements).toBe(before);
     expect((await manager.list()).map((e) => [e.id, e.data])).toEqual([['kept', { v: 1 }]]);
     await manager.dispose();
   });

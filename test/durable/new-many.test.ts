@@ -4,34 +4,7 @@
  * index of the first bad one, nothing changed then. On PGlite.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import type { DurableStore } from '../../src/durable/index.js';
-import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
-
-/** Wraps a store and counts its transactions and statements. */
-function counting(inner: DurableStore) {
-  const counts = { transactions: 0, statements: 0 };
-  const store: DurableStore = {
-    kind: inner.kind,
-    schema: inner.schema,
-    acquire: () => inner.acquire(),
-    release: () => inner.release(),
-    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
-    query: (sql, params) => {
-      counts.statements++;
-      return inner.query(sql, params);
-    },
-    transaction: (work) => {
-      counts.transactions++;
-      return inner.transaction((query) =>
-        work((sql, params) => {
-          counts.statements++;
-          return query(sql, params);
-        }),
-      );
-    },
-  };
-  return { store, counts };
-}
+import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
 describe('DurableExpireManager.newMany', () => {
   const database = useDatabase('pglite');
@@ -93,7 +66,7 @@ describe('DurableExpireManager.newMany', () => {
   });
 
   it('one transaction per 1,000 items, in one round trip to open it and one to write the batch', async () => {
-    const counter = counting(db.store);
+    const counter = countingStore(db.store);
     const { manager } = await durableManager(db, { store: counter.store });
     const items = Array.from({ length: 2_500 }, (_, i) => ({ id: `e${i}`, deadline: T0 + 60_000 + i, closer: 'lease', data: i }));
     const before = { ...counter.counts };
@@ -112,7 +85,7 @@ describe('DurableExpireManager.newMany', () => {
   });
 
   it('bad input: a TypeError naming the index of the first bad item, before any SQL; nothing changes', async () => {
-    const counter = counting(db.store);
+    const counter = countingStore(db.store);
     const { manager } = await durableManager(db, { store: counter.store });
     const good = { id: 'ok', deadline: T0 + 1_000, closer: 'lease' };
     const circular: Record<string, unknown> = {};

@@ -219,3 +219,37 @@ export async function eventually(check: () => unknown | Promise<unknown>, timeou
     }
   }
 }
+
+/**
+ * Wraps a store and counts what goes through it: statements (inside
+ * transactions too), transactions, and those rolled back.
+ */
+export function countingStore(inner: DurableStore) {
+  const counts = { statements: 0, transactions: 0, rolledBack: 0 };
+  const store: DurableStore = {
+    kind: inner.kind,
+    schema: inner.schema,
+    acquire: () => inner.acquire(),
+    release: () => inner.release(),
+    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
+    query: (sql, params) => {
+      counts.statements++;
+      return inner.query(sql, params);
+    },
+    transaction: async (work) => {
+      counts.transactions++;
+      try {
+        return await inner.transaction((query) =>
+          work((sql, params) => {
+            counts.statements++;
+            return query(sql, params);
+          }),
+        );
+      } catch (error) {
+        counts.rolledBack++;
+        throw error;
+      }
+    },
+  };
+  return { store, counts };
+}
