@@ -1,5 +1,5 @@
 import { type AnyActorRef, createActor } from 'xstate';
-import type { TableLeaf, TableOp, TransitionTable } from '../machines/compile.js';
+import type { TableLeaf, TableOp, TableTransition, TransitionTable } from '../machines/compile.js';
 import { type OpDriver, type TableArgs, applyOps, chooseTransition } from '../machines/interpret.js';
 import {
   type CloseEvent,
@@ -275,12 +275,7 @@ export class ExpireEngine implements RecordHost {
     const record = this.#live.get(id);
     if (record === undefined) return false;
     if (record.actor !== undefined) return record.actor.getSnapshot().can(EVENTS[call] as ExpirationEvent);
-    const transitions = this.#leaves[record.state]!.on.get(call);
-    if (transitions === undefined) return false;
-    const args = this.#argsOf(record, EVENTS[call]);
-    const taken = chooseTransition(transitions, args) !== undefined;
-    args.context = args.event = undefined;
-    return taken;
+    return this.#choose(record, EVENTS[call]) !== undefined;
   }
 
   /**
@@ -410,11 +405,7 @@ export class ExpireEngine implements RecordHost {
       if (record.actor.getSnapshot().status === 'active') record.actor.send(event as ExpirationEvent);
       return;
     }
-    const transitions = this.#leaves[record.state]!.on.get(event.type);
-    if (transitions === undefined) return;
-    const args = this.#argsOf(record, event);
-    const transition = chooseTransition(transitions, args);
-    args.context = args.event = undefined;
+    const transition = this.#choose(record, event);
     if (transition === undefined) return;
     const outer = !this.#stepping;
     // Stryker disable next-line BooleanLiteral: as in deliver()
@@ -429,6 +420,16 @@ export class ExpireEngine implements RecordHost {
     }
     // Stryker disable next-line ConditionalExpression: every step that drains is an outer one
     if (outer) this.#drainMailbox();
+  }
+
+  /** The transition the record's state takes on `event` (guards evaluated), if any; nothing changes. */
+  #choose(record: EntityRecord, event: { type: string }): TableTransition | undefined {
+    const transitions = this.#leaves[record.state]!.on.get(event.type);
+    if (transitions === undefined) return undefined;
+    const args = this.#argsOf(record, event);
+    const transition = chooseTransition(transitions, args);
+    args.context = args.event = undefined;
+    return transition;
   }
 
   /** The stepper applies a transition's operations to `record` through this engine's one driver. */
