@@ -156,3 +156,32 @@ describe('a deadline on the real clock', () => {
     await manager.dispose();
   });
 });
+
+describe('the engine answers for ids it does not have, and for live actors', () => {
+  it('an unknown id: generation 0, takes no call, no entry', () => {
+    const { manager } = managerOnSimulatedClock({ inspect: undefined });
+    const engine = manager.actor.getSnapshot().context.engine;
+    expect(engine.generation('nope')).toBe(0);
+    expect(engine.takes('retry', 'nope')).toBe(false);
+    expect(engine.takes('stop', 'nope')).toBe(false);
+    expect(engine.entry('nope')).toBeUndefined();
+  });
+
+  it('a materialized entity’s generation is its actor’s, which renewals move on', () => {
+    const { manager, close } = managerOnSimulatedClock({ inspect: undefined });
+    const engine = manager.actor.getSnapshot().context.engine;
+    manager.new('a', 10, close('a'));
+    manager.actorOf('a');
+    manager.new('a', 20, close('a'));
+    manager.new('a', 30, close('a'));
+    // The record keeps the generation it had when its actor was made (0); the actor moved on.
+    expect(engine.generation('a')).toBe(2);
+    expect(manager.get('a')!.generation).toBe(2);
+  });
+
+  it('an entry has no lastError key until a close failed', () => {
+    const { manager, close } = managerOnSimulatedClock({ inspect: undefined });
+    manager.new('a', 10, close('a'));
+    expect(Object.keys(manager.get('a')!)).not.toContain('lastError');
+  });
+});
