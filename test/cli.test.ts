@@ -98,6 +98,15 @@ describe.each(databaseKinds)('xstate-expire on %s', { timeout: 240_000 }, (kind)
   }, 60_000);
   afterAll(() => server?.stop());
   const target = () => (kind === 'pglite' ? ({ kind } as const) : ({ kind, connectionString: server!.connectionString } as const));
+  /**
+   * Every call on the last store of the run (PostgreSQL where a server can
+   * start, where a call costs a connection); on the other (PGlite, where each
+   * costs a PGlite start, half a second of CPU) each command once, reading and
+   * writing through that store, and not again for the outcomes that differ
+   * only in the command's own logic (a text table, a limit, ids gone or not
+   * failed), which the last store checks on the same fixture.
+   */
+  const everyCall = kind === databaseKinds.at(-1);
 
   it('status, list, get and delete the entities of the 0.1.0 fixture', async () => {
     const { where, schema, cleanup } = await loadFixture(target());
@@ -120,12 +129,14 @@ describe.each(databaseKinds)('xstate-expire on %s', { timeout: 240_000 }, (kind)
 
       const paused = await cli('list', ...store, '--state', 'paused', '--json');
       expect(lines(paused.stdout).map((e) => [e.id, e.state, e.data])).toEqual([['paused-1', 'paused', [1, 2, 3]]]);
-      const expired = await cli('list', ...store, '--state', 'expired');
-      expect(expired.stdout.split('\n')[0]).toMatch(/^ID\s+STATE\s+DEADLINE/);
-      expect(expired.stdout).toMatch(/expired-1\s+expired\.closing/);
-      expect(expired.stdout).toMatch(/expired-2\s+expired\.queued/);
-      const limited = await cli('list', ...store, '--limit', '2', '--json');
-      expect(lines(limited.stdout).map((e) => e.id)).toEqual(['active-1', 'active-2']);
+      if (everyCall) {
+        const expired = await cli('list', ...store, '--state', 'expired');
+        expect(expired.stdout.split('\n')[0]).toMatch(/^ID\s+STATE\s+DEADLINE/);
+        expect(expired.stdout).toMatch(/expired-1\s+expired\.closing/);
+        expect(expired.stdout).toMatch(/expired-2\s+expired\.queued/);
+        const limited = await cli('list', ...store, '--limit', '2', '--json');
+        expect(lines(limited.stdout).map((e) => e.id)).toEqual(['active-1', 'active-2']);
+      }
 
       const got = await cli('get', 'active-2', ...store);
       expect(got.code).toBe(0);
@@ -135,13 +146,15 @@ describe.each(databaseKinds)('xstate-expire on %s', { timeout: 240_000 }, (kind)
       const deleted = await cli('delete', 'active-1', ...store, '--json');
       expect(deleted.code, deleted.stderr).toBe(0);
       expect(lines(deleted.stdout)).toEqual([{ id: 'active-1', deleted: true }]);
-      // One at a time: a PGlite folder is open in one process at a time.
-      expect((await cli('delete', 'active-1', ...store)).code).toBe(1);
-      expect((await cli('delete', 'expired-1', ...store)).code).toBe(1);
-      expect((await cli('get', 'active-1', ...store)).code).toBe(1);
-      // Retry takes failed entities only (the fixture has none: see test/durable/retries.test.ts).
-      const notFailed = await cli('retry', 'active-2', ...store, '--json');
-      expect([notFailed.code, lines(notFailed.stdout)]).toEqual([1, [{ id: 'active-2', retried: false }]]);
+      if (everyCall) {
+        // One at a time: a PGlite folder is open in one process at a time.
+        expect((await cli('delete', 'active-1', ...store)).code).toBe(1);
+        expect((await cli('delete', 'expired-1', ...store)).code).toBe(1);
+        expect((await cli('get', 'active-1', ...store)).code).toBe(1);
+        // Retry takes failed entities only (the fixture has none: see test/durable/retries.test.ts).
+        const notFailed = await cli('retry', 'active-2', ...store, '--json');
+        expect([notFailed.code, lines(notFailed.stdout)]).toEqual([1, [{ id: 'active-2', retried: false }]]);
+      }
       // Nothing was claimed or closed by the tool: the queued close still waits for a manager.
       const after = await cli('status', ...store);
       expect(after.stdout).toMatch(/active\s+1\n/);

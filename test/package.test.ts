@@ -3,10 +3,12 @@
  * into a scratch project with a different xstate 5.x than the one dist/ was built
  * against (the lowest supported, pinned in devDependencies), and typechecked by the
  * lowest TypeScript the README promises (5.2) and by the registry's current one (7).
- * One pack and one install serve every assertion.
+ * One pack and one install serve every assertion; the pack's build is kept while the
+ * sources do not change (see {@link BUILD_STAMP}).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -249,6 +251,54 @@ async function saveTscState(consumer: string): Promise<void> {
   await rename(making, TSC_CACHE).catch(() => rm(making, { recursive: true, force: true })); // another run saved first
 }
 
+/**
+ * The build that prepack makes (`npm run build`: tsc over src/, about 9 s of
+ * CPU), kept between runs as two hashes: of its inputs (the sources, the
+ * tsconfigs, package.json with its scripts, and package-lock.json, which pins
+ * the compiler and every type it reads) and of the dist/ it made. While both
+ * still hold, dist/ is what prepack would make again (tsc is deterministic)
+ * and the pack skips its scripts; otherwise prepack builds, as a consumer's
+ * `npm pack` does, and the hashes are written again.
+ */
+const BUILD_STAMP = join(root, 'node_modules/.cache/xstate-expire-tests/package-build.json');
+
+/** A hash of `paths` of the project (folders with every file in them), by relative path and content. */
+function treeHash(paths: string[]): string {
+  const hash = createHash('sha256');
+  for (const path of paths) {
+    const full = join(root, path);
+    const files = statSync(full).isDirectory()
+      ? (readdirSync(full, { recursive: true }) as string[]).map((file) => join(path, file)).sort()
+      : [path];
+    for (const file of files) {
+      if (!statSync(join(root, file)).isFile()) continue;
+      hash.update(`${file}\0`).update(readFileSync(join(root, file))).update('\0');
+    }
+  }
+  return hash.digest('hex');
+}
+
+const buildInputs = () => treeHash(['src', 'tsconfig.json', 'tsconfig.build.json', 'package.json', 'package-lock.json']);
+const builtOutput = () => (existsSync(join(root, 'dist')) ? treeHash(['dist']) : 'none');
+
+/** Whether dist/ is the build of the sources as they are now, as the last pack that built it recorded. */
+function builtAlready(): boolean {
+  try {
+    const stamp = JSON.parse(readFileSync(BUILD_STAMP, 'utf8')) as { inputs: string; dist: string };
+    return stamp.inputs === buildInputs() && stamp.dist === builtOutput();
+  } catch {
+    return false;
+  }
+}
+
+/** Records that dist/ is the build of the sources as they are now (after a pack whose prepack built it). */
+async function recordBuild(inputs: string): Promise<void> {
+  await mkdir(join(BUILD_STAMP, '..'), { recursive: true });
+  const making = `${BUILD_STAMP}.${process.pid}`;
+  await writeFile(making, JSON.stringify({ inputs, dist: builtOutput() }));
+  await rename(making, BUILD_STAMP);
+}
+
 describe('the packed package in a consumer project', { timeout: TIMEOUT }, () => {
   let dir: string;
   let consumer: string;
@@ -259,7 +309,10 @@ describe('the packed package in a consumer project', { timeout: TIMEOUT }, () =>
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'xstate-expire-package-'));
-    ok(await run('npm', ['pack', '--pack-destination', dir, '--no-audit', '--no-fund'], root));
+    const built = builtAlready();
+    const inputs = buildInputs();
+    ok(await run('npm', ['pack', '--pack-destination', dir, '--no-audit', '--no-fund', ...(built ? ['--ignore-scripts'] : [])], root));
+    if (!built) await recordBuild(inputs);
     const tarball = (await readdir(dir)).find((file) => file.endsWith('.tgz'));
     expect(tarball).toBeDefined();
 

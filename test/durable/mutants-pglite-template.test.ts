@@ -2,19 +2,19 @@
  * A new PGlite data folder seeded from the cached template (`seedFromTemplate`),
  * in this process: where the cache is, when a folder is left alone, what a
  * copy holds, which caches are refused, what a failed copy leaves, and a
- * damaged template made again (the one test that runs initdb, in a child).
- * Most start from a cache holding a copy of the tests' template, so that no
- * template is made.
+ * damaged template made again by a child. They start from a cache holding a
+ * copy of the tests' template, and the child that makes one again copies it
+ * too (test/durable/pglite-open.test.ts has a child run initdb).
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { pgliteStore } from '../../src/durable/index.js';
 import { defaultTemplateCache, seedFromTemplate } from '../../src/durable/pglite-template.js';
-import { pgliteTemplate } from '../support/pglite-template.js';
+import { pgliteTemplate, templateMakerStandIn } from '../support/pglite-template.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'node_modules/@electric-sql/pglite/package.json'), 'utf8')) as { version: string }).version;
@@ -49,6 +49,20 @@ async function readyCache(root: string): Promise<{ cache: string; data: string }
   cpSync(await pgliteTemplate(), data, { recursive: true });
   writeFileSync(join(cache, TEMPLATE, 'manifest.json'), JSON.stringify(files(data)));
   return { cache, data };
+}
+
+/**
+ * Until the test ends, the store makes templates with a stand-in for `node`
+ * (see templateMakerStandIn): a child that copies the tests' template, a
+ * folder `initdb` made, then runs the store's own script on the copy (it sets
+ * shared_buffers), instead of `initdb` in WebAssembly, seconds of CPU twice.
+ */
+async function standInMaker(root: string): Promise<void> {
+  if (process.platform === 'win32') return; // a script started by its shebang line: initdb there
+  const { path } = await templateMakerStandIn(root, { script: true });
+  const node = process.execPath;
+  process.execPath = path;
+  onTestFinished(() => void (process.execPath = node));
 }
 
 describe('the template cache folder', () => {
@@ -159,6 +173,7 @@ describe('seedFromTemplate', () => {
     async () => {
       const root = newRoot();
       const { cache, data } = await readyCache(root);
+      await standInMaker(root);
       expect(await seedFromTemplate(join(root, 'a'), cache)).toBe(true);
       rmSync(join(data, 'PG_VERSION')); // as a temp cleaner would: the one change, so that a missing file alone decides
       expect(await seedFromTemplate(join(root, 'b'), cache)).toBe(true);

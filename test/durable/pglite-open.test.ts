@@ -6,18 +6,20 @@
  * One test makes a template as a user's first store does (`initdb` in a child:
  * seconds of WebAssembly); the cache's races and repairs are the store's file
  * work around that child, so there a stand-in maker copies the run's test
- * template instead (see {@link fakeMaker}), and the stores still open the
- * copies with PGlite.
+ * template instead (see templateMakerStandIn), and the stores still open the
+ * copies with PGlite. A cache others may write, and a `memory://` dataDir,
+ * where PGlite runs `initdb` in this process, are mutants-pglite.test.ts's
+ * (the same cases, with the warning's full text).
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { pgliteStore } from '../../src/durable/index.js';
 import { bundled } from '../support/bundle.js';
-import { pgliteTemplate } from '../support/pglite-template.js';
+import { templateMakerStandIn } from '../support/pglite-template.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const folders: string[] = [];
@@ -30,43 +32,11 @@ function folder(): string {
 }
 
 afterEach(() => {
-  vi.restoreAllMocks();
   for (const dir of folders.splice(0)) rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
 });
 
 /** The templates in `cache`, and whatever else is left there (work folders of a maker). */
 const cacheEntries = (cache: string) => readdirSync(cache).sort();
-
-/**
- * A stand-in for the `node` that makes a template (`initdb` in WebAssembly,
- * seconds of CPU each time): an executable the store starts in its place,
- * with the same arguments, that fills the data folder it is given (the last
- * one) with a copy of the run's PGlite test template, a folder `initdb` made.
- * `runs()` counts its runs; a run copies only once `together` runs have
- * started, so that makers racing are in flight at the same time.
- */
-async function fakeMaker(dir: string, together = 1): Promise<{ path: string; runs(): number }> {
-  const source = await pgliteTemplate();
-  const path = join(dir, 'make-template.mjs');
-  const log = join(dir, 'maker.log');
-  writeFileSync(
-    path,
-    `#!${process.execPath}
-import { appendFileSync, cpSync, readFileSync } from 'node:fs';
-const log = ${JSON.stringify(log)};
-const runs = () => readFileSync(log, 'utf8').split('\\n').filter(Boolean).length;
-appendFileSync(log, 'started\\n');
-const until = Date.now() + 120_000;
-while (runs() < ${together}) {
-  if (Date.now() > until) throw new Error('the other template makers never started');
-  await new Promise((resolve) => setTimeout(resolve, 10));
-}
-cpSync(${JSON.stringify(source)}, process.argv.at(-1), { recursive: true });
-`,
-  );
-  chmodSync(path, 0o755);
-  return { path, runs: () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0) };
-}
 
 /** Opens a store on `dataDir` in a process of its own (making templates with `maker`): resolves with what it printed. */
 function openInChild(dataDir: string, cache: string, maker: string): Promise<string> {
@@ -121,7 +91,7 @@ describe('pgliteStore: a new data folder from the template', () => {
     async () => {
       const root = folder();
       const cache = join(root, 'cache');
-      const maker = await fakeMaker(root, 2);
+      const maker = await templateMakerStandIn(root, { together: 2 });
       const said = await Promise.all([openInChild(join(root, 'a'), cache, maker.path), openInChild(join(root, 'b'), cache, maker.path)]);
       expect(said).toEqual(['opened 1', 'opened 1']);
       // Each process made one; the second rename lost, and that process took the first one's.
@@ -133,7 +103,7 @@ describe('pgliteStore: a new data folder from the template', () => {
   it.skipIf(process.platform === 'win32')('a template that lost a file is made again, and the new folder opens', async () => {
     const root = folder();
     const cache = join(root, 'cache');
-    const maker = await fakeMaker(root);
+    const maker = await templateMakerStandIn(root);
     expect(await openInChild(join(root, 'a'), cache, maker.path)).toBe('opened 1');
     expect(maker.runs()).toBe(1);
     const [template] = cacheEntries(cache);
@@ -142,35 +112,6 @@ describe('pgliteStore: a new data folder from the template', () => {
     expect(maker.runs()).toBe(2);
     expect(existsSync(join(cache, template!, 'data', 'PG_VERSION'))).toBe(true);
     expect(cacheEntries(cache)).toEqual([template]);
-  });
-
-  it.skipIf(process.platform === 'win32')('a cache folder others may write is not used: a warning says so, and PGlite initialises the folder itself', async () => {
-    const root = folder();
-    const cache = join(root, 'cache');
-    mkdirSync(cache);
-    chmodSync(cache, 0o777);
-    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
-    const store = pgliteStore({ dataDir: join(root, 'a'), templateCache: cache });
-    await store.acquire();
-    expect(await store.query(`SELECT count(*)::int AS n FROM ${store.schema}.entities`)).toEqual([{ n: 0 }]);
-    await store.release();
-    expect(warn).toHaveBeenCalledWith(expect.stringMatching(/not private to this user.*initdb in this process/), 'XstateExpireWarning');
-    expect(cacheEntries(cache)).toEqual([]);
-  });
-
-  it('a dataDir PGlite reads as a URL (memory://) is left to PGlite: no folder of that name, no template', async () => {
-    const cache = join(folder(), 'cache');
-    const stray = resolve('memory:'); // what seeding it as a path would create, in the working folder
-    const store = pgliteStore({ dataDir: 'memory://open-test', templateCache: cache });
-    try {
-      await store.acquire();
-      expect(await store.query(`SELECT count(*)::int AS n FROM ${store.schema}.entities`)).toEqual([{ n: 0 }]);
-      await store.release();
-      expect(existsSync(stray)).toBe(false);
-      expect(existsSync(cache)).toBe(false);
-    } finally {
-      rmSync(stray, { recursive: true, force: true });
-    }
   });
 
   it('a bad templateCache is a TypeError', () => {

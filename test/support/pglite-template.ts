@@ -8,7 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -35,9 +35,16 @@ function pgliteVersion(): string {
  */
 const SETTINGS = { shared_buffers: '16MB' };
 
-/** The template's name: PGlite's version and the settings, so that neither outlives a change. */
+/**
+ * The databases initdb makes that the template drops: PGlite opens `postgres`,
+ * and no test uses these templates of CREATE DATABASE (7 MB each), which every
+ * copy of the template would copy again (39 MB a copy; 24 MB without them).
+ */
+const DROPPED = ['template0', 'template1'];
+
+/** The template's name: PGlite's version, the settings and the databases dropped, so that none outlives a change. */
 const templateName = () =>
-  `xstate-expire-pglite-template-${pgliteVersion()}-${createHash('sha256').update(JSON.stringify(SETTINGS)).digest('hex').slice(0, 8)}`;
+  `xstate-expire-pglite-template-${pgliteVersion()}-${createHash('sha256').update(JSON.stringify({ ...SETTINGS, DROPPED })).digest('hex').slice(0, 8)}`;
 
 let made: Promise<string> | undefined;
 
@@ -55,7 +62,11 @@ export function pgliteTemplate(): Promise<string> {
     const script = `
       const { PGlite } = await import('@electric-sql/pglite');
       const db = await PGlite.create(process.argv[1]);
-      await db.query('SELECT 1');
+      for (const name of ${JSON.stringify(DROPPED)}) {
+        await db.query('ALTER DATABASE ' + name + ' IS_TEMPLATE false');
+        await db.query('DROP DATABASE ' + name);
+      }
+      await db.query('CHECKPOINT');
       await db.close();`;
     try {
       await new Promise<void>((resolve, reject) => {
@@ -133,4 +144,46 @@ export async function pgliteDataDir(): Promise<{ dataDir: string; remove(): void
   const dataDir = join(parent, 'db');
   cpSync(template, dataDir, { recursive: true });
   return { dataDir, remove: () => rmSync(parent, { recursive: true, force: true, maxRetries: 3 }) };
+}
+
+/**
+ * A stand-in for the `node` that src/durable/pglite-template.ts starts to make
+ * a template (`initdb` in WebAssembly: seconds of CPU and a gigabyte of page
+ * faults each time): an executable in `dir` the store starts in its place
+ * (set `process.execPath` to `path`, in this process or a child), with the
+ * same arguments. It fills the data folder it is given (the last argument)
+ * with a copy of the run's template, a folder `initdb` made; with `script`,
+ * it then runs the store's own script on it with the real `node` (which opens
+ * the copy without `initdb` and sets the template's settings). `runs()`
+ * counts its runs; a run copies only once `together` runs have started, so
+ * that makers racing are in flight at the same time. Being a script run by
+ * its shebang line, it starts only where such scripts do: not on Windows.
+ */
+export async function templateMakerStandIn(
+  dir: string,
+  { together = 1, script = false }: { together?: number; script?: boolean } = {},
+): Promise<{ path: string; runs(): number }> {
+  const source = await pgliteTemplate();
+  const path = join(dir, 'make-template.mjs');
+  const log = join(dir, 'maker.log');
+  const runs = () => (existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean).length : 0);
+  writeFileSync(
+    path,
+    `#!${process.execPath}
+import { execFileSync } from 'node:child_process';
+import { appendFileSync, cpSync, readFileSync } from 'node:fs';
+const log = ${JSON.stringify(log)};
+const runs = () => readFileSync(log, 'utf8').split('\\n').filter(Boolean).length;
+appendFileSync(log, 'started\\n');
+const until = Date.now() + 120_000;
+while (runs() < ${together}) {
+  if (Date.now() > until) throw new Error('the other template makers never started');
+  await new Promise((resolve) => setTimeout(resolve, 10));
+}
+cpSync(${JSON.stringify(source)}, process.argv.at(-1), { recursive: true });
+if (${script}) execFileSync(${JSON.stringify(process.execPath)}, process.argv.slice(2), { stdio: 'inherit' });
+`,
+  );
+  chmodSync(path, 0o755);
+  return { path, runs };
 }
