@@ -1,10 +1,13 @@
 import { lockFolder } from './folder-lock.js';
-import { defaultTemplateCache, seedFromTemplate } from './pglite-template.js';
+import { defaultTemplateCache, seedFromTemplate, templateTar } from './pglite-template.js';
 import { type DurableStore, type Query, assertMigrateOption, assertSchema, migrate, refCounted } from './store.js';
 
 /** Options of {@link pgliteStore}. */
 export interface PgliteStoreOptions {
-  /** Where PGlite keeps its files; created on first use. Omit it for a database in memory (lost on exit). */
+  /**
+   * Where PGlite keeps its files; created on first use. Omit it for a database
+   * in memory (lost on exit), loaded from the same template as a tar.
+   */
   dataDir?: string;
   /** The PostgreSQL schema for the tables. Default `xstate_expire`. */
   schema?: string;
@@ -18,8 +21,9 @@ export interface PgliteStoreOptions {
    * Where a template of a new data folder is cached: a new `dataDir` is a
    * copy of it, opened without `initdb`. Made once per user and PGlite
    * version, by a child process. Default: `xstate-expire` in the user's
-   * cache folder (`$XDG_CACHE_HOME`, `~/.cache`, `%LOCALAPPDATA%`). `false`:
-   * PGlite runs `initdb` in this process on every first open, as without it.
+   * cache folder (`$XDG_CACHE_HOME`, `~/.cache`, `%LOCALAPPDATA%`). A store in
+   * memory loads it as a tar. `false`: PGlite runs `initdb` in this process on
+   * every first open and every store in memory, as without it.
    */
   templateCache?: string | false;
 }
@@ -77,11 +81,13 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
       if (dataDir !== undefined) unlock = await lockFolder(dataDir);
       try {
         const { PGlite } = (await import('@electric-sql/pglite')) as unknown as {
-          PGlite: { create(dataDir?: string): Promise<PGliteLike> };
+          PGlite: { create(options: { dataDir?: string; loadDataDir?: Blob }): Promise<PGliteLike> };
         };
-        // A folder of this machine: `memory://`, `idb://` and the like are PGlite's own.
+        // In memory: the template loaded as a tar. A folder of this machine: seeded by a copy of it
+        // (`memory://`, `idb://` and the like are PGlite's own).
+        const loadDataDir = dataDir === undefined && templateCache !== false ? await tarOf(templateCache) : undefined;
         if (dataDir !== undefined && templateCache !== false && !/^[a-z][a-z0-9+.-]*:\/\//i.test(dataDir)) await seed(dataDir, templateCache);
-        db = await PGlite.create(dataDir);
+        db = await PGlite.create({ dataDir, loadDataDir });
         await migrate(store, { apply: options.migrate !== false });
       } catch (error) {
         await db?.close();
@@ -116,6 +122,16 @@ export function pgliteStore(options: PgliteStoreOptions = {}): DurableStore {
     listen: (channel, onNotify) => connected().listen(channel, onNotify),
   };
   return store;
+}
+
+/** The template as a tar for an in-memory database, or undefined (PGlite's own `initdb`) with a warning saying why. */
+async function tarOf(templateCache: string): Promise<Blob | undefined> {
+  try {
+    return await templateTar(templateCache);
+  } catch (error) {
+    process.emitWarning(`${(error as Error).message}; PGlite runs initdb in this process instead`, 'XstateExpireWarning');
+    return undefined;
+  }
 }
 
 /**

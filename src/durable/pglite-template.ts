@@ -87,6 +87,54 @@ export async function seedFromTemplate(dataDir: string, cacheDir: string): Promi
   return true;
 }
 
+/**
+ * The template's data folder as a tar archive, for an in-memory PGlite
+ * (`loadDataDir`), which then starts without `initdb` as a copied folder does.
+ * Made from the cached template (made first if missing) each time: about
+ * 40 MB, read in tens of milliseconds, and not kept by this process after.
+ *
+ * @throws when the cache folder cannot be used or the template cannot be made.
+ */
+export async function templateTar(cacheDir: string): Promise<Blob> {
+  const data = join(await templateIn(cacheDir), 'data');
+  const blocks: Uint8Array[] = [];
+  for (const path of (readdirSync(data, { recursive: true }) as string[]).sort()) {
+    const full = join(data, path);
+    const stat = statSync(full);
+    // PGlite's own dumps name every member from the data folder's root: /PG_VERSION, /base/1/112.
+    const name = `/${path.replaceAll('\\', '/')}`;
+    if (stat.isDirectory()) blocks.push(tarHeader(name, 0, '5', 0o755));
+    else if (stat.isFile()) {
+      const content = readFileSync(full);
+      blocks.push(tarHeader(name, content.length, '0', 0o644), content, new Uint8Array((512 - (content.length % 512)) % 512));
+    }
+  }
+  // Two empty blocks end an archive.
+  blocks.push(new Uint8Array(1024));
+  return new Blob(blocks);
+}
+
+/** A POSIX ustar header block: the data folder's paths fit its 100-byte name field. */
+function tarHeader(name: string, size: number, type: '0' | '5', mode: number): Uint8Array {
+  if (Buffer.byteLength(name) > 100) throw new Error(`pgliteStore: the template's path ${name} is too long for a tar header`);
+  const header = Buffer.alloc(512);
+  const octal = (value: number, at: number, width: number): void => void header.write(`${value.toString(8).padStart(width - 1, '0')}\0`, at, 'ascii');
+  header.write(name, 0, 'utf8');
+  octal(mode, 100, 8);
+  octal(0, 108, 8); // uid
+  octal(0, 116, 8); // gid
+  octal(size, 124, 12);
+  octal(0, 136, 12); // mtime
+  header.write(type, 156, 'ascii');
+  header.write('ustar\u000000', 257, 'ascii');
+  // The checksum is the sum of the header's bytes, its own field counted as spaces.
+  header.fill(' ', 148, 156);
+  let sum = 0;
+  for (const byte of header) sum += byte;
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  return header;
+}
+
 /** The template folder in `cacheDir` for the installed PGlite: `data/` and `manifest.json`, made if missing or damaged. */
 function templateIn(cacheDir: string): Promise<string> {
   const { entry, version } = installedPglite();

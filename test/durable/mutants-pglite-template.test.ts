@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { pgliteStore } from '../../src/durable/index.js';
-import { defaultTemplateCache, seedFromTemplate } from '../../src/durable/pglite-template.js';
+import { defaultTemplateCache, seedFromTemplate, templateTar } from '../../src/durable/pglite-template.js';
 import { pgliteTemplate, templateMakerStandIn } from '../support/pglite-template.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -201,4 +201,37 @@ describe('seedFromTemplate', () => {
       expect(readdirSync(cache)).toEqual([TEMPLATE]);
     },
   );
+});
+
+describe('templateTar: the template for a database in memory', () => {
+  it('is a tar of the template’s data folder that tar(1) reads: every folder and file, named from its root, with its size and mode', async () => {
+    const { cache, data } = await readyCache(newRoot());
+    const tar = Buffer.from(await (await templateTar(cache)).arrayBuffer());
+    expect(tar.length % 512).toBe(0);
+    // tar -tv: "-rw-r--r-- 0/0   8192 1970-01-01 00:00 base/1/112" (GNU tar drops the leading slash, and says so).
+    const listing = execFileSync('tar', ['-tvf', '-'], { input: tar, encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] })
+      .trim()
+      .split('\n')
+      .map((line) => line.trim().split(/\s+/));
+    const listed = Object.fromEntries(listing.filter(([mode]) => mode!.startsWith('-')).map((f) => [f[5]!.replace(/^\//, ''), Number(f[2])]));
+    expect(listed).toEqual(files(data));
+    expect(listing.every(([mode, owner]) => ['-rw-r--r--', 'drwxr-xr-x'].includes(mode!) && owner === '0/0')).toBe(true);
+    const folders = listing.filter(([mode]) => mode!.startsWith('d')).map((f) => f[5]!.replace(/^\/|\/$/g, ''));
+    expect(folders).toContain('base');
+    expect(folders.length).toBeGreaterThan(10);
+  });
+
+  it('pgliteStore() in memory opens it: the template’s own database (initdb would have made template0 and template1), and nothing written to the cache', async () => {
+    const { cache } = await readyCache(newRoot());
+    const before = files(cache);
+    const store = pgliteStore({ templateCache: cache });
+    await store.acquire();
+    try {
+      expect(await store.query(`SELECT count(*)::int AS n FROM ${store.schema}.entities`)).toEqual([{ n: 0 }]);
+      expect(await store.query("SELECT datname FROM pg_database WHERE datname LIKE 'template%'")).toEqual([]);
+    } finally {
+      await store.release();
+    }
+    expect(files(cache)).toEqual(before);
+  });
 });

@@ -158,12 +158,23 @@ describe('pgliteStore where PGlite runs initdb itself (no template)', () => {
     }
   });
 
-  it('in memory (no dataDir): no folder lock and no template, only a database', { timeout: 300_000 }, async () => {
-    const cache = join(newRoot(), 'cache');
+  it('in memory with templateCache: false: no folder lock, no cache, PGlite’s own initdb, without a word', { timeout: 300_000 }, async () => {
     const warn = vi.spyOn(process, 'emitWarning');
-    expect(await opened(pgliteStore({ templateCache: cache }))).toEqual([{ n: 0 }]);
-    expect(existsSync(cache)).toBe(false);
+    expect(await opened(pgliteStore({ templateCache: false }))).toEqual([{ n: 0 }]);
     expect(warn).not.toHaveBeenCalled();
+  });
+
+  it.skipIf(process.platform === 'win32')('in memory with a template cache that cannot be used: a warning says why, and PGlite runs initdb', { timeout: 300_000 }, async () => {
+    const cache = join(newRoot(), 'cache');
+    mkdirSync(cache, { mode: 0o777 });
+    chmodSync(cache, 0o777);
+    const warn = vi.spyOn(process, 'emitWarning').mockImplementation(() => {});
+    expect(await opened(pgliteStore({ templateCache: cache }))).toEqual([{ n: 0 }]);
+    expect(warn).toHaveBeenCalledWith(
+      `pgliteStore: the template cache ${cache} is not private to this user; not using it; PGlite runs initdb in this process instead`,
+      'XstateExpireWarning',
+    );
+    expect(readdirSync(cache)).toEqual([]);
   });
 
   it('a dataDir PGlite reads as a URL (memory://) is left to PGlite: no folder of that name, no template', { timeout: 300_000 }, async () => {
