@@ -1,0 +1,140 @@
+/**
+ * The closes a durable manager runs (src/durable/close-runner.ts), as a user
+ * and an operator see them: each close's span and counts by outcome (ok,
+ * error, aborted, timeout), its lateness, takeovers counted, the slot of a
+ * close that timed out freed at once, and completions retried while the
+ * database is away. A claim is taken over by one statement, not by a race
+ * with the heartbeat.
+ */
+import { SpanStatusCode } from '@opentelemetry/api';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { CLOSE_SETTLED, CLOSE_TIMED_OUT, MANAGER_DISPOSED } from '../../src/index.js';
+import type { ClosingEntity } from '../../src/durable/index.js';
+import { deferred } from '../helpers.js';
+import { otel } from '../support/otel.js';
+import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
+
+/** A close the test ends: its entity, signal, and how to settle or fail it. */
+interface Running {
+  entity: ClosingEntity;
+  signal: AbortSignal;
+  settle(): void;
+  fail(error: unknown): void;
+}
+
+/** A closer whose closes wait for the test. */
+function heldCloser() {
+  const running: Running[] = [];
+  const close = (entity: ClosingEntity, signal: AbortSignal) => {
+    const done = deferred();
+    running.push({ entity, signal, settle: () => done.resolve(), fail: (error) => done.reject(error) });
+    return done.promise;
+  };
+  const find = (id: string) => running.find((r) => r.entity.id === id);
+  return { close, running, find };
+}
+
+describe('durable closes as telemetry and operators see them', () => {
+  const database = useDatabase('pglite');
+  const sdk = otel();
+  afterAll(() => sdk.shutdown());
+  const providers = { meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider };
+  let db: TestDatabase;
+  beforeEach(async () => {
+    db = database();
+    await db.clock.set(T0);
+  });
+  afterEach(() => void vi.restoreAllMocks());
+
+  const spanOf = (id: string) => {
+    const spans = sdk.spans().filter((s) => s.attributes['xstate_expire.entity.id'] === id);
+    expect(spans).toHaveLength(1);
+    return spans[0]!;
+  };
+  const row = async (namespace: string, id: string) =>
+    (await db.store.query(`SELECT state, owner, lease_until, attempt FROM ${db.store.schema}.entities WHERE namespace = $1 AND id = $2`, [namespace, id]))[0];
+
+  it('a close that settles and one that throws: their spans, outcomes, closer, attempt and lateness', async () => {
+    const closer = heldCloser();
+    const { manager, errors } = await durableManager(db, { ...providers, closers: { lease: closer.close } });
+    await manager.new('fine', T0 + 10, { closer: 'lease', data: { n: 1 } });
+    await manager.new('broken', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 60);
+    await manager.poll();
+    await eventually(() => expect(closer.running).toHaveLength(2));
+    const fine = closer.find('fine')!;
+    expect(fine.entity).toMatchObject({ id: 'fine', data: { n: 1 }, deadline: T0 + 10, attempt: 1 });
+    expect(fine.signal.aborted).toBe(false);
+    fine.settle();
+    const failure = new Error('backend down');
+    closer.find('broken')!.fail(failure);
+    await eventually(async () => expect(await manager.size()).toBe(1));
+    await eventually(async () => expect(await sdk.value('xstate_expire.closes', { outcome: 'error', closer: 'lease' })).toBe(1));
+    expect(await sdk.value('xstate_expire.closes', { outcome: 'ok', closer: 'lease' })).toBe(1);
+    // The signal of a close that settled aborts with CLOSE_SETTLED; the failure goes to onCloseError.
+    expect(fine.signal.reason).toBe(CLOSE_SETTLED);
+    expect(errors).toEqual([{ id: 'broken', error: failure }]);
+
+    const ok = spanOf('fine');
+    expect(ok.attributes).toMatchObject({
+      'xstate_expire.entity.generation': fine.entity.generation,
+      'xstate_expire.close.attempt': 1,
+      'xstate_expire.closer': 'lease',
+      'xstate_expire.close.outcome': 'ok',
+    });
+    expect(ok.status.code).toBe(SpanStatusCode.UNSET);
+    const error = spanOf('broken');
+    expect(error.attributes['xstate_expire.close.outcome']).toBe('error');
+    expect(error.status).toMatchObject({ code: SpanStatusCode.ERROR, message: 'backend down' });
+    // The broken one is retried later (a fresh attempt), kept live meanwhile.
+    expect(await row(manager.namespace, 'broken')).toMatchObject({ state: 'expired.retrying', owner: null, attempt: 1 });
+
+    // Both started 50 ms after their deadline by the database's clock (give or take this process's estimate of it).
+    const [lateness] = (await sdk.histogram('xstate_expire.close.lateness')).filter((p) => p.attributes['closer'] === 'lease');
+    expect(lateness!.value.count).toBe(2);
+    expect(lateness!.value.min).toBeGreaterThanOrEqual(50);
+    expect(lateness!.value.max).toBeLessThan(50 + 60_000);
+    await manager.dispose();
+  });
+
+  it('a claim another process took over: its late completion changes nothing, and its span ends as timed out', async () => {
+    const closer = heldCloser();
+    const { manager } = await durableManager(db, { ...providers, closers: { lease: closer.close } });
+    await manager.new('taken', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closer.running).toHaveLength(1));
+    await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = 'thief', lease_until = $2 WHERE namespace = $1 AND id = 'taken'`, [manager.namespace, T0 + 1e9]);
+    closer.running[0]!.settle();
+    await eventually(() => expect(spanOf('taken').attributes['xstate_expire.close.outcome']).toBe('timeout'));
+    expect(spanOf('taken').status).toMatchObject({ code: SpanStatusCode.ERROR, message: 'the claim ran out' });
+    expect(await row(manager.namespace, 'taken')).toMatchObject({ state: 'expired.closing', owner: 'thief' });
+    await manager.dispose();
+  });
+
+  it('a close cut short by dispose fails and is handed back: another process runs it at once as the next attempt, counted as a reclaim', async () => {
+    const first = heldCloser();
+    const second = heldCloser();
+    const a = await durableManager(db, { ...providers, closers: { lease: first.close } });
+    const b = await durableManager(db, { ...providers, namespace: a.manager.namespace, closers: { lease: second.close } });
+    await a.manager.new('handed', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await a.manager.poll();
+    await eventually(() => expect(first.running).toHaveLength(1));
+    const cut = first.running[0]!;
+    cut.signal.addEventListener('abort', () => cut.fail(cut.signal.reason));
+    const reclaims = await sdk.value('xstate_expire.reclaims');
+    await a.manager.dispose();
+    expect(cut.signal.reason).toBe(MANAGER_DISPOSED);
+    // Handed back: its claim ends now, not claimTimeoutMs later, and the failure is no attempt of its own.
+    expect(await row(a.manager.namespace, 'handed')).toMatchObject({ state: 'expired.closing', lease_until: T0 + 10, attempt: 1 });
+    expect(spanOf('handed').attributes['xstate_expire.close.outcome']).toBe('aborted');
+    await b.manager.poll();
+    await eventually(() => expect(second.running).toHaveLength(1));
+    expect(second.running[0]!.entity).toMatchObject({ id: 'handed', generation: cut.entity.generation, attempt: 2 });
+    expect(await sdk.value('xstate_expire.reclaims')).toBe(reclaims + 1);
+    second.running[0]!.settle();
+    await eventually(async () => expect(await row(a.manager.namespace, 'handed')).toBeUndefined());
+    await b.manager.dispose();
+  });
+});
