@@ -10,6 +10,10 @@ import { SpanStatusCode } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CLOSE_SETTLED, CLOSE_TIMED_OUT, MANAGER_DISPOSED } from '../../src/index.js';
 import type { ClosingEntity } from '../../src/durable/index.js';
+import { CloseRunner } from '../../src/durable/close-runner.js';
+import { DEFAULT_CLOSE_POLICY } from '../../src/durable/closers.js';
+import { type Claim, type Draft, type DurableEngine, Step, keyOf } from '../../src/durable/engine.js';
+import { ExpireTelemetry } from '../../src/telemetry/telemetry.js';
 import { deferred } from '../helpers.js';
 import { otel } from '../support/otel.js';
 import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
@@ -136,5 +140,111 @@ describe('durable closes as telemetry and operators see them', () => {
     second.running[0]!.settle();
     await eventually(async () => expect(await row(a.manager.namespace, 'handed')).toBeUndefined());
     await b.manager.dispose();
+  });
+
+  it('an attempt that timed out leaves its slot at once; its late end writes nothing and its span ends as timed out', async () => {
+    const closer = heldCloser();
+    const { manager, errors } = await durableManager(db, {
+      ...providers,
+      concurrency: 1,
+      closers: { lease: { close: closer.close, closeTimeoutMs: 1_000, retry: { attempts: 2, backoffMs: 100_000 } } },
+    });
+    await manager.new('stuck', T0 + 10, { closer: 'lease' });
+    await manager.new('waiting', T0 + 20, { closer: 'lease' });
+    await db.clock.set(T0 + 20);
+    await manager.poll();
+    await eventually(() => expect(closer.running.map((r) => r.entity.id)).toEqual(['stuck']));
+    // One slot: the second waits while the first runs, though due.
+    await manager.poll();
+    expect(closer.running).toHaveLength(1);
+    await db.clock.set(T0 + 20 + 1_000);
+    await manager.poll();
+    const stuck = closer.find('stuck')!;
+    await eventually(() => expect(stuck.signal.reason).toBe(CLOSE_TIMED_OUT));
+    // The close ignores its signal: its slot is free all the same.
+    await eventually(() => expect(closer.running.map((r) => r.entity.id)).toEqual(['stuck', 'waiting']));
+    expect(errors).toEqual([{ id: 'stuck', error: CLOSE_TIMED_OUT }]);
+    const retrying = await row(manager.namespace, 'stuck');
+    expect(retrying).toMatchObject({ state: 'expired.retrying', owner: null, attempt: 1 });
+    stuck.settle();
+    await eventually(() => expect(spanOf('stuck').attributes['xstate_expire.close.outcome']).toBe('timeout'));
+    // Its end is not a completion: the attempt failed already, and the next one is still to come.
+    expect(await row(manager.namespace, 'stuck')).toEqual(retrying);
+    closer.find('waiting')!.settle();
+    await eventually(async () => expect(await row(manager.namespace, 'waiting')).toBeUndefined());
+    await manager.dispose();
+  });
+});
+
+/**
+ * A close runner whose manager's transactions fail while `down` is set (the
+ * database away), on fake timers: the rows it completes are closing rows of
+ * this manager, and what it wrote is recorded.
+ */
+function runnerOn({ active = true } = {}) {
+  const state = { down: 0, active, transactions: [] as number[], written: [] as string[], failures: [] as Array<[string, unknown]>, freed: 0 };
+  const outage = new Error('injected: the database is away');
+  const engine = {
+    opensClaims: (keys: readonly string[]) => ({ sql: 'open', params: keys }),
+    releaseNow: (step: Step, draft: Draft) => void (draft.leaseUntil = step.now),
+    send: async (_step: Step, draft: Draft, event: { type: string }) => void (draft.state = `after ${event.type}`),
+    writeAll: async (_step: Step, drafts: readonly Draft[]) => void state.written.push(...drafts.map((d) => `${keyOf(d.id, d.generation)} ${d.state}`)),
+  } as unknown as DurableEngine;
+  const runner = new CloseRunner({
+    engine,
+    closers: new Map([['lease', { ...DEFAULT_CLOSE_POLICY, close: () => {} }]]),
+    telemetry: new ExpireTelemetry(),
+    onCloseError: () => {},
+    call: async (work, options) => {
+      state.transactions.push(Date.now());
+      if (state.down > 0) {
+        state.down--;
+        throw outage;
+      }
+      const keys = options!.open!.params as string[];
+      const rows = keys.map((key) => ({ id: key.split('#')[0]!, generation: Number(key.split('#')[1]), state: 'expired.closing' }) as Draft);
+      return work(new Step(async () => [], Date.now()), rows);
+    },
+    active: () => state.active,
+    now: () => Date.now(),
+    freed: () => void state.freed++,
+    fail: (what, error) => void state.failures.push([what, error]),
+  });
+  const claim = (id: string): Claim => ({ id, generation: 1, deadline: 0, closer: 'lease', data: null, attempt: 1 });
+  return { runner, state, outage, claim };
+}
+
+describe('durable completions while the database is away, on fake timers', () => {
+  beforeEach(() => void vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] }));
+  afterEach(() => void vi.useRealTimers());
+
+  it('a completion is retried 50 ms, then twice as long each time up to 5 s, after each failure; written once the database is back', async () => {
+    const { runner, state, claim } = runnerOn();
+    const started = Date.now();
+    state.down = 9;
+    runner.run(claim('a'));
+    await vi.advanceTimersByTimeAsync(60_000);
+    const waits = state.transactions.map((at, i) => at - (state.transactions[i - 1] ?? started));
+    expect(waits).toEqual([0, 50, 100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
+    expect(state.written).toEqual(['a#1 after settled']);
+    expect(state.failures).toEqual([]);
+    expect(runner.size).toBe(0);
+    expect(state.freed).toBe(1);
+  });
+
+  it('gives up after 20 retries while the manager runs, after 3 once it is disposing: reported, and its claim left to run out', async () => {
+    for (const [active, retries] of [
+      [true, 20],
+      [false, 3],
+    ] as const) {
+      const { runner, state, outage, claim } = runnerOn({ active });
+      state.down = Infinity;
+      runner.run(claim('a'));
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+      expect(state.transactions).toHaveLength(1 + retries);
+      expect(state.failures).toEqual([['complete', outage]]);
+      expect(state.written).toEqual([]);
+      expect(runner.size).toBe(0);
+    }
   });
 });
