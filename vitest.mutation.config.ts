@@ -23,6 +23,7 @@ const ORDER = [
   'test/durable/mutants-manager.test.ts',
   'test/durable/mutants-protocol.test.ts',
   'test/durable/mutants-heartbeat.test.ts',
+  'test/durable/mutants-close-runner.test.ts',
   'test/durable/mutants-admin.test.ts',
   'test/durable/mutants-postgres.test.ts',
   'test/durable/mutants-postgres-listen.test.ts',

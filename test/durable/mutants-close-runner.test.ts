@@ -61,6 +61,7 @@ describe('durable closes as telemetry and operators see them', () => {
   it('a close that settles and one that throws: their spans, outcomes, closer, attempt and lateness', async () => {
     const closer = heldCloser();
     const { manager, errors } = await durableManager(db, { ...providers, closers: { lease: closer.close } });
+    const reclaims = await sdk.value('xstate_expire.reclaims');
     await manager.new('fine', T0 + 10, { closer: 'lease', data: { n: 1 } });
     await manager.new('broken', T0 + 10, { closer: 'lease' });
     await db.clock.set(T0 + 60);
@@ -72,8 +73,10 @@ describe('durable closes as telemetry and operators see them', () => {
     fine.settle();
     const failure = new Error('backend down');
     closer.find('broken')!.fail(failure);
-    await eventually(async () => expect(await manager.size()).toBe(1));
+    await eventually(async () => expect(await row(manager.namespace, 'fine')).toBeUndefined());
     await eventually(async () => expect(await sdk.value('xstate_expire.closes', { outcome: 'error', closer: 'lease' })).toBe(1));
+    // Neither was taken over from anyone.
+    expect(await sdk.value('xstate_expire.reclaims')).toBe(reclaims);
     expect(await sdk.value('xstate_expire.closes', { outcome: 'ok', closer: 'lease' })).toBe(1);
     // The signal of a close that settled aborts with CLOSE_SETTLED; the failure goes to onCloseError.
     expect(fine.signal.reason).toBe(CLOSE_SETTLED);
@@ -113,6 +116,25 @@ describe('durable closes as telemetry and operators see them', () => {
     await eventually(() => expect(spanOf('taken').attributes['xstate_expire.close.outcome']).toBe('timeout'));
     expect(spanOf('taken').status).toMatchObject({ code: SpanStatusCode.ERROR, message: 'the claim ran out' });
     expect(await row(manager.namespace, 'taken')).toMatchObject({ state: 'expired.closing', owner: 'thief' });
+    await manager.dispose();
+  });
+
+  it('a claim that ran out while its close still runs here, taken back by this very manager: the close goes on, not started twice', async () => {
+    const closer = heldCloser();
+    const { manager } = await durableManager(db, { ...providers, closers: { lease: closer.close } });
+    await manager.new('slow', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closer.running).toHaveLength(1));
+    // This process stalled past its claim (no heartbeat came): its own next pass takes the close back.
+    await db.store.query(`UPDATE ${db.store.schema}.entities SET lease_until = $2 WHERE namespace = $1 AND id = 'slow'`, [manager.namespace, T0 + 20]);
+    await db.clock.set(T0 + 20);
+    expect(await manager.poll()).toBe(1);
+    expect(await row(manager.namespace, 'slow')).toMatchObject({ state: 'expired.closing', owner: manager.owner, lease_until: T0 + 20 + 60_000 });
+    closer.running[0]!.settle();
+    await eventually(async () => expect(await row(manager.namespace, 'slow')).toBeUndefined());
+    expect(closer.running).toHaveLength(1);
+    expect(closer.running[0]!.signal.reason).toBe(CLOSE_SETTLED);
     await manager.dispose();
   });
 
@@ -166,13 +188,21 @@ describe('durable closes as telemetry and operators see them', () => {
     expect(errors).toEqual([{ id: 'stuck', error: CLOSE_TIMED_OUT }]);
     const retrying = await row(manager.namespace, 'stuck');
     expect(retrying).toMatchObject({ state: 'expired.retrying', owner: null, attempt: 1 });
-    stuck.settle();
-    await eventually(() => expect(spanOf('stuck').attributes['xstate_expire.close.outcome']).toBe('timeout'));
-    // Its end is not a completion: the attempt failed already, and the next one is still to come.
-    expect(await row(manager.namespace, 'stuck')).toEqual(retrying);
     closer.find('waiting')!.settle();
     await eventually(async () => expect(await row(manager.namespace, 'waiting')).toBeUndefined());
+    // The backoff over, the next attempt of the same close runs here while the first one lingers on.
+    await db.clock.set(T0 + 20 + 1_000 + 100_000);
+    await manager.poll();
+    await eventually(() => expect(closer.running.map((r) => [r.entity.id, r.entity.attempt])).toEqual([['stuck', 1], ['waiting', 1], ['stuck', 2]]));
+    const next = closer.running[2]!;
+    next.signal.addEventListener('abort', () => next.fail(next.signal.reason));
+    stuck.settle();
+    await eventually(() => expect(sdk.spans().filter((s) => s.attributes['xstate_expire.entity.id'] === 'stuck')).toHaveLength(1));
+    expect(spanOf('stuck').attributes['xstate_expire.close.outcome']).toBe('timeout');
+    // The first one's end is not a completion (its attempt failed already), nor the end of the second, which still runs here.
+    expect(await row(manager.namespace, 'stuck')).toMatchObject({ state: 'expired.closing', owner: manager.owner, attempt: 2 });
     await manager.dispose();
+    expect(next.signal.reason).toBe(MANAGER_DISPOSED);
   });
 });
 
