@@ -138,6 +138,28 @@ describe('durable closes as telemetry and operators see them', () => {
     await manager.dispose();
   });
 
+  it('another process finds the attempt running here timed out: it reports the timeout and fails the attempt, with nothing of its own to abort', async () => {
+    const consoleErrors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const closer = heldCloser();
+    const policy = { closeTimeoutMs: 100_000, retry: { attempts: 2, backoffMs: 1_000 } };
+    // Claims outlast the attempt's timeout: B finds the timeout, not a claim to take over.
+    const options = { ...providers, claimTimeoutMs: 200_000, closers: { lease: { close: closer.close, ...policy } } };
+    const a = await durableManager(db, options);
+    const b = await durableManager(db, { ...options, namespace: a.manager.namespace });
+    await a.manager.new('late', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await a.manager.poll();
+    await eventually(() => expect(closer.running).toHaveLength(1));
+    await db.clock.set(T0 + 10 + 100_000);
+    expect(await b.manager.poll()).toBe(1);
+    expect(b.errors).toEqual([{ id: 'late', error: CLOSE_TIMED_OUT }]);
+    expect(consoleErrors).not.toHaveBeenCalled();
+    expect(await row(a.manager.namespace, 'late')).toMatchObject({ state: 'expired.retrying', owner: null, attempt: 1 });
+    closer.running[0]!.settle();
+    await a.manager.dispose();
+    await b.manager.dispose();
+  });
+
   it('a close cut short by dispose fails and is handed back: another process runs it at once as the next attempt, counted as a reclaim', async () => {
     const first = heldCloser();
     const second = heldCloser();
