@@ -9,7 +9,7 @@
 import { SpanStatusCode } from '@opentelemetry/api';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CLOSE_SETTLED, CLOSE_TIMED_OUT, MANAGER_DISPOSED } from '../../src/index.js';
-import type { ClosingEntity } from '../../src/durable/index.js';
+import { CLAIM_LOST, type ClosingEntity } from '../../src/durable/index.js';
 import { CloseRunner } from '../../src/durable/close-runner.js';
 import { DEFAULT_CLOSE_POLICY } from '../../src/durable/closers.js';
 import { type Claim, type Draft, type DurableEngine, Step, keyOf } from '../../src/durable/engine.js';
@@ -158,6 +158,30 @@ describe('durable closes as telemetry and operators see them', () => {
     closer.running[0]!.settle();
     await a.manager.dispose();
     await b.manager.dispose();
+  });
+
+  it('a close whose claim was lost keeps its slot until it ends: the signal aborts, the concurrency still counts it', async () => {
+    const closer = heldCloser();
+    // A heartbeat every 100 ms finds the claim lost.
+    const { manager } = await durableManager(db, { ...providers, concurrency: 1, claimTimeoutMs: 300, closers: { lease: closer.close } });
+    await manager.new('lost', T0 + 10, { closer: 'lease' });
+    await manager.new('next', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closer.running.map((r) => r.entity.id)).toHaveLength(1));
+    const lost = closer.running[0]!;
+    await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = 'thief', lease_until = $3 WHERE namespace = $1 AND id = $2`, [
+      manager.namespace,
+      lost.entity.id,
+      T0 + 1e9,
+    ]);
+    await eventually(() => expect(lost.signal.reason).toBe(CLAIM_LOST));
+    await manager.poll();
+    expect(closer.running).toHaveLength(1);
+    lost.settle();
+    await eventually(() => expect(closer.running).toHaveLength(2));
+    closer.running[1]!.settle();
+    await manager.dispose();
   });
 
   it('a close cut short by dispose fails and is handed back: another process runs it at once as the next attempt, counted as a reclaim', async () => {
