@@ -38,6 +38,125 @@ function heldCloser() {
   return { close, running, find };
 }
 
+/**
+ * A close runner whose manager's transactions fail while `down` is set (the
+ * database away), on fake timers: the rows it completes are closing rows of
+ * this manager, and what it wrote is recorded.
+ */
+function runnerOn({ active = true } = {}) {
+  const state = {
+    down: 0,
+    active,
+    transactions: [] as number[],
+    written: [] as string[],
+    failures: [] as Array<[string, unknown]>,
+    freed: 0,
+    /** When set, each transaction waits for it; `inFlight` counts those under way, `most` the most at once. */
+    gate: undefined as Promise<void> | undefined,
+    inFlight: 0,
+    most: 0,
+  };
+  const outage = new Error('injected: the database is away');
+  const engine = {
+    opensClaims: (keys: readonly string[]) => ({ sql: 'open', params: keys }),
+    releaseNow: (step: Step, draft: Draft) => void (draft.leaseUntil = step.now),
+    send: async (_step: Step, draft: Draft, event: { type: string }) => void (draft.state = `after ${event.type}`),
+    writeAll: async (_step: Step, drafts: readonly Draft[]) =>
+      void state.written.push(...drafts.map((d) => `${keyOf(d.id, d.generation)} ${d.state}${d.leaseUntil === undefined ? '' : ' released'}`)),
+  } as unknown as DurableEngine;
+  const runner = new CloseRunner({
+    engine,
+    closers: new Map([['lease', { ...DEFAULT_CLOSE_POLICY, close: () => {} }]]),
+    telemetry: new ExpireTelemetry(),
+    onCloseError: () => {},
+    call: async (work, options) => {
+      state.transactions.push(Date.now());
+      if (state.down > 0) {
+        state.down--;
+        throw outage;
+      }
+      const keys = options!.open!.params as string[];
+      const rows = keys.map((key) => ({ id: key.split('#')[0]!, generation: Number(key.split('#')[1]), state: 'expired.closing' }) as Draft);
+      state.most = Math.max(state.most, ++state.inFlight);
+      try {
+        await state.gate;
+        return await work(new Step(async () => [], Date.now()), rows);
+      } finally {
+        state.inFlight--;
+      }
+    },
+    active: () => state.active,
+    now: () => Date.now(),
+    freed: () => void state.freed++,
+    fail: (what, error) => void state.failures.push([what, error]),
+  });
+  const claim = (id: string): Claim => ({ id, generation: 1, deadline: 0, closer: 'lease', data: null, attempt: 1 });
+  return { runner, state, outage, claim };
+}
+
+describe('durable completions while the database is away, on fake timers', () => {
+  beforeEach(() => void vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] }));
+  afterEach(() => void vi.useRealTimers());
+
+  it('a completion is retried 50 ms, then twice as long each time up to 5 s, after each failure; written once the database is back', async () => {
+    const { runner, state, claim } = runnerOn();
+    const started = Date.now();
+    state.down = 9;
+    runner.run(claim('a'));
+    await vi.advanceTimersByTimeAsync(60_000);
+    const waits = state.transactions.map((at, i) => at - (state.transactions[i - 1] ?? started));
+    expect(waits).toEqual([0, 50, 100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
+    expect(state.written).toEqual(['a#1 after settled']);
+    expect(state.failures).toEqual([]);
+    expect(runner.size).toBe(0);
+    expect(state.freed).toBe(1);
+  });
+
+  it('completions that end while one is written go in one transaction right after it, never two at once; a hand-back releases the claim', async () => {
+    const { runner, state, claim } = runnerOn();
+    const slow = deferred();
+    state.gate = slow.promise;
+    runner.run(claim('a'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(state.transactions).toHaveLength(1);
+    state.gate = undefined;
+    runner.run(claim('b'));
+    runner.run(claim('c'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(state.transactions).toHaveLength(1);
+    slow.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(state.written).toEqual(['a#1 after settled', 'b#1 after settled', 'c#1 after settled']);
+    expect(state.transactions).toHaveLength(2);
+    expect(state.most).toBe(1);
+    // Idle again: the next completion is written at once, on its own.
+    runner.run(claim('d'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(state.written.at(-1)).toBe('d#1 after settled');
+    expect(state.transactions).toHaveLength(3);
+    await runner.handBack([claim('e')]);
+    expect(state.written.at(-1)).toBe('e#1 expired.closing released');
+    expect(runner.size).toBe(0);
+    expect(state.freed).toBe(4);
+  });
+
+  it('gives up after 20 retries while the manager runs, after 3 once it is disposing: reported, and its claim left to run out', async () => {
+    for (const [active, retries] of [
+      [true, 20],
+      [false, 3],
+    ] as const) {
+      const { runner, state, outage, claim } = runnerOn({ active });
+      state.down = Infinity;
+      runner.run(claim('a'));
+      await vi.advanceTimersByTimeAsync(10 * 60_000);
+      expect(state.transactions).toHaveLength(1 + retries);
+      expect(state.failures).toEqual([['complete', outage]]);
+      expect(state.written).toEqual([]);
+      expect(runner.size).toBe(0);
+    }
+  });
+});
+
 describe('durable closes as telemetry and operators see them', () => {
   const database = useDatabase('pglite');
   const sdk = otel();
@@ -249,78 +368,5 @@ describe('durable closes as telemetry and operators see them', () => {
     expect(await row(manager.namespace, 'stuck')).toMatchObject({ state: 'expired.closing', owner: manager.owner, attempt: 2 });
     await manager.dispose();
     expect(next.signal.reason).toBe(MANAGER_DISPOSED);
-  });
-});
-
-/**
- * A close runner whose manager's transactions fail while `down` is set (the
- * database away), on fake timers: the rows it completes are closing rows of
- * this manager, and what it wrote is recorded.
- */
-function runnerOn({ active = true } = {}) {
-  const state = { down: 0, active, transactions: [] as number[], written: [] as string[], failures: [] as Array<[string, unknown]>, freed: 0 };
-  const outage = new Error('injected: the database is away');
-  const engine = {
-    opensClaims: (keys: readonly string[]) => ({ sql: 'open', params: keys }),
-    releaseNow: (step: Step, draft: Draft) => void (draft.leaseUntil = step.now),
-    send: async (_step: Step, draft: Draft, event: { type: string }) => void (draft.state = `after ${event.type}`),
-    writeAll: async (_step: Step, drafts: readonly Draft[]) => void state.written.push(...drafts.map((d) => `${keyOf(d.id, d.generation)} ${d.state}`)),
-  } as unknown as DurableEngine;
-  const runner = new CloseRunner({
-    engine,
-    closers: new Map([['lease', { ...DEFAULT_CLOSE_POLICY, close: () => {} }]]),
-    telemetry: new ExpireTelemetry(),
-    onCloseError: () => {},
-    call: async (work, options) => {
-      state.transactions.push(Date.now());
-      if (state.down > 0) {
-        state.down--;
-        throw outage;
-      }
-      const keys = options!.open!.params as string[];
-      const rows = keys.map((key) => ({ id: key.split('#')[0]!, generation: Number(key.split('#')[1]), state: 'expired.closing' }) as Draft);
-      return work(new Step(async () => [], Date.now()), rows);
-    },
-    active: () => state.active,
-    now: () => Date.now(),
-    freed: () => void state.freed++,
-    fail: (what, error) => void state.failures.push([what, error]),
-  });
-  const claim = (id: string): Claim => ({ id, generation: 1, deadline: 0, closer: 'lease', data: null, attempt: 1 });
-  return { runner, state, outage, claim };
-}
-
-describe('durable completions while the database is away, on fake timers', () => {
-  beforeEach(() => void vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'] }));
-  afterEach(() => void vi.useRealTimers());
-
-  it('a completion is retried 50 ms, then twice as long each time up to 5 s, after each failure; written once the database is back', async () => {
-    const { runner, state, claim } = runnerOn();
-    const started = Date.now();
-    state.down = 9;
-    runner.run(claim('a'));
-    await vi.advanceTimersByTimeAsync(60_000);
-    const waits = state.transactions.map((at, i) => at - (state.transactions[i - 1] ?? started));
-    expect(waits).toEqual([0, 50, 100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
-    expect(state.written).toEqual(['a#1 after settled']);
-    expect(state.failures).toEqual([]);
-    expect(runner.size).toBe(0);
-    expect(state.freed).toBe(1);
-  });
-
-  it('gives up after 20 retries while the manager runs, after 3 once it is disposing: reported, and its claim left to run out', async () => {
-    for (const [active, retries] of [
-      [true, 20],
-      [false, 3],
-    ] as const) {
-      const { runner, state, outage, claim } = runnerOn({ active });
-      state.down = Infinity;
-      runner.run(claim('a'));
-      await vi.advanceTimersByTimeAsync(10 * 60_000);
-      expect(state.transactions).toHaveLength(1 + retries);
-      expect(state.failures).toEqual([['complete', outage]]);
-      expect(state.written).toEqual([]);
-      expect(runner.size).toBe(0);
-    }
   });
 });
