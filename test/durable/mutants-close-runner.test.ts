@@ -43,7 +43,7 @@ function heldCloser() {
  * database away), on fake timers: the rows it completes are closing rows of
  * this manager, and what it wrote is recorded.
  */
-function runnerOn({ active = true } = {}) {
+function runnerOn({ active = true, close = (_entity: ClosingEntity, _signal: AbortSignal): unknown => undefined } = {}) {
   const state = {
     down: 0,
     active,
@@ -66,7 +66,7 @@ function runnerOn({ active = true } = {}) {
   } as unknown as DurableEngine;
   const runner = new CloseRunner({
     engine,
-    closers: new Map([['lease', { ...DEFAULT_CLOSE_POLICY, close: () => {} }]]),
+    closers: new Map([['lease', { ...DEFAULT_CLOSE_POLICY, close }]]),
     telemetry: new ExpireTelemetry(),
     onCloseError: () => {},
     call: async (work, options) => {
@@ -138,6 +138,35 @@ describe('durable completions while the database is away, on fake timers', () =>
     expect(state.written.at(-1)).toBe('e#1 expired.closing released');
     expect(runner.size).toBe(0);
     expect(state.freed).toBe(4);
+  });
+
+  it('abortAll aborts every close running here, and resolves only once each has ended and its completion is written', async () => {
+    const ends = new Map<string, () => void>();
+    const signals: AbortSignal[] = [];
+    const { runner, state, claim } = runnerOn({
+      close: (entity, signal) => {
+        signals.push(signal);
+        return new Promise<void>((resolve) => ends.set(entity.id, resolve));
+      },
+    });
+    runner.run(claim('a'));
+    runner.run(claim('b'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(runner.keys()).toEqual(['a#1', 'b#1']);
+    let done = false;
+    const aborting = runner.abortAll(MANAGER_DISPOSED).then(() => void (done = true));
+    expect(signals.map((s) => s.reason)).toEqual([MANAGER_DISPOSED, MANAGER_DISPOSED]);
+    // The closes ignore their signals: nothing resolves until they end.
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(done).toBe(false);
+    ends.get('a')!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(done).toBe(false);
+    ends.get('b')!();
+    await aborting;
+    // Cut short but not failed: each settled, and that is written.
+    expect(state.written).toEqual(['a#1 after settled', 'b#1 after settled']);
+    expect(runner.size).toBe(0);
   });
 
   it('gives up after 20 retries while the manager runs, after 3 once it is disposing: reported, and its claim left to run out', async () => {
