@@ -16,6 +16,7 @@ import { type Claim, type Draft, type DurableEngine, Step, keyOf } from '../../s
 import { ExpireTelemetry } from '../../src/telemetry/telemetry.js';
 import { deferred } from '../helpers.js';
 import { otel } from '../support/otel.js';
+import { heldStore } from './held-store.js';
 import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
 
 /** A close the test ends: its entity, signal, and how to settle or fail it. */
@@ -277,7 +278,7 @@ describe('durable closes as telemetry and operators see them', () => {
     // This process stalled past its claim (no heartbeat came): its own next pass takes the close back.
     await db.store.query(`UPDATE ${db.store.schema}.entities SET lease_until = $2 WHERE namespace = $1 AND id = 'slow'`, [manager.namespace, T0 + 20]);
     await db.clock.set(T0 + 20);
-    expect(await manager.poll()).toBe(1);
+    await manager.poll();
     expect(await row(manager.namespace, 'slow')).toMatchObject({ state: 'expired.closing', owner: manager.owner, lease_until: T0 + 20 + 60_000 });
     closer.running[0]!.settle();
     await eventually(async () => expect(await row(manager.namespace, 'slow')).toBeUndefined());
@@ -292,20 +293,29 @@ describe('durable closes as telemetry and operators see them', () => {
     const policy = { closeTimeoutMs: 100_000, retry: { attempts: 2, backoffMs: 1_000 } };
     // Claims outlast the attempt's timeout: B finds the timeout, not a claim to take over.
     const options = { ...providers, claimTimeoutMs: 200_000, closers: { lease: { close: closer.close, ...policy } } };
-    const a = await durableManager(db, options);
-    const b = await durableManager(db, { ...options, namespace: a.manager.namespace });
+    const held = heldStore(db.store);
+    const a = await durableManager({ ...db, store: held.store }, options);
     await a.manager.new('late', T0 + 10, { closer: 'lease' });
     await db.clock.set(T0 + 10);
     await a.manager.poll();
     await eventually(() => expect(closer.running).toHaveLength(1));
+    // A stalls from now on: each pass it begins commits, and its reply never comes; so B is the one to find the timeout.
+    const stalled = held.hold({ kind: 'claim', point: 'reply', count: Infinity });
+    const replies: Array<() => void> = [];
+    void (async () => {
+      for (;;) replies.push((await stalled.next()).release);
+    })();
+    const b = await durableManager(db, { ...options, namespace: a.manager.namespace });
     await db.clock.set(T0 + 10 + 100_000);
-    expect(await b.manager.poll()).toBe(1);
-    expect(b.errors).toEqual([{ id: 'late', error: CLOSE_TIMED_OUT }]);
+    await b.manager.poll();
+    await eventually(() => expect(b.errors).toEqual([{ id: 'late', error: CLOSE_TIMED_OUT }]));
     expect(consoleErrors).not.toHaveBeenCalled();
     expect(await row(a.manager.namespace, 'late')).toMatchObject({ state: 'expired.retrying', owner: null, attempt: 1 });
+    stalled.stop();
+    for (const release of replies) release();
     closer.running[0]!.settle();
-    await a.manager.dispose();
     await b.manager.dispose();
+    await a.manager.dispose();
   });
 
   it('a close whose claim was lost keeps its slot until it ends: the signal aborts, the concurrency still counts it', async () => {
