@@ -39,12 +39,16 @@ function heldCloser() {
   return { close, running, find };
 }
 
+/** An OpenTelemetry SDK on in-memory exporters, for the whole file. */
+const sdk = otel();
+afterAll(() => sdk.shutdown());
+
 /**
  * A close runner whose manager's transactions fail while `down` is set (the
  * database away), on fake timers: the rows it completes are closing rows of
  * this manager, and what it wrote is recorded.
  */
-function runnerOn({ active = true, close = (_entity: ClosingEntity, _signal: AbortSignal): unknown => undefined } = {}) {
+function runnerOn({ active = true, close = (_entity: ClosingEntity, _signal: AbortSignal): unknown => undefined, telemetry = new ExpireTelemetry() } = {}) {
   const state = {
     down: 0,
     active,
@@ -67,8 +71,8 @@ function runnerOn({ active = true, close = (_entity: ClosingEntity, _signal: Abo
   } as unknown as DurableEngine;
   const runner = new CloseRunner({
     engine,
-    closers: new Map([['lease', { ...DEFAULT_CLOSE_POLICY, close }]]),
-    telemetry: new ExpireTelemetry(),
+    closers: new Map([['unit', { ...DEFAULT_CLOSE_POLICY, close }]]),
+    telemetry,
     onCloseError: () => {},
     call: async (work, options) => {
       state.transactions.push(Date.now());
@@ -91,7 +95,7 @@ function runnerOn({ active = true, close = (_entity: ClosingEntity, _signal: Abo
     freed: () => void state.freed++,
     fail: (what, error) => void state.failures.push([what, error]),
   });
-  const claim = (id: string): Claim => ({ id, generation: 1, deadline: 0, closer: 'lease', data: null, attempt: 1 });
+  const claim = (id: string): Claim => ({ id, generation: 1, deadline: 0, closer: 'unit', data: null, attempt: 1 });
   return { runner, state, outage, claim };
 }
 
@@ -175,22 +179,25 @@ describe('durable completions while the database is away, on fake timers', () =>
       [true, 20],
       [false, 3],
     ] as const) {
-      const { runner, state, outage, claim } = runnerOn({ active });
+      const telemetry = new ExpireTelemetry({ meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider });
+      const { runner, state, outage, claim } = runnerOn({ active, telemetry });
       state.down = Infinity;
-      runner.run(claim('a'));
+      const id = `given-up-${active}`;
+      runner.run(claim(id));
       await vi.advanceTimersByTimeAsync(10 * 60_000);
       expect(state.transactions).toHaveLength(1 + retries);
       expect(state.failures).toEqual([['complete', outage]]);
       expect(state.written).toEqual([]);
       expect(runner.size).toBe(0);
+      // Not known to be completed: as for a claim that ran out, its span says so.
+      const [span] = sdk.spans().filter((s) => s.attributes['xstate_expire.entity.id'] === id);
+      expect(span!.attributes['xstate_expire.close.outcome']).toBe('timeout');
     }
   });
 });
 
 describe('durable closes as telemetry and operators see them', () => {
   const database = useDatabase('pglite');
-  const sdk = otel();
-  afterAll(() => sdk.shutdown());
   const providers = { meterProvider: sdk.meterProvider, tracerProvider: sdk.tracerProvider };
   let db: TestDatabase;
   beforeEach(async () => {
