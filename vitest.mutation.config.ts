@@ -15,6 +15,9 @@ import base from './vitest.config.js';
 
 /** Fastest first: no database, then one schema per file, then processes and PGlite. */
 const ORDER = [
+  'test/durable/mutants-wake-ups.test.ts',
+  'test/durable/mutants-heartbeat.test.ts',
+  'test/durable/mutants-close-runner.test.ts',
   'test/durable/mutants-input.test.ts',
   'test/durable/mutants-closers.test.ts',
   'test/durable/mutants-engine.test.ts',

@@ -122,6 +122,8 @@ describe('durable admin reads and delete', () => {
       await manager.poll();
       expect(await manager.state('a')).toBe('failed');
     });
+    // A failed row rests: no delayed event to come, no claim, no holder.
+    expect(await getStored(db.store, manager.namespace, 'a')).toMatchObject([{ state: 'failed', live: true, due: null, owner: null, leaseUntil: null, holders: [] }]);
     expect(await retryStored(db.store, manager.namespace, 'nobody')).toBe(false);
     expect(await retryStored(db.store, manager.namespace, 'b')).toBe(false); // active: nothing to retry
     expect(await retryStored(db.store, manager.namespace, 'a')).toBe(true);
