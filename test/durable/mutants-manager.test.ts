@@ -5,9 +5,9 @@
  * it reports failures.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CLOSE_SETTLED } from '../../src/index.js';
+import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
 import { CLAIM_LOST, type ClosingEntity, createDurableExpireManager } from '../../src/durable/index.js';
-import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
+import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
 describe('durable manager at its edges', () => {
   const database = useDatabase('pglite');
@@ -190,5 +190,108 @@ describe('durable manager at its edges', () => {
     release();
     await closing;
     expect(closes).toEqual([]); // its own closers ran, not the recording ones
+  });
+
+  it('while a plain dispose winds down (a close still running): it reads disposed, refuses new, answers false, and writes nothing', async () => {
+    const { manager, closes } = await durableManager(db, { hold: true });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await manager.new('b', T0 + 100_000, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closes).toHaveLength(1));
+    let done = false;
+    const disposing = manager.dispose().then(() => void (done = true));
+    expect(manager.status).toBe('disposed');
+    expect(manager.disposed).toBe(true);
+    await eventually(() => expect(closes[0]!.signal.reason).toBe(MANAGER_DISPOSED));
+    await expect(manager.new('c', T0 + 100_000, { closer: 'lease' })).rejects.toThrow('DurableExpireManager.new: the manager is disposed (id "c")');
+    await expect(manager.newMany([{ id: 'c', deadline: T0 + 100_000, closer: 'lease' }])).rejects.toThrow(
+      'DurableExpireManager.newMany: the manager is disposed (0 of 1 written)',
+    );
+    expect(await manager.stop('b')).toBe(false);
+    expect(await manager.retry('b')).toBe(false);
+    await manager.expire('b');
+    expect(await manager.delete('b')).toBe(false);
+    expect(done).toBe(false);
+    closes[0]!.settle();
+    await disposing;
+    const other = await durableManager(db, { namespace: manager.namespace });
+    expect((await other.manager.list()).map((e) => [e.id, e.state])).toEqual([['b', 'active']]);
+    await other.manager.dispose();
+  });
+
+  it('dispose({ close: true }) called again while it closes is the same disposal: its closes run on, unaborted; dispose(null) is a plain one', async () => {
+    const { manager, closes } = await durableManager(db, { hold: true });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 100_000, { closer: 'lease' });
+    const first = manager.dispose({ close: true });
+    await eventually(() => expect(closes).toHaveLength(1));
+    const second = manager.dispose({ close: true });
+    expect(second).toBe(first);
+    expect(manager.status).toBe('draining');
+    expect(closes[0]!.signal.aborted).toBe(false);
+    closes[0]!.settle();
+    await Promise.all([first, second]);
+    expect(closes[0]!.signal.reason).toBe(CLOSE_SETTLED);
+    expect(manager.status).toBe('disposed');
+    const plain = await durableManager(db);
+    await plain.manager.dispose(null as never);
+    expect(plain.manager.status).toBe('disposed');
+  });
+
+  it('list by state: only live states, and only the entities in the one asked for', async () => {
+    const { manager } = await durableManager(db);
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 100_000, { closer: 'lease' });
+    await manager.new('b', T0 + 100_000, { closer: 'lease' });
+    await manager.stop('b');
+    expect((await manager.list({ state: 'paused' })).map((e) => e.id)).toEqual(['b']);
+    expect((await manager.list({ state: 'active' })).map((e) => e.id)).toEqual(['a']);
+    expect(await manager.list({ state: 'failed' })).toEqual([]);
+    await expect(manager.list({ state: 'closed' as never })).rejects.toThrow(
+      'DurableExpireManager.list: state must be one of active, paused, expired, failed, got "closed"',
+    );
+    await manager.dispose();
+  });
+
+  it('a pass that fails is reported on console.error, and the next one works', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const counting = countingStore(db.store);
+    const broken = new Error('connection lost');
+    let failing = false;
+    const store = { ...counting.store, transaction: <T,>(work: Parameters<typeof counting.store.transaction<T>>[0]) => (failing ? Promise.reject(broken) : counting.store.transaction(work)) };
+    const { manager, closes } = await durableManager(db, { store });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    failing = true;
+    expect(await manager.poll()).toBe(0);
+    expect(errors).toHaveBeenCalledWith('xstate-expire durable manager (poll):', broken);
+    failing = false;
+    await manager.poll();
+    await eventually(() => expect(closes.map((c) => c.entity.id)).toEqual(['a']));
+    await manager.dispose();
+  });
+
+  it('a manager whose open fails lets go of the store and throws what failed', async () => {
+    const refused = new Error('LISTEN refused');
+    let held = 0;
+    const store = {
+      ...db.store,
+      kind: db.store.kind,
+      schema: db.store.schema,
+      acquire: async () => {
+        await db.store.acquire();
+        held++;
+      },
+      release: async () => {
+        held--;
+        await db.store.release();
+      },
+      listen: () => Promise.reject(refused),
+    };
+    await expect(durableManager(db, { store })).rejects.toBe(refused);
+    expect(held).toBe(0);
   });
 });
