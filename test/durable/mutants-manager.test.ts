@@ -7,6 +7,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
 import { CLAIM_LOST, type ClosingEntity, createDurableExpireManager } from '../../src/durable/index.js';
+import { getStored } from '../../src/durable/admin.js';
+import { otel } from '../support/otel.js';
 import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
 describe('durable manager at its edges', () => {
@@ -293,5 +295,53 @@ describe('durable manager at its edges', () => {
     };
     await expect(durableManager(db, { store })).rejects.toBe(refused);
     expect(held).toBe(0);
+  });
+
+  it('the heartbeat renews a running close’s claim on the shorter of the two timeouts, so that no other process takes it over', async () => {
+    const { manager, closes } = await durableManager(db, { hold: true, claimTimeoutMs: 3_000, pauseTimeoutMs: 600_000 });
+    const other = await durableManager(db, { namespace: manager.namespace });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closes).toHaveLength(1));
+    for (const at of [T0 + 2_000, T0 + 4_000]) {
+      await db.clock.set(at);
+      // The next beat pushes the claim's end to claimTimeoutMs from the database's now.
+      await eventually(async () => expect((await getStored(db.store, manager.namespace, 'a'))[0]?.leaseUntil).toBe(at + 3_000));
+      await other.manager.poll();
+    }
+    expect(other.closes).toEqual([]);
+    expect(closes[0]!.signal.aborted).toBe(false);
+    closes[0]!.settle();
+    await eventually(async () => expect(await getStored(db.store, manager.namespace, 'a')).toEqual([]));
+    await manager.dispose();
+    await other.manager.dispose();
+  });
+
+  it('a close taken over from a process whose claim ran out counts as a reclaim (telemetry)', async () => {
+    const sdk = otel();
+    try {
+      const a = await durableManager(db, { hold: true });
+      const b = await durableManager(db, { namespace: a.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
+      await db.clock.set(T0);
+      await a.manager.new('x', T0 + 10, { closer: 'lease' });
+      await db.clock.set(T0 + 10);
+      await a.manager.poll();
+      await eventually(() => expect(a.closes).toHaveLength(1));
+      // Its claim is another process's now, and over: no heartbeat of A can renew it.
+      await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = 'dead', lease_until = $2 WHERE namespace = $1 AND id = 'x'`, [
+        a.manager.namespace,
+        T0,
+      ]);
+      await b.manager.poll();
+      await eventually(() => expect(b.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+      expect(await sdk.value('xstate_expire.reclaims')).toBe(1);
+      for (const close of [...a.closes, ...b.closes]) close.settle();
+      await a.manager.dispose();
+      await b.manager.dispose();
+    } finally {
+      await sdk.shutdown();
+    }
   });
 });
