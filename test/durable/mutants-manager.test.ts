@@ -7,7 +7,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
 import { CLAIM_LOST, type ClosingEntity, createDurableExpireManager } from '../../src/durable/index.js';
-import { getStored } from '../../src/durable/admin.js';
+import { getStored, listStored } from '../../src/durable/admin.js';
 import { otel } from '../support/otel.js';
 import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
@@ -343,5 +343,49 @@ describe('durable manager at its edges', () => {
     } finally {
       await sdk.shutdown();
     }
+  });
+
+  it('a pass reads due rows in batches of 100 until a batch is short: 150 due at its start are all handled by its first pass', async () => {
+    const a = await durableManager(db);
+    await db.clock.set(T0);
+    await a.manager.newMany(Array.from({ length: 150 }, (_, i) => ({ id: `e${i}`, deadline: T0 + 10, closer: 'lease' })));
+    await a.manager.dispose(); // closes none of them
+    await db.clock.set(T0 + 10);
+    const running: AbortSignal[] = [];
+    const lease = (_entity: ClosingEntity, signal: AbortSignal) => {
+      running.push(signal);
+      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    };
+    // Opening runs a first pass: 100 closes start (its concurrency), the other 50 wait to be claimed.
+    const b = await durableManager(db, { namespace: a.manager.namespace, closers: { lease } });
+    const states = (await listStored(db.store, b.manager.namespace, { limit: 1_000 })).map((e) => e.state);
+    expect(states.filter((state) => state === 'expired.closing')).toHaveLength(100);
+    expect(states.filter((state) => state === 'expired.queued')).toHaveLength(50);
+    expect(states).toHaveLength(150);
+    await b.manager.dispose();
+    expect(running).toHaveLength(100);
+  });
+
+  it('a close whose claim ends as its timeout passes is taken over (a new attempt), not timed out: that attempt runs nowhere', async () => {
+    const a = await durableManager(db, { hold: true });
+    const b = await durableManager(db, { namespace: a.manager.namespace, hold: true });
+    await db.clock.set(T0);
+    await a.manager.new('x', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await a.manager.poll();
+    await eventually(() => expect(a.closes).toHaveLength(1));
+    const [row] = await getStored(db.store, a.manager.namespace, 'x');
+    const end = row!.due!; // the attempt's timeout
+    await db.clock.set(end);
+    await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = 'dead', lease_until = $2 WHERE namespace = $1 AND id = 'x'`, [
+      a.manager.namespace,
+      end,
+    ]);
+    await b.manager.poll();
+    await eventually(() => expect(b.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+    expect(await getStored(db.store, a.manager.namespace, 'x')).toEqual([expect.objectContaining({ state: 'expired.closing', owner: b.manager.owner })]);
+    for (const close of [...a.closes, ...b.closes]) close.settle();
+    await a.manager.dispose();
+    await b.manager.dispose();
   });
 });
