@@ -167,6 +167,10 @@ describe('DurableEngine rows', () => {
     expect(engine.startsClose(row, { type: 'delete' }, 100)).toBe(false);
     expect(engine.startsClose(draft({ state: 'expired.closing' }), { type: 'reclaim' }, 100)).toBe(true);
     expect(engine.startsClose(draft({ state: 'nowhere' }), { type: 'close' }, 100)).toBe(false);
+    // Transitions that do something else: queue a close (an effect), end one, pause.
+    expect(engine.startsClose(draft(), { type: 'shutdown' }, 100)).toBe(false);
+    expect(engine.startsClose(draft({ state: 'expired.closing' }), { type: 'settled' }, 100)).toBe(false);
+    expect(engine.startsClose(draft(), { type: 'stop' }, 100)).toBe(false);
     expect(await engine.send(step, row, { type: 'delete' })).toBe(true);
     expect(row).toMatchObject({ state: 'deleted', ended: true });
   });
@@ -452,5 +456,16 @@ describe('DurableEngine batches and rows read back', () => {
     );
     answer = [{ ...row, data: null, attempt: 0, last_error: null, close_deadline: null }];
     expect(await engine.live(step, 'a')).toEqual(draft({ state: 'expired.retrying', due: 2_000, closeDeadline: null }));
+  });
+
+  it('a lease lasts only in the state it was taken in; a new attempt keeps the last error until it fails too', async () => {
+    const engine = engineOn(recording().store, false);
+    const step = new Step(async () => [], 100, 9);
+    const queued = draft({ state: 'expired.queued', due: null, owner: null, leaseUntil: 50, leaseEvent: 'close', leaseState: 'expired.queued', attempt: 1, lastError: 'boom' });
+    await engine.send(step, queued, { type: 'close' });
+    expect(queued).toMatchObject({ state: 'expired.closing', attempt: 2, lastError: 'boom', owner: 'me', leaseEvent: 'reclaim', leaseState: 'expired.closing' });
+    const renewed = draft({ state: 'expired.queued', due: null, owner: null, leaseUntil: 50, leaseEvent: 'close', leaseState: 'expired.queued' });
+    await engine.send(step, renewed, { type: 'renew', deadline: 5_000, close: { closer: 'lease', data: null } } as never);
+    expect(renewed).toMatchObject({ state: 'active', generation: 9, due: 5_000, owner: null, leaseUntil: null, leaseMs: null, leaseEvent: null, leaseState: null });
   });
 });
