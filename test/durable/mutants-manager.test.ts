@@ -299,12 +299,13 @@ describe('durable manager at its edges', () => {
 
   it('the heartbeat renews a running close’s claim on the shorter of the two timeouts, so that no other process takes it over', async () => {
     const { manager, closes } = await durableManager(db, { hold: true, claimTimeoutMs: 3_000, pauseTimeoutMs: 600_000 });
-    const other = await durableManager(db, { namespace: manager.namespace });
     await db.clock.set(T0);
     await manager.new('a', T0 + 10, { closer: 'lease' });
     await db.clock.set(T0 + 10);
     await manager.poll();
     await eventually(() => expect(closes).toHaveLength(1));
+    // Only now: made earlier, it might have claimed the close first (woken by the NOTIFY of new).
+    const other = await durableManager(db, { namespace: manager.namespace });
     for (const at of [T0 + 2_000, T0 + 4_000]) {
       await db.clock.set(at);
       // The next beat pushes the claim's end to claimTimeoutMs from the database's now.
@@ -323,12 +324,12 @@ describe('durable manager at its edges', () => {
     const sdk = otel();
     try {
       const a = await durableManager(db, { hold: true });
-      const b = await durableManager(db, { namespace: a.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
       await db.clock.set(T0);
       await a.manager.new('x', T0 + 10, { closer: 'lease' });
       await db.clock.set(T0 + 10);
       await a.manager.poll();
       await eventually(() => expect(a.closes).toHaveLength(1));
+      const b = await durableManager(db, { namespace: a.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
       // Its claim is another process's now, and over: no heartbeat of A can renew it.
       await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = 'dead', lease_until = $2 WHERE namespace = $1 AND id = 'x'`, [
         a.manager.namespace,
@@ -368,12 +369,12 @@ describe('durable manager at its edges', () => {
 
   it('a close whose claim ends as its timeout passes is taken over (a new attempt), not timed out: that attempt runs nowhere', async () => {
     const a = await durableManager(db, { hold: true });
-    const b = await durableManager(db, { namespace: a.manager.namespace, hold: true });
     await db.clock.set(T0);
     await a.manager.new('x', T0 + 10, { closer: 'lease' });
     await db.clock.set(T0 + 10);
     await a.manager.poll();
     await eventually(() => expect(a.closes).toHaveLength(1));
+    const b = await durableManager(db, { namespace: a.manager.namespace, hold: true });
     const [row] = await getStored(db.store, a.manager.namespace, 'x');
     const end = row!.due!; // the attempt's timeout
     await db.clock.set(end);
