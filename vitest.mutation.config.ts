@@ -25,6 +25,7 @@ const ORDER = [
   'test/durable/mutants-manager.test.ts',
   'test/durable/mutants-protocol.test.ts',
   'test/durable/mutants-admin.test.ts',
+  'test/durable/mutants-plans.test.ts',
   'test/durable/mutants-postgres.test.ts',
   'test/durable/mutants-postgres-listen.test.ts',
   'test/durable/mutants-postgres-pool.test.ts',

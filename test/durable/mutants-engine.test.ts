@@ -7,8 +7,8 @@ import { DEFAULT_CLOSE_POLICY } from '../../src/durable/closers.js';
 import { describe, expect, it } from 'vitest';
 import { compileMachine } from '../../src/machines/compile.js';
 import { expirationMachine } from '../../src/machines/expiration.js';
-import { MANAGER_DISPOSED } from '../../src/machines/effects.js';
-import { type Draft, DurableEngine, Step, keyOf } from '../../src/durable/engine.js';
+import { CLOSE_TIMED_OUT, MANAGER_DISPOSED } from '../../src/machines/effects.js';
+import { type ClosePolicy, type Draft, DurableEngine, Step, keyOf } from '../../src/durable/engine.js';
 import type { DurableStore, Query, Row } from '../../src/durable/store.js';
 
 /** A store whose statements are recorded and answered by `answer`. */
@@ -167,6 +167,10 @@ describe('DurableEngine rows', () => {
     expect(engine.startsClose(row, { type: 'delete' }, 100)).toBe(false);
     expect(engine.startsClose(draft({ state: 'expired.closing' }), { type: 'reclaim' }, 100)).toBe(true);
     expect(engine.startsClose(draft({ state: 'nowhere' }), { type: 'close' }, 100)).toBe(false);
+    // Transitions that do something else: queue a close (an effect), end one, pause.
+    expect(engine.startsClose(draft(), { type: 'shutdown' }, 100)).toBe(false);
+    expect(engine.startsClose(draft({ state: 'expired.closing' }), { type: 'settled' }, 100)).toBe(false);
+    expect(engine.startsClose(draft(), { type: 'stop' }, 100)).toBe(false);
     expect(await engine.send(step, row, { type: 'delete' })).toBe(true);
     expect(row).toMatchObject({ state: 'deleted', ended: true });
   });
@@ -319,5 +323,149 @@ describe('DurableEngine leases and reads', () => {
     expect(engine.delayedEvent(draft({ state: 'paused' }))).toBe('xstate.after.pauseTimeout.expiration.paused');
     expect(engine.delayedEvent(draft({ state: 'expired.queued' }))).toBeUndefined();
     expect(engine.delayedEvent(draft({ state: 'unknown' }))).toBeUndefined();
+  });
+});
+
+describe('DurableEngine closes', () => {
+  const withPolicy = (store: DurableStore, policy: ClosePolicy) =>
+    new DurableEngine(store, 'ns', 'me', table(), 3_000, 2_000, () => {}, { canClose: () => true, policyOf: () => policy });
+  /** A store that answers the id check with `taken` rows and records the ids it was asked. */
+  const idCheck = (taken: Row[] = []) => {
+    const asked: unknown[][] = [];
+    const query: Query = async (sql, params = []) => {
+      if (sql.includes('AS taken')) asked.push([...params]);
+      return taken;
+    };
+    return { query, asked };
+  };
+
+  it('a close: its timeout is its due time (none without a timeout); the deadline it leaves is no due time', async () => {
+    const engine = engineOn(recording().store, false);
+    const step = new Step(async () => [], 100, 9);
+    const row = draft();
+    expect(await engine.send(step, row, { type: 'shutdown' })).toBe(true);
+    expect(row).toMatchObject({ state: 'expired.queued', due: null, leaseEvent: 'close', leaseUntil: 100 });
+    expect(await engine.send(step, row, { type: 'close' })).toBe(true);
+    expect(row).toMatchObject({ state: 'expired.closing', attempt: 1, closeDeadline: 300_100, due: 300_100 });
+    const untimed = withPolicy(recording().store, { ...DEFAULT_CLOSE_POLICY, closeTimeoutMs: undefined });
+    const other = draft({ state: 'expired.queued', due: null });
+    await untimed.send(step, other, { type: 'close' });
+    expect(other).toMatchObject({ state: 'expired.closing', attempt: 1, closeDeadline: null, due: null });
+  });
+
+  it('a close that runs past its timeout: its signal aborts, the failure is reported, and the entity goes back live to retry', async () => {
+    const engine = engineOn(recording().store);
+    const { query, asked } = idCheck();
+    const step = new Step(query, 300_100, 9);
+    const row = draft({ state: 'expired.closing', live: false, due: 300_100, attempt: 1, closeDeadline: 300_100, owner: 'me', leaseUntil: 3_100, leaseMs: 3_000, leaseEvent: 'reclaim', leaseState: 'expired.closing' });
+    expect(engine.delayedEvent(row)).toBe('xstate.after.closeTimeout.expiration.expired.closing');
+    expect(await engine.send(step, row, { type: engine.delayedEvent(row)! })).toBe(true);
+    expect(step.aborts).toEqual([['a#5', CLOSE_TIMED_OUT]]);
+    expect(step.reports).toEqual([['a', CLOSE_TIMED_OUT]]);
+    expect(asked).toEqual([['ns', 'a', 5]]);
+    expect(row).toMatchObject({ state: 'expired.retrying', live: true, attempt: 1, lastError: CLOSE_TIMED_OUT.message, closeDeadline: 300_100, owner: null, leaseUntil: null, leaseEvent: null });
+    expect(row.due).toBeGreaterThan(300_100);
+    expect(step.rejoined).toEqual(new Set(['a']));
+  });
+
+  it('a failed close asks once whether its id is taken: taken by a live row or by a rejoin of this step, it is superseded', async () => {
+    const engine = engineOn(recording().store);
+    const closing = (fields: Partial<Draft> = {}) => draft({ state: 'expired.closing', live: false, due: null, attempt: 1, ...fields });
+    const failed = { type: 'failed', error: new Error('boom') };
+    // Settled: nothing to hand back, nothing asked.
+    const free = idCheck();
+    const settled = closing();
+    expect(await engine.send(new Step(free.query, 100), settled, { type: 'settled' })).toBe(true);
+    expect(settled).toMatchObject({ state: 'closed', ended: true });
+    expect(free.asked).toEqual([]);
+    // A live row, and a row whose answer is known already, ask nothing either.
+    expect(await engine.send(new Step(free.query, 100), draft(), { type: 'start' })).toBe(false);
+    const known = closing({ idTaken: true });
+    await engine.send(new Step(free.query, 100), known, failed);
+    expect(free.asked).toEqual([]);
+    expect(known).toMatchObject({ state: 'deleted', ended: true, live: false });
+    // Free: handed back live, and the id taken for the rest of the step.
+    const step = new Step(free.query, 100);
+    const first = closing();
+    await engine.send(step, first, failed);
+    expect(free.asked).toEqual([['ns', 'a', 5]]);
+    expect(first).toMatchObject({ state: 'expired.retrying', live: true, idTaken: false, lastError: 'boom', ended: false });
+    const second = closing({ generation: 4, key: 4 });
+    await engine.send(step, second, failed);
+    expect(free.asked).toEqual([['ns', 'a', 5], ['ns', 'a', 4]]);
+    expect(second).toMatchObject({ state: 'deleted', idTaken: true, live: false, ended: true });
+    // Taken by a live row of another generation.
+    const taken = idCheck([{ taken: 1 }]);
+    const renewed = closing();
+    await engine.send(new Step(taken.query, 100), renewed, failed);
+    expect(renewed).toMatchObject({ state: 'deleted', idTaken: true, live: false, ended: true });
+  });
+});
+
+describe('DurableEngine batches and rows read back', () => {
+  it('writeAll: one statement per kind of change, only for the kinds present; one draft is written as write() does', async () => {
+    const { store, statements } = recording();
+    const engine = engineOn(store);
+    const step = new Step(store.query, 100);
+    const gone = draft({ id: 'g#1', ended: true, key: 4 });
+    const never = draft({ id: 'n', ended: true, key: undefined, due: 1 });
+    const renewed = draft({ id: 'u', generation: 6, key: 5, due: 900, data: { x: 1 } });
+    const created = draft({ id: 'c', generation: 7, key: undefined, due: 800, leaseUntil: 750 });
+    await engine.writeAll(step, [gone, never, renewed, created]);
+    expect(statements.map((s) => s.sql.split(' ')[0])).toEqual(['DELETE', 'UPDATE', 'INSERT']);
+    expect(statements[0]!.params).toEqual(['ns', ['g#1'], ['4']]);
+    const updates = JSON.parse(statements[1]!.params[1] as string) as Array<Record<string, unknown>>;
+    expect(updates).toEqual([expect.objectContaining({ id: 'u', generation: 6, key: 5, due: 900, data: '{"x":1}', holders: [], lease_until: null })]);
+    const inserts = JSON.parse(statements[2]!.params[1] as string) as Array<Record<string, unknown>>;
+    expect(inserts).toEqual([
+      {
+        id: 'c', generation: 7, state: 'active', live: true, deadline: 1_000, due: 800, closer: 'lease', data: 'null', owner: null,
+        lease_state: null, lease_until: 750, lease_ms: null, lease_event: null, holders: [], attempt: 0, last_error: null, close_deadline: null,
+      },
+    ]);
+    expect([gone.key, never.key, renewed.key, created.key]).toEqual([4, undefined, 6, 7]);
+    expect(step.earliest).toBe(750);
+    statements.length = 0;
+    await engine.writeAll(step, [draft({ id: 'x', key: undefined }), draft({ id: 'y', key: undefined })]);
+    expect(statements.map((s) => s.sql.split(' ')[0])).toEqual(['INSERT']);
+    statements.length = 0;
+    await engine.writeAll(step, [draft({ id: 'x' }), draft({ id: 'y', ended: true, key: undefined })]);
+    expect(statements.map((s) => s.sql.split(' ')[0])).toEqual(['UPDATE']);
+    statements.length = 0;
+    await engine.writeAll(step, [draft({ id: 'x', ended: true }), draft({ id: 'y', ended: true })]);
+    expect(statements.map((s) => s.sql.split(' ')[0])).toEqual(['DELETE']);
+    statements.length = 0;
+    await engine.writeAll(step, [draft({ id: 'one', key: undefined })]);
+    expect(statements).toEqual([expect.objectContaining({ sql: expect.stringMatching(/^INSERT INTO sch\.entities \(namespace, id/) })]);
+    expect(statements[0]!.params.slice(0, 3)).toEqual(['ns', 'one', 5]);
+  });
+
+  it('a row read back: numbers as numbers, absent columns as null or 0, a close deadline kept', async () => {
+    let answer: Row[] = [];
+    const { store } = recording(() => answer);
+    const engine = engineOn(store);
+    const step = new Step(store.query, 100);
+    const row = {
+      id: 'a', generation: '5', state: 'expired.retrying', live: true, deadline: '1000', due: '2000', closer: 'lease', data: { d: [1] },
+      owner: null, lease_state: null, lease_until: null, lease_ms: null, lease_event: null, holders: [],
+      attempt: '2', last_error: 'boom', close_deadline: '1500',
+    };
+    answer = [row];
+    expect(await engine.live(step, 'a')).toEqual(
+      draft({ state: 'expired.retrying', due: 2_000, data: { d: [1] }, attempt: 2, lastError: 'boom', closeDeadline: 1_500 }),
+    );
+    answer = [{ ...row, data: null, attempt: 0, last_error: null, close_deadline: null }];
+    expect(await engine.live(step, 'a')).toEqual(draft({ state: 'expired.retrying', due: 2_000, closeDeadline: null }));
+  });
+
+  it('a lease lasts only in the state it was taken in; a new attempt keeps the last error until it fails too', async () => {
+    const engine = engineOn(recording().store, false);
+    const step = new Step(async () => [], 100, 9);
+    const queued = draft({ state: 'expired.queued', due: null, owner: null, leaseUntil: 50, leaseEvent: 'close', leaseState: 'expired.queued', attempt: 1, lastError: 'boom' });
+    await engine.send(step, queued, { type: 'close' });
+    expect(queued).toMatchObject({ state: 'expired.closing', attempt: 2, lastError: 'boom', owner: 'me', leaseEvent: 'reclaim', leaseState: 'expired.closing' });
+    const renewed = draft({ state: 'expired.queued', due: null, owner: null, leaseUntil: 50, leaseEvent: 'close', leaseState: 'expired.queued' });
+    await engine.send(step, renewed, { type: 'renew', deadline: 5_000, close: { closer: 'lease', data: null } } as never);
+    expect(renewed).toMatchObject({ state: 'active', generation: 9, due: 5_000, owner: null, leaseUntil: null, leaseMs: null, leaseEvent: null, leaseState: null });
   });
 });

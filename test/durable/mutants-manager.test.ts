@@ -5,9 +5,11 @@
  * it reports failures.
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CLOSE_SETTLED } from '../../src/index.js';
+import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
 import { CLAIM_LOST, type ClosingEntity, createDurableExpireManager } from '../../src/durable/index.js';
-import { T0, type TestDatabase, durableManager, eventually, useDatabase } from './support.js';
+import { getStored, listStored } from '../../src/durable/admin.js';
+import { otel } from '../support/otel.js';
+import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
 describe('durable manager at its edges', () => {
   const database = useDatabase('pglite');
@@ -190,5 +192,201 @@ describe('durable manager at its edges', () => {
     release();
     await closing;
     expect(closes).toEqual([]); // its own closers ran, not the recording ones
+  });
+
+  it('while a plain dispose winds down (a close still running): it reads disposed, refuses new, answers false, and writes nothing', async () => {
+    const { manager, closes } = await durableManager(db, { hold: true });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await manager.new('b', T0 + 100_000, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closes).toHaveLength(1));
+    let done = false;
+    const disposing = manager.dispose().then(() => void (done = true));
+    expect(manager.status).toBe('disposed');
+    expect(manager.disposed).toBe(true);
+    await eventually(() => expect(closes[0]!.signal.reason).toBe(MANAGER_DISPOSED));
+    await expect(manager.new('c', T0 + 100_000, { closer: 'lease' })).rejects.toThrow('DurableExpireManager.new: the manager is disposed (id "c")');
+    await expect(manager.newMany([{ id: 'c', deadline: T0 + 100_000, closer: 'lease' }])).rejects.toThrow(
+      'DurableExpireManager.newMany: the manager is disposed (0 of 1 written)',
+    );
+    expect(await manager.stop('b')).toBe(false);
+    expect(await manager.retry('b')).toBe(false);
+    await manager.expire('b');
+    expect(await manager.delete('b')).toBe(false);
+    expect(done).toBe(false);
+    closes[0]!.settle();
+    await disposing;
+    const other = await durableManager(db, { namespace: manager.namespace });
+    expect((await other.manager.list()).map((e) => [e.id, e.state])).toEqual([['b', 'active']]);
+    await other.manager.dispose();
+  });
+
+  it('dispose({ close: true }) called again while it closes is the same disposal: its closes run on, unaborted; dispose(null) is a plain one', async () => {
+    const { manager, closes } = await durableManager(db, { hold: true });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 100_000, { closer: 'lease' });
+    const first = manager.dispose({ close: true });
+    await eventually(() => expect(closes).toHaveLength(1));
+    const second = manager.dispose({ close: true });
+    expect(second).toBe(first);
+    expect(manager.status).toBe('draining');
+    expect(closes[0]!.signal.aborted).toBe(false);
+    closes[0]!.settle();
+    await Promise.all([first, second]);
+    expect(closes[0]!.signal.reason).toBe(CLOSE_SETTLED);
+    expect(manager.status).toBe('disposed');
+    const plain = await durableManager(db);
+    await plain.manager.dispose(null as never);
+    expect(plain.manager.status).toBe('disposed');
+  });
+
+  it('list by state: only live states, and only the entities in the one asked for', async () => {
+    const { manager } = await durableManager(db);
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 100_000, { closer: 'lease' });
+    await manager.new('b', T0 + 100_000, { closer: 'lease' });
+    await manager.stop('b');
+    expect((await manager.list({ state: 'paused' })).map((e) => e.id)).toEqual(['b']);
+    expect((await manager.list({ state: 'active' })).map((e) => e.id)).toEqual(['a']);
+    expect(await manager.list({ state: 'failed' })).toEqual([]);
+    await expect(manager.list({ state: 'closed' as never })).rejects.toThrow(
+      'DurableExpireManager.list: state must be one of active, paused, expired, failed, got "closed"',
+    );
+    await manager.dispose();
+  });
+
+  it('a pass that fails is reported on console.error, and the next one works', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const counting = countingStore(db.store);
+    const broken = new Error('connection lost');
+    let failing = false;
+    const store = { ...counting.store, transaction: <T,>(work: Parameters<typeof counting.store.transaction<T>>[0]) => (failing ? Promise.reject(broken) : counting.store.transaction(work)) };
+    const { manager, closes } = await durableManager(db, { store });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    failing = true;
+    expect(await manager.poll()).toBe(0);
+    expect(errors).toHaveBeenCalledWith('xstate-expire durable manager (poll):', broken);
+    failing = false;
+    await manager.poll();
+    await eventually(() => expect(closes.map((c) => c.entity.id)).toEqual(['a']));
+    await manager.dispose();
+  });
+
+  it('a manager whose open fails lets go of the store and throws what failed', async () => {
+    const refused = new Error('LISTEN refused');
+    let held = 0;
+    const store = {
+      ...db.store,
+      kind: db.store.kind,
+      schema: db.store.schema,
+      acquire: async () => {
+        await db.store.acquire();
+        held++;
+      },
+      release: async () => {
+        held--;
+        await db.store.release();
+      },
+      listen: () => Promise.reject(refused),
+    };
+    await expect(durableManager(db, { store })).rejects.toBe(refused);
+    expect(held).toBe(0);
+  });
+
+  it('the heartbeat renews a running close’s claim on the shorter of the two timeouts, so that no other process takes it over', async () => {
+    const { manager, closes } = await durableManager(db, { hold: true, claimTimeoutMs: 3_000, pauseTimeoutMs: 600_000 });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closes).toHaveLength(1));
+    // Only now: made earlier, it might have claimed the close first (woken by the NOTIFY of new).
+    const other = await durableManager(db, { namespace: manager.namespace });
+    for (const at of [T0 + 2_000, T0 + 4_000]) {
+      await db.clock.set(at);
+      // The next beat pushes the claim's end to claimTimeoutMs from the database's now.
+      await eventually(async () => expect((await getStored(db.store, manager.namespace, 'a'))[0]?.leaseUntil).toBe(at + 3_000));
+      await other.manager.poll();
+    }
+    expect(other.closes).toEqual([]);
+    expect(closes[0]!.signal.aborted).toBe(false);
+    closes[0]!.settle();
+    await eventually(async () => expect(await getStored(db.store, manager.namespace, 'a')).toEqual([]));
+    await manager.dispose();
+    await other.manager.dispose();
+  });
+
+  it('a close taken over from a process whose claim ran out counts as a reclaim (telemetry)', async () => {
+    const sdk = otel();
+    try {
+      const a = await durableManager(db, { hold: true });
+      await db.clock.set(T0);
+      await a.manager.new('x', T0 + 10, { closer: 'lease' });
+      await db.clock.set(T0 + 10);
+      await a.manager.poll();
+      await eventually(() => expect(a.closes).toHaveLength(1));
+      const b = await durableManager(db, { namespace: a.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
+      // Its claim is another process's now, and over: no heartbeat of A can renew it.
+      await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = 'dead', lease_until = $2 WHERE namespace = $1 AND id = 'x'`, [
+        a.manager.namespace,
+        T0,
+      ]);
+      await b.manager.poll();
+      await eventually(() => expect(b.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+      expect(await sdk.value('xstate_expire.reclaims')).toBe(1);
+      for (const close of [...a.closes, ...b.closes]) close.settle();
+      await a.manager.dispose();
+      await b.manager.dispose();
+    } finally {
+      await sdk.shutdown();
+    }
+  });
+
+  it('a pass reads due rows in batches of 100 until a batch is short: 150 due at its start are all handled by its first pass', async () => {
+    const a = await durableManager(db);
+    await db.clock.set(T0);
+    await a.manager.newMany(Array.from({ length: 150 }, (_, i) => ({ id: `e${i}`, deadline: T0 + 10, closer: 'lease' })));
+    await a.manager.dispose(); // closes none of them
+    await db.clock.set(T0 + 10);
+    const running: AbortSignal[] = [];
+    const lease = (_entity: ClosingEntity, signal: AbortSignal) => {
+      running.push(signal);
+      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    };
+    // Opening runs a first pass: 100 closes start (its concurrency), the other 50 wait to be claimed.
+    const b = await durableManager(db, { namespace: a.manager.namespace, closers: { lease } });
+    const states = (await listStored(db.store, b.manager.namespace, { limit: 1_000 })).map((e) => e.state);
+    expect(states.filter((state) => state === 'expired.closing')).toHaveLength(100);
+    expect(states.filter((state) => state === 'expired.queued')).toHaveLength(50);
+    expect(states).toHaveLength(150);
+    await b.manager.dispose();
+    expect(running).toHaveLength(100);
+  });
+
+  it('a close whose claim ends as its timeout passes is taken over (a new attempt), not timed out: that attempt runs nowhere', async () => {
+    const a = await durableManager(db, { hold: true });
+    await db.clock.set(T0);
+    await a.manager.new('x', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await a.manager.poll();
+    await eventually(() => expect(a.closes).toHaveLength(1));
+    const b = await durableManager(db, { namespace: a.manager.namespace, hold: true });
+    const [row] = await getStored(db.store, a.manager.namespace, 'x');
+    const end = row!.due!; // the attempt's timeout
+    await db.clock.set(end);
+    await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = 'dead', lease_until = $2 WHERE namespace = $1 AND id = 'x'`, [
+      a.manager.namespace,
+      end,
+    ]);
+    await b.manager.poll();
+    await eventually(() => expect(b.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+    expect(await getStored(db.store, a.manager.namespace, 'x')).toEqual([expect.objectContaining({ state: 'expired.closing', owner: b.manager.owner })]);
+    for (const close of [...a.closes, ...b.closes]) close.settle();
+    await a.manager.dispose();
+    await b.manager.dispose();
   });
 });
