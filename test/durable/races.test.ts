@@ -185,16 +185,8 @@ describe('durable races, replayed on PGlite', () => {
     await other.manager.dispose();
   });
 
-  it('a NOTIFY from another process wakes a manager long before its poll would', async () => {
-    const m = await durableManager(db, { pollIntervalMs: 600_000 });
-    const other = await durableManager(db, { namespace: m.manager.namespace, pollIntervalMs: 600_000 });
-    await db.clock.set(T0);
-    await other.manager.new('a', T0 + 30, { closer: 'lease' });
-    await other.manager.dispose(); // it will not close 'a' itself
-    await db.clock.set(T0 + 30);
-    await eventually(() => expect(m.closes.map((c) => c.entity.id)).toEqual(['a']));
-    await m.manager.dispose();
-  });
+  // A NOTIFY from another process waking a manager long before its poll would: in
+  // mutants-plans.test.ts, on a database of its own (so that a mutant of its statement shows).
 
   it('a plain dispose aborts running closes with MANAGER_DISPOSED and waits for them', async () => {
     const running = untilAborted();
