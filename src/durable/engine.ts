@@ -319,12 +319,6 @@ export class DurableEngine {
     return row && toDraft(row);
   }
 
-  /** Rows whose deadline or lease has come, that this process can handle, locked and skipped by others. */
-  async due(step: Step, closers: readonly string[], limit: number): Promise<Draft[]> {
-    const rows = await step.query(this.#plans.due, [this.namespace, closers, step.now, limit]);
-    return rows.map(toDraft);
-  }
-
   /** A new entity, on its initial transition; its generation is unique for the id. */
   async create(step: Step, id: string, deadline: number, closer: string, data: unknown): Promise<Draft> {
     const draft: Draft = {

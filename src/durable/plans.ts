@@ -26,7 +26,6 @@ export interface Plans {
   /** The row `$2` (id), `$3` (generation), locked; only while `$4` (an owner) holds it, unless null. */
   readonly byKey: string;
   /** Rows of closers `$2` whose due time or lease end is at or before `$3` (now), at most `$4`, locked, skipping locked ones. */
-  readonly due: string;
   /** Whether a live row other than generation `$3` holds the id `$2` → `taken`. */
   readonly idTaken: string;
   /** Inserts a row: `$1`…`$18` as {@link ROW_VALUES} lists them. */
@@ -144,6 +143,7 @@ function build(s: string): Plans {
         ORDER BY id, generation FOR UPDATE`,
       4,
     ),
+    // No ORDER BY: everything returned is due, and a sort would read the whole backlog.
     openDue: opened(
       s,
       `SELECT ${COLUMNS} FROM ${s}.entities
@@ -152,10 +152,6 @@ function build(s: string): Plans {
     ),
     byKey: `SELECT ${COLUMNS} FROM ${s}.entities
       WHERE namespace = $1 AND id = $2 AND generation = $3 AND ($4::text IS NULL OR owner = $4) FOR UPDATE`,
-    // No ORDER BY: everything returned is due, and a sort would read the whole backlog.
-    due: `SELECT ${COLUMNS} FROM ${s}.entities
-      WHERE namespace = $1 AND closer = ANY($2) AND (due <= $3 OR lease_until <= $3)
-      LIMIT $4 FOR UPDATE SKIP LOCKED`,
     idTaken: `SELECT 1 AS taken FROM ${s}.entities WHERE namespace = $1 AND id = $2 AND live AND generation <> $3`,
     insert: `INSERT INTO ${s}.entities (${ROW_VALUES.join(', ')}) VALUES (${placeholders.join(', ')})`,
     update: `UPDATE ${s}.entities SET ${ROW_VALUES.slice(2)

@@ -64,25 +64,6 @@ describe('the durable statements (plans.ts)', () => {
     await m.manager.dispose();
   });
 
-  alone('rows due now, of the closers asked for, at most the limit asked for', async (db) => {
-    const m = await durableManager(db);
-    const ns = m.manager.namespace;
-    await db.clock.set(T0);
-    await m.manager.new('a', T0 + 10, { closer: 'lease' });
-    await m.manager.new('b', T0 + 20, { closer: 'lease' });
-    await m.manager.new('c', T0 + 10, { closer: 'session' });
-    await m.manager.new('d', T0 + 500, { closer: 'lease' });
-    await m.manager.dispose(); // it closes none of them
-    await db.clock.set(T0 + 20);
-    const engine = engineOf(db, ns, 'operator');
-    const due = async (closers: string[], limit: number) =>
-      (await engine.transaction(async (step) => engine.due(step, closers, limit))).map((row) => row.id).sort();
-    expect(await due(['lease'], 10)).toEqual(['a', 'b']);
-    expect(await due(['lease', 'session'], 10)).toEqual(['a', 'b', 'c']);
-    expect(await due(['lease'], 1)).toHaveLength(1);
-    expect(await due(['other'], 10)).toEqual([]);
-  });
-
   alone('a manager that starts after an entity was armed elsewhere closes it at its deadline on its own timer: no poll, no notification', async (db) => {
     const first = await durableManager(db, { pollIntervalMs: 600_000 });
     await db.clock.set(T0);
