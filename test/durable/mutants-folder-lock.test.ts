@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { lockFolder } from '../../src/durable/folder-lock.js';
+import { lockFileFolders } from './lock-file-folders.js';
 
 const hashOf = (dir: string) => createHash('sha256').update(dir).digest('hex').slice(0, 40);
 const socketName = (dir: string) => `\0xstate-expire-pglite-${hashOf(dir)}`;
@@ -116,22 +117,8 @@ describe.skipIf(process.platform !== 'linux')('the folder lock, from this proces
 });
 
 describe('the lock file of the portable fallback, against what crashes and other users leave', () => {
-  const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
-  const dirs: string[] = [];
-  afterEach(() => {
-    vi.restoreAllMocks();
-    Object.defineProperty(process, 'platform', platform);
-    for (const dir of dirs.splice(0)) {
-      rmSync(`${dir}.lock`, { force: true });
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-  const folder = () => {
-    const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-lockfile-'));
-    dirs.push(dir);
-    Object.defineProperty(process, 'platform', { ...platform, value: 'darwin' });
-    return dir;
-  };
+  afterEach(() => void vi.restoreAllMocks());
+  const folder = lockFileFolders();
 
   it('an empty lock file (its holder died before writing its PID) is taken over', async () => {
     const dir = folder();

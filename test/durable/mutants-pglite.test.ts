@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SCHEMA_VERSION, SchemaVersionError, pgliteStore } from '../../src/durable/index.js';
 import { lockFolder } from '../../src/durable/folder-lock.js';
 import { pgliteDataDir } from '../support/pglite-template.js';
+import { lockFileFolders } from './lock-file-folders.js';
 
 describe('pgliteStore', () => {
   it('opens, runs statements and READ COMMITTED transactions, notifies, and closes on the last release', async () => {
@@ -76,21 +77,7 @@ describe('pgliteStore', () => {
 });
 
 describe('the folder lock where no abstract socket exists (a lock file with the PID)', () => {
-  const platform = Object.getOwnPropertyDescriptor(process, 'platform')!;
-  const dirs: string[] = [];
-  afterEach(() => {
-    Object.defineProperty(process, 'platform', platform);
-    for (const dir of dirs.splice(0)) {
-      rmSync(`${dir}.lock`, { force: true });
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-  const folder = () => {
-    const dir = mkdtempSync(join(tmpdir(), 'xstate-expire-lockfile-'));
-    dirs.push(dir);
-    Object.defineProperty(process, 'platform', { ...platform, value: 'darwin' });
-    return dir;
-  };
+  const folder = lockFileFolders();
 
   it('writes its PID, refuses a second store of this process, and removes the file on release', async () => {
     const dir = folder();

@@ -3,9 +3,9 @@
  * transaction (the connection must come back clean), and a listening
  * connection that drops while the server refuses new ones for a while.
  */
-import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../src/durable/index.js';
+import { loginRole } from './login-role.js';
 import { type TestDatabase, databaseKinds, eventually, useDatabase } from './support.js';
 
 describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('postgresStore when the server misbehaves', () => {
@@ -27,14 +27,9 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('pos
 
   it('a listening connection lost while the server refuses logins: the loss reported as it is, retried until it comes back', async () => {
     const url = db.server!.connectionString;
-    const role = `listener_${process.pid}_${Date.now().toString(36)}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
-    const as = new URL(url);
-    as.username = role;
+    const { role, as, admin, end } = await loginRole(url, 'listener');
     const errors: Error[] = [];
-    const store = postgresStore({ connectionString: as.toString(), schema: db.store.schema, onError: (error) => errors.push(error) });
+    const store = postgresStore({ connectionString: as, schema: db.store.schema, onError: (error) => errors.push(error) });
     try {
       await store.acquire();
       let reconnects = 0;
@@ -54,8 +49,7 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('pos
     } finally {
       await store.release();
       await admin.query(`ALTER ROLE ${role} LOGIN`);
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
-      await admin.end();
+      await end();
     }
   });
 });

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { postgresStore } from '../../src/durable/index.js';
 import { deferred } from '../helpers.js';
+import { loginRole } from './login-role.js';
 import { type TestDatabase, databaseKinds, eventually, useDatabase } from './support.js';
 
 describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('postgresStore and its connections', () => {
@@ -121,13 +122,8 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('pos
   });
 
   it('a first LISTEN the server refuses: listen() rejects, and nothing keeps trying', async () => {
-    const role = `refused_${process.pid}_${Date.now().toString(36)}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
-    const as = new URL(url);
-    as.username = role;
-    const store = postgresStore({ connectionString: as.toString(), schema: db.store.schema, max: 1, onError: () => {} });
+    const { role, as, admin, end } = await loginRole(url, 'refused');
+    const store = postgresStore({ connectionString: as, schema: db.store.schema, max: 1, onError: () => {} });
     try {
       await store.acquire();
       await store.query('SELECT 1'); // the pool's one connection is open
@@ -142,20 +138,14 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('pos
       expect(reconnects).toBe(0);
     } finally {
       await store.release();
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
-      await admin.end();
+      await end();
     }
   });
 
   it('released while its listening connection is lost and logins are refused: the release ends, and nothing tries again', async () => {
-    const role = `lost_${process.pid}_${Date.now().toString(36)}`;
-    const admin = new pg.Client({ connectionString: url });
-    await admin.connect();
-    await admin.query(`CREATE ROLE ${role} LOGIN SUPERUSER`);
-    const as = new URL(url);
-    as.username = role;
+    const { role, as, admin, end } = await loginRole(url, 'lost');
     const errors: Error[] = [];
-    const store = postgresStore({ connectionString: as.toString(), schema: db.store.schema, onError: (error) => errors.push(error) });
+    const store = postgresStore({ connectionString: as, schema: db.store.schema, onError: (error) => errors.push(error) });
     try {
       await store.acquire();
       const channel = `${db.store.schema}_lost`;
@@ -170,8 +160,7 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('pos
       expect(left.rows).toEqual([{ n: 0 }]);
     } finally {
       await admin.query(`ALTER ROLE ${role} LOGIN`);
-      await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1`, [role]);
-      await admin.end();
+      await end();
     }
   });
 });
