@@ -6,7 +6,7 @@
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { postgresStore } from '../../src/durable/index.js';
-import { type TestDatabase, databaseKinds, eventually, useDatabase } from './support.js';
+import { type TestDatabase, databaseKinds, eventually, useDatabase, userPool } from './support.js';
 
 describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('postgresStore at its edges', () => {
   const database = useDatabase('postgres');
@@ -78,7 +78,7 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('pos
 
   it('errors go to console.error by default; a pool of the user is used, never ended, and left without our listener', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
-    const pool = new pg.Pool({ connectionString: url, max: 2 });
+    const pool = userPool(url, 2);
     const before = pool.listenerCount('error');
     try {
       const store = postgresStore({ pool, schema: db.store.schema });

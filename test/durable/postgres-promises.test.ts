@@ -7,7 +7,7 @@
 import pg from 'pg';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createDurableExpireManager, postgresStore } from '../../src/durable/index.js';
-import { T0, type TestDatabase, databaseKinds, durableManager, eventually, holdClock, useDatabase } from './support.js';
+import { T0, type TestDatabase, databaseKinds, durableManager, eventually, holdClock, useDatabase, userPool } from './support.js';
 
 describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('durable manager on a real PostgreSQL server', () => {
   const database = useDatabase('postgres');
@@ -65,10 +65,10 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('dur
     const admin = new pg.Client({ connectionString: db.server!.connectionString });
     await admin.connect();
     await admin.query(`ALTER DATABASE postgres SET default_transaction_isolation = 'serializable'`);
-    const userPool = new pg.Pool({ connectionString: db.server!.connectionString, max: 4 });
+    const theirs = userPool(db.server!.connectionString, 4);
     const schema = `iso_${process.pid}`;
     try {
-      const stores = [postgresStore({ connectionString: db.server!.connectionString, schema }), postgresStore({ pool: userPool, schema })];
+      const stores = [postgresStore({ connectionString: db.server!.connectionString, schema }), postgresStore({ pool: theirs, schema })];
       const managers = await Promise.all(
         stores.map((store) =>
           createDurableExpireManager({ store, closers: { lease: () => {} }, namespace: 'race', pollIntervalMs: 50 }),
@@ -94,12 +94,12 @@ describe.skipIf(!(databaseKinds as readonly string[]).includes('postgres'))('dur
       await admin.query(`ALTER DATABASE postgres RESET default_transaction_isolation`);
       await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
       await admin.end();
-      await userPool.end();
+      await theirs.end();
     }
   });
 
   it('a pool of the user opened and closed again and again keeps no listener of the store', async () => {
-    const pool = new pg.Pool({ connectionString: db.server!.connectionString, max: 2 });
+    const pool = userPool(db.server!.connectionString, 2);
     try {
       const before = pool.listenerCount('error');
       for (let i = 0; i < 20; i++) {

@@ -46,6 +46,18 @@ export function useDatabase(kind: 'pglite' | 'postgres'): () => TestDatabase {
   return () => db!;
 }
 
+/**
+ * A `pg.Pool` of the user's, made as the README asks: with an `'error'` listener.
+ * node-postgres throws an idle connection's error on a pool without one, and
+ * `pool.end()` resolves before its last connections have closed: a server that
+ * stops right after (the file's end) fails them, and that is expected here.
+ */
+export function userPool(connectionString: string, max: number): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max });
+  pool.on('error', () => {});
+  return pool;
+}
+
 /** A store of either kind, opened, with a clock the test sets. */
 export interface TestDatabase {
   kind: 'pglite' | 'postgres';
