@@ -215,10 +215,11 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
     return wait;
   };
 
-  /** Waits until `dispose({ close: true })` has ended; if it does not, ends it (nothing of the path runs on) and throws. */
-  const drained = async (world: World, left: string) => {
+  /** Waits until `dispose({ close: true })` has ended (`meanwhile` on every look); if it does not, ends it (nothing of the path runs on) and throws. */
+  const drained = async (world: World, left: string, meanwhile = () => {}) => {
     try {
       await eventually(() => {
+        meanwhile();
         if (!world.drained) throw new Error(`model path "${world.path.name}": dispose({ close: true }) did not end, ${left}`);
       });
     } catch (error) {
@@ -290,23 +291,38 @@ const adapter = (db: TestDatabase): ModelAdapter<World> & { end(): Promise<void>
     },
 
     async teardown(world) {
-      // Nothing of this path is left for the next: its entity deleted (while a drain waits for it too),
-      // its closes settled and completed.
-      if (world.manager.status !== 'disposed') await world.manager.delete(world.id);
-      world.closes.forEach((c) => c.settle());
-      if (world.disposing) await drained(world, 'its entity deleted and its closes settled');
-      await world.disposing;
-      // A failed row a disposed manager left (handed over, or a drain that did not end): no manager
-      // of its namespace takes it.
-      if (world.manager.disposed) {
-        await db.store.query(`DELETE FROM ${schema}.entities WHERE namespace = $1 AND id = $2 AND state = 'failed'`, [
-          world.manager.namespace,
-          world.id,
-        ]);
+      try {
+        await cleanUp(world);
+      } catch (error) {
+        // runModelPath names the path of a mismatch, not of a failed teardown.
+        if (error instanceof Error) error.message = `model path "${world.path.name}", its teardown: ${error.message}`;
+        throw error;
       }
-      await eventually(async () => expect(await rows(db, world)).toEqual([]));
     },
   };
+
+  /** Nothing of this path is left for the next: its entity deleted (while a drain waits for it too), its closes settled and completed. */
+  async function cleanUp(world: World): Promise<void> {
+    if (world.manager.status !== 'disposed') await world.manager.delete(world.id);
+    // Settled on every look, not once: a pass the manager ran on its own (its wake-up
+    // timer) may have claimed a close just before the delete, and start it a moment later.
+    const settleAll = () => world.closes.forEach((c) => c.settle());
+    settleAll();
+    if (world.disposing) await drained(world, 'its entity deleted and its closes settled', settleAll);
+    await world.disposing;
+    // A failed row a disposed manager left (handed over, or a drain that did not end): no manager
+    // of its namespace takes it.
+    if (world.manager.disposed) {
+      await db.store.query(`DELETE FROM ${schema}.entities WHERE namespace = $1 AND id = $2 AND state = 'failed'`, [
+        world.manager.namespace,
+        world.id,
+      ]);
+    }
+    await eventually(async () => {
+      settleAll();
+      expect(await rows(db, world)).toEqual([]);
+    });
+  }
 
   /** Makes `event` happen to the path's entity: what `perform` returns. */
   async function act(world: World, event: ModelEventName, step: ModelStep): Promise<unknown> {
