@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import { useMemoryScratch } from './test/support/scratch-dir.js';
 import { orderedSequencer } from './test/support/sequencer.js';
 
 /**
@@ -34,6 +35,9 @@ const SLOW_FIRST = [
   'test/durable/input.test.ts',
   'test/durable/folder-lock.test.ts',
 ];
+
+// Before the workers start, so that they and every process they start inherit it.
+useMemoryScratch();
 
 /** StrykerJS runs the tests in worker threads of its own, each file isolated, and takes no execArgv. */
 const underStryker = process.env['STRYKER_MUTATOR_WORKER'] !== undefined;
