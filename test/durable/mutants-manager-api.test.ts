@@ -7,7 +7,36 @@
  */
 import { getEventListeners } from 'node:events';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { T0, type TestDatabase, countingStore, durableManager, useDatabase } from './support.js';
+import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
+import type { ClosingEntity, DurableStore } from '../../src/durable/index.js';
+import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
+
+/**
+ * Wraps a store: records the statements run outside transactions, and runs
+ * `after(sql)` once one of them has answered, before its caller sees the rows
+ * (another process acting in between).
+ */
+function watchedStore(inner: DurableStore, after: (sql: string) => Promise<void> = async () => {}) {
+  const statements: string[] = [];
+  const store: DurableStore = {
+    kind: inner.kind,
+    schema: inner.schema,
+    acquire: () => inner.acquire(),
+    release: () => inner.release(),
+    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
+    transaction: (work) => inner.transaction(work),
+    query: async (sql, params) => {
+      const rows = await inner.query(sql, params);
+      statements.push(sql);
+      await after(sql);
+      return rows;
+    },
+  };
+  return { store, statements };
+}
+
+const isCountUnsettled = (sql: string): boolean => sql.includes('count(*)') && sql.includes("state <> 'failed'");
+const isLiveIds = (sql: string): boolean => /^SELECT id FROM \S+ WHERE namespace = \$1 AND live$/.test(sql);
 
 describe('durable manager API', () => {
   const database = useDatabase('pglite');
@@ -60,5 +89,90 @@ describe('durable manager API', () => {
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(1);
     await manager.dispose();
     expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('dispose({ close: true }) lets a close already running here run on, unaborted, and waits for it', async () => {
+    const watched = watchedStore(db.store);
+    const { manager, closes } = await durableManager(db, { store: watched.store, hold: true });
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closes).toHaveLength(1));
+    let done = false;
+    const disposing = manager.dispose({ close: true }).then(() => void (done = true));
+    // The close-all is waiting: it has counted what is left to close.
+    await eventually(() => expect(watched.statements.some(isCountUnsettled)).toBe(true));
+    expect(closes[0]!.signal.aborted).toBe(false);
+    expect(done).toBe(false);
+    closes[0]!.settle();
+    await disposing;
+    expect(closes[0]!.signal.reason).toBe(CLOSE_SETTLED);
+    const other = await durableManager(db, { namespace: manager.namespace });
+    expect(await other.manager.size()).toBe(0);
+    await other.manager.dispose();
+  });
+
+  it('a plain dispose() while dispose({ close: true }) waits ends both: the running close aborts, and another process closes its entity', async () => {
+    const watched = watchedStore(db.store);
+    const signals: AbortSignal[] = [];
+    // A close that gives up when its signal aborts, as a well-behaved one does.
+    const lease = (_entity: ClosingEntity, signal: AbortSignal) =>
+      new Promise<void>((_resolve, reject) => {
+        signals.push(signal);
+        signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+      });
+    const { manager } = await durableManager(db, { store: watched.store, closers: { lease } });
+    await manager.new('a', T0 + 100_000, { closer: 'lease' });
+    const closing = manager.dispose({ close: true });
+    await eventually(() => expect(signals).toHaveLength(1));
+    await eventually(() => expect(watched.statements.some(isCountUnsettled)).toBe(true));
+    await Promise.all([closing, manager.dispose()]);
+    expect(signals[0]!.reason).toBe(MANAGER_DISPOSED);
+    expect(manager.status).toBe('disposed');
+    // Shut down, its close handed back: another process runs it.
+    const other = await durableManager(db, { namespace: manager.namespace });
+    await other.manager.poll();
+    await eventually(() => expect(other.closes.map((c) => c.entity.id)).toEqual(['a']));
+    await other.manager.dispose();
+  });
+
+  it('dispose({ close: true }) waits through a retry due later on the database clock, and runs it once that time comes', async () => {
+    const attempts: number[] = [];
+    const { manager } = await durableManager(db, {
+      closers: {
+        lease: {
+          close: (entity: ClosingEntity) => {
+            attempts.push(entity.attempt);
+            if (entity.attempt === 1) throw new Error('first attempt fails');
+          },
+          retry: { attempts: 3, backoffMs: 60_000, maxBackoffMs: 60_000 },
+        },
+      },
+    });
+    await manager.new('a', T0 + 100_000, { closer: 'lease' });
+    let done = false;
+    const disposing = manager.dispose({ close: true }).then(() => void (done = true));
+    await eventually(async () => expect((await manager.get('a'))?.attempts).toBe(1));
+    expect(done).toBe(false);
+    // The backoff passes on the database's clock, which no timer of this process follows.
+    await db.clock.advance(60_000);
+    await eventually(() => expect(done).toBe(true));
+    await disposing;
+    expect(attempts).toEqual([1, 2]);
+  });
+
+  it('dispose({ close: true }) skips an entity another process deletes after the listing, and closes the rest', async () => {
+    let other: Awaited<ReturnType<typeof durableManager>> | undefined;
+    const watched = watchedStore(db.store, async (sql) => {
+      if (other && isLiveIds(sql)) await other.manager.delete('b');
+    });
+    const { manager, closes } = await durableManager(db, { store: watched.store });
+    await manager.new('a', T0 + 100_000, { closer: 'lease' });
+    await manager.new('b', T0 + 100_000, { closer: 'lease' });
+    other = await durableManager(db, { namespace: manager.namespace });
+    await manager.dispose({ close: true });
+    expect(closes.map((c) => c.entity.id)).toEqual(['a']);
+    expect(await other.manager.size()).toBe(0);
+    await other.manager.dispose();
   });
 });
