@@ -6,9 +6,17 @@
  * disposal ends and what it leaves behind.
  */
 import { getEventListeners } from 'node:events';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
-import type { ClosingEntity, DurableStore } from '../../src/durable/index.js';
+import {
+  type ClosingEntity,
+  DurableExpireManager,
+  type DurableStore,
+  createDurableExpireProtocol,
+} from '../../src/durable/index.js';
+import { withDefaults } from '../../src/durable/options.js';
+import { otel } from '../support/otel.js';
+import { heldStore } from './held-store.js';
 import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
 /**
@@ -35,6 +43,34 @@ function watchedStore(inner: DurableStore, after: (sql: string) => Promise<void>
   return { store, statements };
 }
 
+/**
+ * Wraps a store: while `failures.left > 0`, the transaction that writes a
+ * close's completion (it opens on the claims this process owns) fails, as when
+ * the database is away for a moment; each failure counts one down.
+ */
+function failingCompletions(inner: DurableStore, failures: { left: number }) {
+  const error = new Error('database away');
+  const store: DurableStore = {
+    kind: inner.kind,
+    schema: inner.schema,
+    acquire: () => inner.acquire(),
+    release: () => inner.release(),
+    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
+    query: (sql, params) => inner.query(sql, params),
+    transaction: (work) =>
+      inner.transaction((query) =>
+        work((sql, params) => {
+          if (failures.left > 0 && sql.includes('AND owner = $4') && sql.includes('ORDER BY id, generation FOR UPDATE')) {
+            failures.left--;
+            return Promise.reject(error);
+          }
+          return query(sql, params);
+        }),
+      ),
+  };
+  return { store, error };
+}
+
 const isCountUnsettled = (sql: string): boolean => sql.includes('count(*)') && sql.includes("state <> 'failed'");
 const isLiveIds = (sql: string): boolean => /^SELECT id FROM \S+ WHERE namespace = \$1 AND live$/.test(sql);
 
@@ -45,6 +81,7 @@ describe('durable manager API', () => {
     db = database();
     await db.clock.set(T0);
   });
+  afterEach(() => void vi.restoreAllMocks());
 
   it('new with options that are not an object: the options TypeError, before any SQL', async () => {
     const counter = countingStore(db.store);
@@ -173,6 +210,135 @@ describe('durable manager API', () => {
     await manager.dispose({ close: true });
     expect(closes.map((c) => c.entity.id)).toEqual(['a']);
     expect(await other.manager.size()).toBe(0);
+    await other.manager.dispose();
+  });
+
+  it('new names itself in the TypeError of a bad id and of data that is not JSON, before any SQL', async () => {
+    const counter = countingStore(db.store);
+    const { manager } = await durableManager(db, { store: counter.store });
+    const before = counter.counts.statements;
+    await expect(manager.new('', T0 + 10, { closer: 'lease' })).rejects.toThrow(new TypeError('DurableExpireManager.new: id must be a non-empty string, got ""'));
+    const circular: Record<string, unknown> = {};
+    circular['self'] = circular;
+    await expect(manager.new('a', T0 + 10, { closer: 'lease', data: circular })).rejects.toThrow(/^DurableExpireManager\.new: data\.self must be JSON/);
+    expect(counter.counts.statements).toBe(before);
+    await manager.dispose();
+  });
+
+  it('a protocol over a wrapper of the manager (a decorator) arms its renewals through the public new: ttl and absolute deadlines', async () => {
+    const { manager } = await durableManager(db);
+    const seen: unknown[][] = [];
+    // A decorator that logs each call: the protocol only knows its public methods.
+    const decorated = {
+      get disposed() {
+        return manager.disposed;
+      },
+      stop: (id: string) => manager.stop(id),
+      start: (id: string) => manager.start(id),
+      expire: (id: string) => manager.expire(id),
+      delete: (id: string) => manager.delete(id),
+      has: (id: string) => manager.has(id),
+      closeUnarmed: (id: string, closer: string, data: unknown) => manager.closeUnarmed(id, closer, data),
+      new: (...args: Parameters<DurableExpireManager['new']>) => {
+        seen.push(args);
+        return manager.new(...args);
+      },
+    } as unknown as DurableExpireManager;
+    const protocol = createDurableExpireProtocol(decorated);
+    expect(await protocol.update('ttl', () => ({ value: 1, expiresAt: { ttlMs: 700 }, closer: 'session', data: { n: 1 } }))).toBe(1);
+    expect(await protocol.update('at', () => ({ value: 2, expiresAt: T0 + 900, closer: 'lease' }))).toBe(2);
+    expect(seen).toEqual([
+      ['ttl', { ttlMs: 700 }, { closer: 'session', data: { n: 1 } }],
+      ['at', T0 + 900, { closer: 'lease', data: null }],
+    ]);
+    expect(await manager.get('ttl')).toMatchObject({ state: 'active', deadline: T0 + 700, closer: 'session', data: { n: 1 } });
+    expect(await manager.get('at')).toMatchObject({ state: 'active', deadline: T0 + 900, closer: 'lease', data: null });
+    await manager.dispose();
+  });
+
+  it('a completion the database refuses a few times while the manager runs is written once it is back: the entity closes, nothing reported', async () => {
+    const reports = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const failures = { left: 0 };
+    const failing = failingCompletions(db.store, failures);
+    const { manager, closes, errors } = await durableManager(db, { store: failing.store, hold: true });
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closes).toHaveLength(1));
+    failures.left = 4;
+    closes[0]!.settle();
+    // Completed: the row has left the table (a closing row is not live: size() does not count it).
+    const rows = () => db.store.query(`SELECT id FROM ${db.store.schema}.entities WHERE namespace = $1`, [manager.namespace]);
+    await eventually(async () => expect(await rows()).toEqual([]));
+    expect(failures.left).toBe(0);
+    expect(reports).not.toHaveBeenCalled();
+    expect(errors).toEqual([]);
+    await manager.dispose();
+  });
+
+  it('a completion that cannot be written while the manager winds down is reported on console.error, and dispose() still ends', async () => {
+    const reports = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const failures = { left: 0 };
+    const failing = failingCompletions(db.store, failures);
+    const { manager, closes } = await durableManager(db, { store: failing.store, hold: true });
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    await manager.poll();
+    await eventually(() => expect(closes).toHaveLength(1));
+    failures.left = Infinity;
+    const disposing = manager.dispose();
+    await eventually(() => expect(closes[0]!.signal.reason).toBe(MANAGER_DISPOSED));
+    closes[0]!.settle();
+    await disposing;
+    expect(reports).toHaveBeenCalledWith('xstate-expire durable manager (complete):', failing.error);
+  });
+
+  it('the entities gauge reads the namespace by state while the manager runs, and no longer once it is disposed', async () => {
+    const sdk = otel();
+    try {
+      const counter = countingStore(db.store);
+      const { manager } = await durableManager(db, { store: counter.store, meterProvider: sdk.meterProvider });
+      const namespace = manager.namespace;
+      await manager.new('a', T0 + 100_000, { closer: 'lease' });
+      await manager.new('b', T0 + 100_000, { closer: 'lease' });
+      await manager.stop('b');
+      const byState = async () =>
+        Object.fromEntries((await sdk.points('xstate_expire.entities')).map((p) => [`${String(p.attributes['namespace'])}/${String(p.attributes['state'])}`, p.value]));
+      expect(await byState()).toEqual({ [`${namespace}/active`]: 1, [`${namespace}/paused`]: 1, [`${namespace}/expired`]: 0, [`${namespace}/failed`]: 0 });
+      await manager.dispose();
+      // Collected after disposal, the gauge no longer reads the database.
+      const before = counter.counts.statements;
+      await sdk.points('xstate_expire.entities');
+      expect(counter.counts.statements).toBe(before);
+    } finally {
+      await sdk.shutdown();
+    }
+  });
+
+  it('a manager whose open failed reads disposed and refuses new with the TypeError of a disposed manager', async () => {
+    const refused = new Error('LISTEN refused');
+    const store: DurableStore = { ...db.store, kind: db.store.kind, schema: db.store.schema, listen: () => Promise.reject(refused) };
+    const manager = new DurableExpireManager(withDefaults({ store, closers: { lease: () => {} }, namespace: 'open-fails' }));
+    await expect(manager.open()).rejects.toBe(refused);
+    expect(manager.status).toBe('disposed');
+    expect(manager.disposed).toBe(true);
+    await expect(manager.new('a', T0 + 10, { closer: 'lease' })).rejects.toThrow(new TypeError('DurableExpireManager.new: the manager is disposed (id "a")'));
+  });
+
+  it('newMany of a full batch whose transaction commits as a plain dispose() begins resolves: every item is written', async () => {
+    const held = heldStore(db.store);
+    const { manager } = await durableManager(db, { store: held.store });
+    const writes = held.hold({ kind: 'call', point: 'commit' });
+    const items = Array.from({ length: 1_000 }, (_, i) => ({ id: `e${i}`, deadline: T0 + 100_000, closer: 'lease' }));
+    const writing = manager.newMany(items);
+    const committing = await writes.next();
+    writes.stop();
+    const disposing = manager.dispose();
+    committing.release();
+    await expect(writing).resolves.toBeUndefined();
+    await disposing;
+    const other = await durableManager(db, { namespace: manager.namespace });
+    expect(await other.manager.size()).toBe(1_000);
     await other.manager.dispose();
   });
 });
