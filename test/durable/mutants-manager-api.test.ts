@@ -341,4 +341,16 @@ describe('durable manager API', () => {
     expect(await other.manager.size()).toBe(1_000);
     await other.manager.dispose();
   });
+
+  it('every call on an id names itself in the TypeError of a bad id, before any SQL', async () => {
+    const counter = countingStore(db.store);
+    const { manager } = await durableManager(db, { store: counter.store });
+    const before = counter.counts.statements;
+    const calls = { stop: manager.stop, start: manager.start, expire: manager.expire, retry: manager.retry, delete: manager.delete, has: manager.has, state: manager.state, get: manager.get };
+    for (const [name, call] of Object.entries(calls)) {
+      await expect(call.call(manager, '')).rejects.toThrow(new TypeError(`DurableExpireManager.${name}: id must be a non-empty string, got ""`));
+    }
+    expect(counter.counts.statements).toBe(before);
+    await manager.dispose();
+  });
 });
