@@ -353,4 +353,24 @@ describe('durable manager API', () => {
     expect(counter.counts.statements).toBe(before);
     await manager.dispose();
   });
+
+  it('dispose({ close: true }) after a plain dispose() is that disposal: it shuts nothing down, and the manager stays disposed', async () => {
+    const { manager } = await durableManager(db);
+    await manager.new('a', T0 + 100_000, { closer: 'lease' });
+    await manager.dispose();
+    await manager.dispose({ close: true });
+    expect(manager.status).toBe('disposed');
+    expect(await manager.stop('a')).toBe(false);
+    const other = await durableManager(db, { namespace: manager.namespace });
+    expect((await other.manager.list()).map((e) => [e.id, e.state])).toEqual([['a', 'active']]);
+    await other.manager.dispose();
+  });
+
+  it('dispose({ close: true }) with nothing to close reads the live ids and counts nothing: no wait', async () => {
+    const watched = watchedStore(db.store);
+    const { manager } = await durableManager(db, { store: watched.store });
+    await manager.dispose({ close: true });
+    expect(watched.statements.filter(isLiveIds)).toHaveLength(1);
+    expect(watched.statements.filter(isCountUnsettled)).toEqual([]);
+  });
 });
