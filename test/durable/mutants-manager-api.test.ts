@@ -346,9 +346,8 @@ describe('durable manager API', () => {
     const counter = countingStore(db.store);
     const { manager } = await durableManager(db, { store: counter.store });
     const before = counter.counts.statements;
-    const calls = { stop: manager.stop, start: manager.start, expire: manager.expire, retry: manager.retry, delete: manager.delete, has: manager.has, state: manager.state, get: manager.get };
-    for (const [name, call] of Object.entries(calls)) {
-      await expect(call.call(manager, '')).rejects.toThrow(new TypeError(`DurableExpireManager.${name}: id must be a non-empty string, got ""`));
+    for (const name of ['stop', 'start', 'expire', 'retry', 'delete', 'has', 'state', 'get'] as const) {
+      await expect((manager[name] as (id: string) => Promise<unknown>).call(manager, '')).rejects.toThrow(new TypeError(`DurableExpireManager.${name}: id must be a non-empty string, got ""`));
     }
     expect(counter.counts.statements).toBe(before);
     await manager.dispose();
