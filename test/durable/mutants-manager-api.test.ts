@@ -16,7 +16,7 @@ import {
 } from '../../src/durable/index.js';
 import { withDefaults } from '../../src/durable/options.js';
 import { otel } from '../support/otel.js';
-import { heldStore } from './held-store.js';
+import { heldStore, kindOf } from './held-store.js';
 import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
 /**
@@ -69,6 +69,31 @@ function failingCompletions(inner: DurableStore, failures: { left: number }) {
       ),
   };
   return { store, error };
+}
+
+/** Wraps a store and counts its heartbeats: transactions that renew claims or pauses (see held-store.ts). */
+function beatingStore(inner: DurableStore) {
+  const counts = { beats: 0 };
+  const store: DurableStore = {
+    kind: inner.kind,
+    schema: inner.schema,
+    acquire: () => inner.acquire(),
+    release: () => inner.release(),
+    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
+    query: (sql, params) => inner.query(sql, params),
+    transaction: async (work) => {
+      const statements: string[] = [];
+      const result = await inner.transaction((query) =>
+        work((sql, params) => {
+          statements.push(sql);
+          return query(sql, params);
+        }),
+      );
+      if (kindOf(statements) === 'heartbeat') counts.beats++;
+      return result;
+    },
+  };
+  return { store, counts };
 }
 
 const isCountUnsettled = (sql: string): boolean => sql.includes('count(*)') && sql.includes("state <> 'failed'");
@@ -371,5 +396,28 @@ describe('durable manager API', () => {
     await manager.dispose({ close: true });
     expect(watched.statements.filter(isLiveIds)).toHaveLength(1);
     expect(watched.statements.filter(isCountUnsettled)).toEqual([]);
+  });
+
+  it('its heartbeat beats every third of the shorter timeout, whichever of the two it is', async () => {
+    // Only the intervals are the test's: the database and its replies run as they do.
+    vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] });
+    try {
+      for (const [claimTimeoutMs, pauseTimeoutMs] of [
+        [3_000, 600_000],
+        [600_000, 3_000],
+      ]) {
+        const beating = beatingStore(db.store);
+        const { manager } = await durableManager(db, { store: beating.store, claimTimeoutMs, pauseTimeoutMs });
+        await manager.new('a', T0 + 100_000, { closer: 'lease' });
+        await manager.stop('a'); // a pause held here: each beat renews it
+        await vi.advanceTimersByTimeAsync(999);
+        expect(beating.counts.beats).toBe(0);
+        await vi.advanceTimersByTimeAsync(1);
+        await eventually(() => expect(beating.counts.beats).toBe(1));
+        await manager.dispose();
+      }
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
