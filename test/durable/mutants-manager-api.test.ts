@@ -19,6 +19,20 @@ import { otel } from '../support/otel.js';
 import { heldStore, kindOf } from './held-store.js';
 import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
 
+/** `inner` as it is, but for the calls given in `calls`. */
+function wrap(inner: DurableStore, calls: Partial<Pick<DurableStore, 'query' | 'transaction'>>): DurableStore {
+  return {
+    kind: inner.kind,
+    schema: inner.schema,
+    acquire: () => inner.acquire(),
+    release: () => inner.release(),
+    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
+    query: (sql, params) => inner.query(sql, params),
+    transaction: (work) => inner.transaction(work),
+    ...calls,
+  };
+}
+
 /**
  * Wraps a store: records the statements run outside transactions, and runs
  * `after(sql)` once one of them has answered, before its caller sees the rows
@@ -26,20 +40,14 @@ import { T0, type TestDatabase, countingStore, durableManager, eventually, useDa
  */
 function watchedStore(inner: DurableStore, after: (sql: string) => Promise<void> = async () => {}) {
   const statements: string[] = [];
-  const store: DurableStore = {
-    kind: inner.kind,
-    schema: inner.schema,
-    acquire: () => inner.acquire(),
-    release: () => inner.release(),
-    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
-    transaction: (work) => inner.transaction(work),
+  const store = wrap(inner, {
     query: async (sql, params) => {
       const rows = await inner.query(sql, params);
       statements.push(sql);
       await after(sql);
       return rows;
     },
-  };
+  });
   return { store, statements };
 }
 
@@ -50,13 +58,7 @@ function watchedStore(inner: DurableStore, after: (sql: string) => Promise<void>
  */
 function failingCompletions(inner: DurableStore, failures: { left: number }) {
   const error = new Error('database away');
-  const store: DurableStore = {
-    kind: inner.kind,
-    schema: inner.schema,
-    acquire: () => inner.acquire(),
-    release: () => inner.release(),
-    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
-    query: (sql, params) => inner.query(sql, params),
+  const store = wrap(inner, {
     transaction: (work) =>
       inner.transaction((query) =>
         work((sql, params) => {
@@ -67,20 +69,14 @@ function failingCompletions(inner: DurableStore, failures: { left: number }) {
           return query(sql, params);
         }),
       ),
-  };
+  });
   return { store, error };
 }
 
 /** Wraps a store and counts its heartbeats: transactions that renew claims or pauses (see held-store.ts). */
 function beatingStore(inner: DurableStore) {
   const counts = { beats: 0 };
-  const store: DurableStore = {
-    kind: inner.kind,
-    schema: inner.schema,
-    acquire: () => inner.acquire(),
-    release: () => inner.release(),
-    listen: (channel, onNotify, onReconnect) => inner.listen(channel, onNotify, onReconnect),
-    query: (sql, params) => inner.query(sql, params),
+  const store = wrap(inner, {
     transaction: async (work) => {
       const statements: string[] = [];
       const result = await inner.transaction((query) =>
@@ -92,7 +88,7 @@ function beatingStore(inner: DurableStore) {
       if (kindOf(statements) === 'heartbeat') counts.beats++;
       return result;
     },
-  };
+  });
   return { store, counts };
 }
 
@@ -342,7 +338,7 @@ describe('durable manager API', () => {
 
   it('a manager whose open failed reads disposed and refuses new with the TypeError of a disposed manager', async () => {
     const refused = new Error('LISTEN refused');
-    const store: DurableStore = { ...db.store, kind: db.store.kind, schema: db.store.schema, listen: () => Promise.reject(refused) };
+    const store: DurableStore = { ...wrap(db.store, {}), listen: () => Promise.reject(refused) };
     const manager = new DurableExpireManager(withDefaults({ store, closers: { lease: () => {} }, namespace: 'open-fails' }));
     await expect(manager.open()).rejects.toBe(refused);
     expect(manager.status).toBe('disposed');
