@@ -17,7 +17,7 @@ import {
 import { withDefaults } from '../../src/durable/options.js';
 import { otel } from '../support/otel.js';
 import { heldStore, kindOf } from './held-store.js';
-import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
+import { T0, type TestDatabase, countingStore, durableManager, eventually, hasPostgres, useDatabase } from './support.js';
 
 /** `inner` as it is, but for the calls given in `calls`. */
 function wrap(inner: DurableStore, calls: Partial<Pick<DurableStore, 'query' | 'transaction'>>): DurableStore {
@@ -415,5 +415,53 @@ describe('durable manager API', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+// On PostgreSQL: on PGlite every statement waits behind a transaction held open, the
+// disposal's own too, so a disposal that did not wait for it would wait all the same.
+describe.skipIf(!hasPostgres)('durable manager API on PostgreSQL', () => {
+  const database = useDatabase('postgres');
+  let db: TestDatabase;
+  beforeEach(async () => {
+    db = database();
+    await db.clock.set(T0);
+  });
+
+  it('dispose() lets go of the store only once the transactions in flight have committed: a call under way when it begins is written', async () => {
+    const held = heldStore(db.store);
+    let inFlight = 0;
+    const atRelease: number[] = [];
+    let released!: () => void;
+    const releasing = new Promise<void>((resolve) => (released = resolve));
+    const store = wrap(held.store, {
+      transaction: async (work) => {
+        inFlight++;
+        try {
+          return await held.store.transaction(work);
+        } finally {
+          inFlight--;
+        }
+      },
+    });
+    store.release = async () => {
+      atRelease.push(inFlight);
+      released();
+      await held.store.release();
+    };
+    const { manager } = await durableManager(db, { store });
+    const commits = held.hold({ kind: 'call', point: 'commit' });
+    const arming = manager.new('a', T0 + 100_000, { closer: 'lease' });
+    const committing = await commits.next();
+    commits.stop();
+    const disposing = manager.dispose();
+    // The store is not let go of while the call is held (a ceiling: it never is, unless broken).
+    await Promise.race([releasing, new Promise((resolve) => setTimeout(resolve, 500))]);
+    committing.release();
+    await Promise.all([arming, disposing]);
+    expect(atRelease).toEqual([0]);
+    const other = await durableManager(db, { namespace: manager.namespace });
+    expect(await other.manager.get('a')).toMatchObject({ state: 'active', deadline: T0 + 100_000 });
+    await other.manager.dispose();
   });
 });
