@@ -36,6 +36,7 @@ export default {
     'test/durable/pause-timeout.test.ts',
     'test/durable/new-many.test.ts',
     'test/durable/completion-batches.test.ts',
+    'test/durable/mutants-manager-api.test.ts',
     'test/durable/mutants-*.test.ts',
   ],
   ignorePatterns: ['dist', 'docs/api', 'scratch', 'bench', 'reports', 'coverage', '*.tgz'],

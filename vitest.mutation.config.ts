@@ -23,6 +23,7 @@ const ORDER = [
   'test/durable/mutants-engine.test.ts',
   'test/durable/mutants-store.test.ts',
   'test/durable/mutants-manager.test.ts',
+  'test/durable/mutants-manager-api.test.ts',
   'test/durable/mutants-protocol.test.ts',
   'test/durable/mutants-admin.test.ts',
   'test/durable/mutants-plans.test.ts',
