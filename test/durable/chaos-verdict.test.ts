@@ -87,6 +87,8 @@ function clean(): Records {
     invocations: [invocation(A, 60)],
     attempts: [attempt(65, true)],
     audit: [inserted(0), change(11, 'active', 'paused', 'a'), change(32, 'paused', 'active'), change(55, 'active', 'expired.closing', 'a'), deleted(80, 'expired.closing')],
+    lags: [],
+    beats: [],
     leftover: [],
   };
 }

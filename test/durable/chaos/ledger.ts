@@ -74,6 +74,20 @@ export const LEDGER_SCHEMA = `
     at double precision NOT NULL,
     PRIMARY KEY (id, generation)
   );
+  CREATE TABLE lags (            -- a worker's event loop late beyond LAG_MIN_MS: it ran nothing from from_at to to_at
+    pid int NOT NULL,
+    from_at double precision NOT NULL,
+    to_at double precision NOT NULL
+  );
+  CREATE TABLE beats (           -- a heartbeat's renewal of the claims or pauses its worker holds, as the store ran it
+    pid int NOT NULL,
+    kind text NOT NULL,          -- claims (renewClaims) or pauses (renewPauses)
+    keys text[] NOT NULL,        -- id#generation
+    sent_at double precision NOT NULL,  -- the statement sent (the worker's clock)
+    now_at double precision NOT NULL,   -- the transaction's now, which the renewal counts its timeout from
+    done_at double precision,           -- its transaction committed (null: it failed)
+    error text
+  );
   CREATE TABLE attempts (        -- every attempt to apply an effect, and whether it applied
     token uuid PRIMARY KEY,
     id text NOT NULL,
@@ -222,6 +236,24 @@ export interface AuditRow {
   nonce: string | null;
 }
 
+/** A stretch of time in which a worker's event loop ran none of its timers (chaos/lag.ts). */
+export interface LagRow {
+  pid: number;
+  from_at: number;
+  to_at: number;
+}
+
+/** A heartbeat's renewal of the claims or the pauses a worker held. */
+export interface BeatRow {
+  pid: number;
+  kind: 'claims' | 'pauses';
+  keys: string[];
+  sent_at: number;
+  now_at: number;
+  done_at: number | null;
+  error: string | null;
+}
+
 /** A worker's manager. */
 export interface WorkerRow {
   pid: number;
@@ -238,6 +270,10 @@ export interface Records {
   invocations: InvocationRow[];
   attempts: AttemptRow[];
   audit: AuditRow[];
+  /** When each worker was starved (its event loop late). */
+  lags: LagRow[];
+  /** Each worker's heartbeats that renewed pauses: evidence printed with a lost pause. */
+  beats: BeatRow[];
   /** Rows left in `entities` after the quiescence wait. */
   leftover: Array<Record<string, unknown>>;
 }
@@ -264,6 +300,8 @@ export async function readRecords(ledger: Q, sut: Q, s: string): Promise<Records
       `SELECT seq::float8 AS seq, at, op, by, id, old_generation::float8 AS old_generation, new_generation::float8 AS new_generation,
               old_state, new_state, new_live, new_owner, new_lease_event, deadline, nonce FROM ${s}.audit ORDER BY seq`,
     )) as unknown as AuditRow[],
+    lags: (await ledger(`SELECT pid, from_at, to_at FROM lags ORDER BY from_at`)) as unknown as LagRow[],
+    beats: (await ledger(`SELECT pid, kind, keys, sent_at, now_at, done_at, error FROM beats ORDER BY sent_at`)) as unknown as BeatRow[],
     leftover: await sut(
       `SELECT id, generation::float8 AS generation, state, live, owner, lease_event, lease_until, due, deadline FROM ${s}.entities`,
     ),
