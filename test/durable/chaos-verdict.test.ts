@@ -4,7 +4,7 @@
  * passes is evidence, not a check that cannot fail.
  */
 import { describe, expect, it } from 'vitest';
-import type { ActionRow, AttemptRow, AuditRow, InvocationRow, LagRow, OpRow, Records } from './chaos/ledger.js';
+import type { ActionRow, AttemptRow, AuditRow, InvocationRow, LagRow, OpRow, Records, RenewalRow } from './chaos/ledger.js';
 import { judge } from './chaos/verdict.js';
 
 const TIMEOUTS = { claimTimeoutMs: 1_500, pauseTimeoutMs: 1_500 };
@@ -71,6 +71,8 @@ const op = (row: Partial<OpRow> & Pick<OpRow, 'kind' | 'begin_at'>): OpRow => ({
   ...row,
 });
 const action = (at: number, kind: string, pid: number | null): ActionRow => ({ seq: ++seq, at, kind, pid, detail: null });
+/** A claim's renewal by pid 1 (A) as the database committed it. */
+const renewal = (at: number, lease_until: number): RenewalRow => ({ at, by: 'chaos_1', id: 'x', generation: G, state: 'expired.closing', lease_until, due: null });
 /** Consecutive late ticks of `pid`: each lag starts one tick (50 ms) after the previous late tick ran. */
 const lagging = (pid: number, ...spans: Array<[from: number, to: number]>): LagRow[] => spans.map(([from_at, to_at]) => ({ pid, from_at, to_at }));
 
@@ -91,6 +93,7 @@ function clean(): Records {
     audit: [inserted(0), change(11, 'active', 'paused', 'a'), change(32, 'paused', 'active'), change(55, 'active', 'expired.closing', 'a'), deleted(80, 'expired.closing')],
     lags: [],
     beats: [],
+    renewals: [],
     leftover: [],
   };
 }
@@ -250,6 +253,26 @@ describe('the chaos verdict', () => {
     // The server's crash during the first close explains it.
     records.actions = [action(62, 'server-kill', null), action(400, 'server-up', null)];
     expect(found(records).unexplainedDuplicates).toEqual([]);
+  });
+
+  it('explains a duplicate by the death of a claimant whose last renewal ran out, even with a renewal in flight at its death', () => {
+    // A claims at 55 and renews at 400 (until 1900); killed at 1200 while its next renewal is in flight
+    // (never committed), it loses the claim to B at 1950: 750 ms after the kill, 50 ms after the lease ran out.
+    const records = clean();
+    records.audit.splice(4, 0, change(1_950, 'expired.closing', 'expired.closing', 'b'));
+    records.invocations = [invocation(A, 60, { finished: null, aborted_at_end: null }), invocation(B, 1_960)];
+    records.actions = [action(1_200, 'kill', 1)];
+    expect(found(records).unexplainedDuplicates).toHaveLength(1);
+    records.renewals = [renewal(400, 1_900)];
+    expect(found(records).unexplainedDuplicates).toEqual([]);
+    // A takeover before the committed renewal ran out is not explained by the death…
+    records.renewals = [renewal(400, 2_100)];
+    expect(found(records).unexplainedDuplicates).toHaveLength(1);
+    // …nor by a renewal committed after the kill, nor by a renewal of another lease (a pause).
+    records.renewals = [renewal(1_300, 1_900)];
+    expect(found(records).unexplainedDuplicates).toHaveLength(1);
+    records.renewals = [{ ...renewal(400, 1_900), state: 'paused', lease_until: null, due: 1_900 }];
+    expect(found(records).unexplainedDuplicates).toHaveLength(1);
   });
 
   it('explains a duplicate by the stall of the claimant that started its close last', () => {

@@ -162,6 +162,29 @@ export function auditSchema(s: string): string[] {
              IS DISTINCT FROM (NEW.state, NEW.generation, NEW.owner, NEW.live, NEW.lease_event))
        EXECUTE FUNCTION ${s}.audited()`,
     `CREATE TRIGGER audit_delete AFTER DELETE ON ${s}.entities FOR EACH ROW EXECUTE FUNCTION ${s}.audited()`,
+    // A heartbeat's renewal, apart: committed exactly when the lease it extends is (a renewal rolled
+    // back with a killed holder's transaction leaves no row), which no worker's own log can tell.
+    `CREATE TABLE ${s}.renewals (
+      seq bigserial PRIMARY KEY,
+      at double precision NOT NULL,
+      by text NOT NULL,
+      id text NOT NULL,
+      generation bigint NOT NULL,
+      state text NOT NULL,
+      lease_until double precision,   -- a claim's (expired.closing)
+      due double precision            -- a pause's (paused)
+    )`,
+    `CREATE FUNCTION ${s}.renewed() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       INSERT INTO ${s}.renewals (at, by, id, generation, state, lease_until, due)
+       VALUES (${NOW}, current_setting('application_name'), NEW.id, NEW.generation, NEW.state, NEW.lease_until, NEW.due);
+       RETURN NEW;
+     END $$`,
+    `CREATE TRIGGER audit_renewal AFTER UPDATE ON ${s}.entities FOR EACH ROW
+       WHEN ((OLD.state, OLD.generation, OLD.owner, OLD.live, OLD.lease_event)
+             IS NOT DISTINCT FROM (NEW.state, NEW.generation, NEW.owner, NEW.live, NEW.lease_event)
+             AND (OLD.lease_until, OLD.due) IS DISTINCT FROM (NEW.lease_until, NEW.due))
+       EXECUTE FUNCTION ${s}.renewed()`,
   ];
 }
 
@@ -254,6 +277,17 @@ export interface BeatRow {
   error: string | null;
 }
 
+/** A renewal of a claim or a pause as the database committed it (the audit's `renewals`). */
+export interface RenewalRow {
+  at: number;
+  by: string;
+  id: string;
+  generation: number;
+  state: string;
+  lease_until: number | null;
+  due: number | null;
+}
+
 /** A worker's manager. */
 export interface WorkerRow {
   pid: number;
@@ -272,8 +306,10 @@ export interface Records {
   audit: AuditRow[];
   /** When each worker was starved (its event loop late). */
   lags: LagRow[];
-  /** Each worker's heartbeats that renewed pauses: evidence printed with a lost pause. */
+  /** Each worker's heartbeats, as it logged them: evidence printed with a lost pause. */
   beats: BeatRow[];
+  /** Every renewal of a claim or pause the database committed. */
+  renewals: RenewalRow[];
   /** Rows left in `entities` after the quiescence wait. */
   leftover: Array<Record<string, unknown>>;
 }
@@ -302,6 +338,9 @@ export async function readRecords(ledger: Q, sut: Q, s: string): Promise<Records
     )) as unknown as AuditRow[],
     lags: (await ledger(`SELECT pid, from_at, to_at FROM lags ORDER BY from_at`)) as unknown as LagRow[],
     beats: (await ledger(`SELECT pid, kind, keys, sent_at, now_at, done_at, error FROM beats ORDER BY sent_at`)) as unknown as BeatRow[],
+    renewals: (await sut(
+      `SELECT at, by, id, generation::float8 AS generation, state, lease_until, due FROM ${s}.renewals ORDER BY seq`,
+    )) as unknown as RenewalRow[],
     leftover: await sut(
       `SELECT id, generation::float8 AS generation, state, live, owner, lease_event, lease_until, due, deadline FROM ${s}.entities`,
     ),

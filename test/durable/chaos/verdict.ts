@@ -48,6 +48,13 @@ interface Interval {
   to: number;
 }
 
+/** A lease, for the renewals the database committed of it. */
+interface Lease {
+  id: string;
+  generation: number;
+  state: 'paused' | 'expired.closing';
+}
+
 /** Judges a run's records. */
 export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { claimTimeoutMs: number; pauseTimeoutMs: number }): Verdict {
   const hb = Math.min(claimTimeoutMs, pauseTimeoutMs) / 3;
@@ -91,11 +98,22 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
     starved.set(lag.pid, runs);
   }
 
-  /** Why a holder (pid) may have lost a lease of `timeoutMs` it held from `from` by `at`, if it may. */
-  const lapse = (pid: number, from: number, at: number, timeoutMs: number): string | undefined => {
+  /** The database's renewals of a lease (`state`: expired.closing for a claim, paused for a pause) by pid, in commit order. */
+  const renewalsOf = (pid: number, lease: Lease) =>
+    records.renewals.filter((r) => r.by === `chaos_${pid}` && r.id === lease.id && r.generation === lease.generation && r.state === lease.state);
+
+  /** Why a holder (pid) may have lost a lease of `timeoutMs` (`lease`, when known) it held from `from` by `at`, if it may. */
+  const lapse = (pid: number, from: number, at: number, timeoutMs: number, lease?: Lease): string | undefined => {
     const need = timeoutMs - hb - SLACK_MS;
     for (const k of kills.get(pid) ?? []) {
       if (k >= from - timeoutMs && k <= at && at - k >= need) return `killed ${Math.round(at - k)} ms before`;
+      // Killed with a renewal in flight (sent, not committed: a loaded server takes a while), the lease
+      // ran from the last renewal the database committed: lost once that one ran out, not before.
+      const last = lease && renewalsOf(pid, lease).filter((r) => r.at <= k).at(-1);
+      const end = last ? (last.lease_until ?? last.due) : null;
+      if (end !== null && k >= from - timeoutMs && k <= at && k <= end && at >= end - SLACK_MS) {
+        return `killed ${Math.round(at - k)} ms before, its last committed renewal out ${Math.round(at - end)} ms before`;
+      }
     }
     for (const { from: s, to: c } of stalls.get(pid) ?? []) {
       if (s <= at && c >= from - timeoutMs && Math.min(c, at) - s >= need) return `stalled ${Math.round(Math.min(c, at) - s)} ms`;
@@ -265,7 +283,7 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
         bump('pauses ended by the call of another holder');
         continue;
       }
-      const excuse = lapse(op.pid, op.held_at, row.at, pauseTimeoutMs);
+      const excuse = lapse(op.pid, op.held_at, row.at, pauseTimeoutMs, { id: op.id, generation: op.held_generation, state: 'paused' });
       if (excuse) {
         bump(`pauses lost, explained (${excuse.split(' ')[0]})`);
         continue;
@@ -283,6 +301,7 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
           beatsOfHolder: records.beats
             .filter((b) => b.pid === op.pid && b.sent_at >= op.begin_at - pauseTimeoutMs && b.sent_at <= row.at + pauseTimeoutMs)
             .map((b) => ({ ...b, keys: b.keys.includes(key(op.id, op.held_generation!)) ? 'this' : b.keys.length })),
+          renewals: renewalsOf(op.pid, { id: op.id, generation: op.held_generation, state: 'paused' }),
         },
       });
     }
@@ -302,7 +321,8 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
       for (const other of list) {
         if (other === later) continue;
         // Either the other lost its claim to this one, or this one (stalled before its closer started) to the other.
-        excuse = lapse(other.pid, other.started, later.started, claimTimeoutMs) ?? lapse(later.pid, other.started, other.started, claimTimeoutMs);
+        const claim: Lease = { id: later.id, generation: later.generation, state: 'expired.closing' };
+        excuse = lapse(other.pid, other.started, later.started, claimTimeoutMs, claim) ?? lapse(later.pid, other.started, other.started, claimTimeoutMs, claim);
         if (excuse) break;
       }
       if (excuse) {
@@ -325,6 +345,7 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
         evidence: {
           invocations: list,
           audit: histories.get(key(later.id, later.generation))?.rows ?? [],
+          renewals: records.renewals.filter((r) => r.id === later.id && r.generation === later.generation),
           chaos: actions.filter((a) => (a.pid !== null && pids.has(a.pid)) || a.kind.startsWith('server')),
           // Each claimant's starvation around the takeover: its runs of late ticks, and the time its loop ran nothing in each.
           starved: [...pids].flatMap((pid) =>
