@@ -14,7 +14,7 @@ export const LAG_MIN_MS = 50;
 /**
  * Calls `report(from, to)` (epoch ms) whenever a tick comes more than
  * {@link LAG_MIN_MS} late: from when it was due to when it ran, the loop ran
- * nothing of this process's timers. Resolves to a function that stops watching.
+ * nothing of this process's timers. Returns a function that stops watching.
  */
 export function watchLag(report: (from: number, to: number) => void): () => void {
   let last = Date.now();

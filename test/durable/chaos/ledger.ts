@@ -4,16 +4,18 @@
  * - the **ledger**: a database on a second PostgreSQL server that the chaos never
  *   touches, so an acknowledged ledger write survives every crash the test causes
  *   and a ledger write never waits for the server under test to come back. Workers
- *   write what they do (protocol calls, closer invocations, effects); the parent
+ *   write what they do (protocol calls, closer invocations, effects, heartbeats)
+ *   and when their event loop was starved (lag.ts); the parent
  *   writes what it does to them (SIGKILL, SIGSTOP, SIGCONT, the server's crash).
  * - the **audit**: a trigger on the server under test's `entities` table that logs
  *   every change of an entity's state, generation, owner or liveness in the same
  *   transaction as the change. It is the database's own history of the statechart
  *   (committed exactly when the change is), which no process could report itself:
- *   which generation a call paused, renewed, deleted or claimed, and when.
+ *   which generation a call paused, renewed, deleted or claimed, and when. A
+ *   second trigger logs each heartbeat's renewal of a claim or pause (`renewals`).
  *
  * Every time is `clock_timestamp()` in ms on one machine (both servers read the
- * same system clock); the audit's time is read inside the transaction, before its
+ * same system clock, and so does a worker's `Date.now()` in `lags` and `beats`); the audit's time is read inside the transaction, before its
  * COMMIT, so a change audited at `t` was not yet visible to anyone before `t`.
  */
 

@@ -9,6 +9,10 @@
  * protocol's advice: one process updates an id), so a pause on an id is held by
  * one process, and a close during it is the library's, not a rival updater's.
  *
+ * It also records when its event loop was starved (lag.ts) and, through a
+ * watched store, each of its heartbeats: the verdict's evidence that a lease lost
+ * while the process lived was lost to a machine too loaded to run it.
+ *
  * Messages in: `{ seq, op: 'open' | 'run' | 'finish' | 'reopen' | 'dispose' }`;
  * out: `{ type: 'ready' }` and `{ type: 'reply', seq, ok, value | error }`.
  */
