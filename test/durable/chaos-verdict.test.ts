@@ -255,23 +255,29 @@ describe('the chaos verdict', () => {
     expect(found(records).unexplainedDuplicates).toEqual([]);
   });
 
-  it('explains a duplicate by the death of a claimant whose last renewal ran out, even with a renewal in flight at its death', () => {
-    // A claims at 55 and renews at 400 (until 1900); killed at 1200 while its next renewal is in flight
-    // (never committed), it loses the claim to B at 1950: 750 ms after the kill, 50 ms after the lease ran out.
+  it('explains a duplicate by the death of a claimant once its last committed renewal ran out, even with a renewal in flight at its death', () => {
+    // A claims at 55; killed at 1200 (a renewal in flight, never committed), it loses the claim to B at
+    // 1950: 750 ms after the kill, too soon for a pause timeout less a heartbeat, but after the claim ran out.
     const records = clean();
     records.audit.splice(4, 0, change(1_950, 'expired.closing', 'expired.closing', 'b'));
     records.invocations = [invocation(A, 60, { finished: null, aborted_at_end: null }), invocation(B, 1_960)];
     records.actions = [action(1_200, 'kill', 1)];
-    expect(found(records).unexplainedDuplicates).toHaveLength(1);
+    expect(found(records).unexplainedDuplicates).toEqual([]);
+    // A renewal A committed at 400 (until 1900) runs out before the takeover: explained.
     records.renewals = [renewal(400, 1_900)];
     expect(found(records).unexplainedDuplicates).toEqual([]);
-    // A takeover before the committed renewal ran out is not explained by the death…
+    // One until 2100 does not: the takeover came while the database still held A's claim.
     records.renewals = [renewal(400, 2_100)];
     expect(found(records).unexplainedDuplicates).toHaveLength(1);
-    // …nor by a renewal committed after the kill, nor by a renewal of another lease (a pause).
-    records.renewals = [renewal(1_300, 1_900)];
+    // A renewal committed after the kill is no one's; one of another lease (a pause) is not this claim's.
+    records.renewals = [renewal(400, 2_100), renewal(1_300, 2_800)];
     expect(found(records).unexplainedDuplicates).toHaveLength(1);
-    records.renewals = [{ ...renewal(400, 1_900), state: 'paused', lease_until: null, due: 1_900 }];
+    records.renewals = [{ ...renewal(400, 2_100), state: 'paused', lease_until: null, due: 2_100 }];
+    expect(found(records).unexplainedDuplicates).toEqual([]);
+    // With no renewal, a takeover before the claim itself ran out (55 + 1500) is not explained.
+    records.renewals = [];
+    records.audit[4] = change(1_350, 'expired.closing', 'expired.closing', 'b');
+    records.invocations[1] = invocation(B, 1_360);
     expect(found(records).unexplainedDuplicates).toHaveLength(1);
   });
 

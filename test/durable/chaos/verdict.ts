@@ -108,11 +108,17 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
     for (const k of kills.get(pid) ?? []) {
       if (k >= from - timeoutMs && k <= at && at - k >= need) return `killed ${Math.round(at - k)} ms before`;
       // Killed with a renewal in flight (sent, not committed: a loaded server takes a while), the lease
-      // ran from the last renewal the database committed: lost once that one ran out, not before.
-      const last = lease && renewalsOf(pid, lease).filter((r) => r.at <= k).at(-1);
-      const end = last ? (last.lease_until ?? last.due) : null;
-      if (end !== null && k >= from - timeoutMs && k <= at && k <= end && at >= end - SLACK_MS) {
-        return `killed ${Math.round(at - k)} ms before, its last committed renewal out ${Math.round(at - end)} ms before`;
+      // ran from the last renewal the database committed, or from the claim or pause itself (its
+      // transaction's now, at most its audit time): lost once that ran out, not before.
+      if (!lease || k < from - timeoutMs || k > at) continue;
+      const renewed = renewalsOf(pid, lease).filter((r) => r.at <= k).at(-1);
+      const taken = (histories.get(key(lease.id, lease.generation))?.rows ?? [])
+        .filter((row) => row.by === `chaos_${pid}` && row.new_state === lease.state && row.at <= k)
+        .at(-1);
+      const fromRenewal = renewed !== undefined && (taken === undefined || renewed.at >= taken.at);
+      const end = fromRenewal ? (renewed!.lease_until ?? renewed!.due) : taken ? taken.at + timeoutMs : null;
+      if (end !== null && k <= end && at >= end - SLACK_MS) {
+        return `killed ${Math.round(at - k)} ms before, its ${fromRenewal ? 'last committed renewal' : lease.state === 'paused' ? 'pause' : 'claim'} out ${Math.round(at - end)} ms before`;
       }
     }
     for (const { from: s, to: c } of stalls.get(pid) ?? []) {
