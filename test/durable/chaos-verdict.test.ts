@@ -4,7 +4,7 @@
  * passes is evidence, not a check that cannot fail.
  */
 import { describe, expect, it } from 'vitest';
-import type { ActionRow, AttemptRow, AuditRow, InvocationRow, OpRow, Records } from './chaos/ledger.js';
+import type { ActionRow, AttemptRow, AuditRow, InvocationRow, LagRow, OpRow, Records, RenewalRow } from './chaos/ledger.js';
 import { judge } from './chaos/verdict.js';
 
 const TIMEOUTS = { claimTimeoutMs: 1_500, pauseTimeoutMs: 1_500 };
@@ -71,6 +71,10 @@ const op = (row: Partial<OpRow> & Pick<OpRow, 'kind' | 'begin_at'>): OpRow => ({
   ...row,
 });
 const action = (at: number, kind: string, pid: number | null): ActionRow => ({ seq: ++seq, at, kind, pid, detail: null });
+/** A claim's renewal by pid 1 (A) as the database committed it. */
+const renewal = (at: number, lease_until: number): RenewalRow => ({ at, by: 'chaos_1', id: 'x', generation: G, state: 'expired.closing', lease_until, due: null });
+/** Consecutive late ticks of `pid`: each lag starts one tick (50 ms) after the previous late tick ran. */
+const lagging = (pid: number, ...spans: Array<[from: number, to: number]>): LagRow[] => spans.map(([from_at, to_at]) => ({ pid, from_at, to_at }));
 
 /** A clean life: created by an update, paused by a second one that fails and resumes, expired, claimed by A, closed once, settled. */
 function clean(): Records {
@@ -87,6 +91,9 @@ function clean(): Records {
     invocations: [invocation(A, 60)],
     attempts: [attempt(65, true)],
     audit: [inserted(0), change(11, 'active', 'paused', 'a'), change(32, 'paused', 'active'), change(55, 'active', 'expired.closing', 'a'), deleted(80, 'expired.closing')],
+    lags: [],
+    beats: [],
+    renewals: [],
     leftover: [],
   };
 }
@@ -178,6 +185,57 @@ describe('the chaos verdict', () => {
     expect(found(unpaused).closesWhilePaused).toEqual(['active, not paused, inside its own update (pid 1)']);
   });
 
+  it('excuses a pause lost while its holder was starved long enough (its loop late tick after tick), and nothing less', () => {
+    // The update holds the pause from 12 to 3000; the holder's own pass resumes it at 1400 (its timeout ran out).
+    const starved = () => {
+      const records = clean();
+      records.ops[1] = { ...records.ops[1]!, release_at: 3_000, end_at: 3_010 };
+      records.audit.splice(2, 3, change(1_400, 'paused', 'active'), change(1_500, 'active', 'expired.closing', 'a'), deleted(1_600, 'expired.closing'));
+      records.invocations = [invocation(A, 1_510)];
+      return records;
+    };
+    const records = starved();
+    expect(found(records).closesWhilePaused).toEqual(['resumed (active) by chaos_1']);
+    // Late tick after tick from 200 to 1400: the loop ran nothing for 1050 ms of it (≥ 1500 - 500 - 100), as if stopped.
+    records.lags = lagging(1, [200, 500], [550, 800], [850, 1_100], [1_150, 1_400]);
+    expect(found(records).closesWhilePaused).toEqual([]);
+    expect(judge(records, TIMEOUTS).counts['pauses lost, explained (starved)']).toBe(1);
+    // Ticks that run between lags are counted out: 4 × 200 ms of 1150 ms idle explains nothing.
+    records.lags = lagging(1, [200, 400], [450, 650], [700, 900], [950, 1_150]);
+    expect(found(records).closesWhilePaused).toEqual(['resumed (active) by chaos_1']);
+    // Two lags with an on-time tick between them (a gap over one tick) are two starvations, each too short…
+    records.lags = lagging(1, [200, 700], [800, 1_300]);
+    expect(found(records).closesWhilePaused).toEqual(['resumed (active) by chaos_1']);
+    // …and so is a lag that mostly comes after the loss, or another process's.
+    records.lags = lagging(1, [1_000, 3_000]);
+    expect(found(records).closesWhilePaused).toEqual(['resumed (active) by chaos_1']);
+    records.lags = lagging(2, [200, 1_400]);
+    expect(found(records).closesWhilePaused).toEqual(['resumed (active) by chaos_1']);
+    // A long lag of the holder alone is enough.
+    records.lags = lagging(1, [300, 1_300]);
+    expect(found(records).closesWhilePaused).toEqual([]);
+    // A finding shows the holder's lags around the loss, for the next reader.
+    records.lags = lagging(1, [900, 1_000]);
+    const [finding] = judge(records, TIMEOUTS).closesWhilePaused;
+    expect((finding!.evidence as { lagsOfHolder: LagRow[] }).lagsOfHolder).toEqual(records.lags);
+  });
+
+  it('excuses a duplicate close after its first claimant was starved past its claim, and nothing less', () => {
+    const records = clean();
+    records.audit.splice(4, 0, change(1_700, 'expired.closing', 'expired.closing', 'b'));
+    records.invocations.push(invocation(B, 1_710));
+    // A, the first claimant, was late tick after tick from 100 to 1650: 1300 ms of it idle.
+    records.lags = lagging(1, [100, 500], [550, 900], [950, 1_300], [1_350, 1_500], [1_550, 1_650]);
+    expect(found(records).unexplainedDuplicates).toEqual([]);
+    expect(judge(records, TIMEOUTS).counts['duplicates explained (starved)']).toBe(1);
+    // B's starvation says nothing about A's claim.
+    records.lags = lagging(2, [100, 1_650]);
+    expect(found(records).unexplainedDuplicates).toEqual(['invocation 2 with no crash or long stall of another claimant']);
+    // Nor does A's for 800 ms.
+    records.lags = lagging(1, [100, 900]);
+    expect(found(records).unexplainedDuplicates).toEqual(['invocation 2 with no crash or long stall of another claimant']);
+  });
+
   it('finds a duplicate close not preceded by a crash or long stall of the claimant', () => {
     const records = clean();
     records.audit.splice(4, 0, change(1_700, 'expired.closing', 'expired.closing', 'b'));
@@ -195,6 +253,32 @@ describe('the chaos verdict', () => {
     // The server's crash during the first close explains it.
     records.actions = [action(62, 'server-kill', null), action(400, 'server-up', null)];
     expect(found(records).unexplainedDuplicates).toEqual([]);
+  });
+
+  it('explains a duplicate by the death of a claimant once its last committed renewal ran out, even with a renewal in flight at its death', () => {
+    // A claims at 55; killed at 1200 (a renewal in flight, never committed), it loses the claim to B at
+    // 1950: 750 ms after the kill, too soon for a pause timeout less a heartbeat, but after the claim ran out.
+    const records = clean();
+    records.audit.splice(4, 0, change(1_950, 'expired.closing', 'expired.closing', 'b'));
+    records.invocations = [invocation(A, 60, { finished: null, aborted_at_end: null }), invocation(B, 1_960)];
+    records.actions = [action(1_200, 'kill', 1)];
+    expect(found(records).unexplainedDuplicates).toEqual([]);
+    // A renewal A committed at 400 (until 1900) runs out before the takeover: explained.
+    records.renewals = [renewal(400, 1_900)];
+    expect(found(records).unexplainedDuplicates).toEqual([]);
+    // One until 2100 does not: the takeover came while the database still held A's claim.
+    records.renewals = [renewal(400, 2_100)];
+    expect(found(records).unexplainedDuplicates).toHaveLength(1);
+    // A renewal committed after the kill is no one's; one of another lease (a pause) is not this claim's.
+    records.renewals = [renewal(400, 2_100), renewal(1_300, 2_800)];
+    expect(found(records).unexplainedDuplicates).toHaveLength(1);
+    records.renewals = [{ ...renewal(400, 2_100), state: 'paused', lease_until: null, due: 2_100 }];
+    expect(found(records).unexplainedDuplicates).toEqual([]);
+    // With no renewal, a takeover before the claim itself ran out (55 + 1500) is not explained.
+    records.renewals = [];
+    records.audit[4] = change(1_350, 'expired.closing', 'expired.closing', 'b');
+    records.invocations[1] = invocation(B, 1_360);
+    expect(found(records).unexplainedDuplicates).toHaveLength(1);
   });
 
   it('explains a duplicate by the stall of the claimant that started its close last', () => {

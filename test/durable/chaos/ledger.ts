@@ -4,16 +4,18 @@
  * - the **ledger**: a database on a second PostgreSQL server that the chaos never
  *   touches, so an acknowledged ledger write survives every crash the test causes
  *   and a ledger write never waits for the server under test to come back. Workers
- *   write what they do (protocol calls, closer invocations, effects); the parent
+ *   write what they do (protocol calls, closer invocations, effects, heartbeats)
+ *   and when their event loop was starved (lag.ts); the parent
  *   writes what it does to them (SIGKILL, SIGSTOP, SIGCONT, the server's crash).
  * - the **audit**: a trigger on the server under test's `entities` table that logs
  *   every change of an entity's state, generation, owner or liveness in the same
  *   transaction as the change. It is the database's own history of the statechart
  *   (committed exactly when the change is), which no process could report itself:
- *   which generation a call paused, renewed, deleted or claimed, and when.
+ *   which generation a call paused, renewed, deleted or claimed, and when. A
+ *   second trigger logs each heartbeat's renewal of a claim or pause (`renewals`).
  *
  * Every time is `clock_timestamp()` in ms on one machine (both servers read the
- * same system clock); the audit's time is read inside the transaction, before its
+ * same system clock, and so does a worker's `Date.now()` in `lags` and `beats`); the audit's time is read inside the transaction, before its
  * COMMIT, so a change audited at `t` was not yet visible to anyone before `t`.
  */
 
@@ -73,6 +75,20 @@ export const LEDGER_SCHEMA = `
     token uuid NOT NULL,
     at double precision NOT NULL,
     PRIMARY KEY (id, generation)
+  );
+  CREATE TABLE lags (            -- a worker's event loop late beyond LAG_MIN_MS: it ran nothing from from_at to to_at
+    pid int NOT NULL,
+    from_at double precision NOT NULL,
+    to_at double precision NOT NULL
+  );
+  CREATE TABLE beats (           -- a heartbeat's renewal of the claims or pauses its worker holds, as the store ran it
+    pid int NOT NULL,
+    kind text NOT NULL,          -- claims (renewClaims) or pauses (renewPauses)
+    keys text[] NOT NULL,        -- id#generation
+    sent_at double precision NOT NULL,  -- the statement sent (the worker's clock)
+    now_at double precision NOT NULL,   -- the transaction's now, which the renewal counts its timeout from
+    done_at double precision,           -- its transaction committed (null: it failed)
+    error text
   );
   CREATE TABLE attempts (        -- every attempt to apply an effect, and whether it applied
     token uuid PRIMARY KEY,
@@ -148,6 +164,29 @@ export function auditSchema(s: string): string[] {
              IS DISTINCT FROM (NEW.state, NEW.generation, NEW.owner, NEW.live, NEW.lease_event))
        EXECUTE FUNCTION ${s}.audited()`,
     `CREATE TRIGGER audit_delete AFTER DELETE ON ${s}.entities FOR EACH ROW EXECUTE FUNCTION ${s}.audited()`,
+    // A heartbeat's renewal, apart: committed exactly when the lease it extends is (a renewal rolled
+    // back with a killed holder's transaction leaves no row), which no worker's own log can tell.
+    `CREATE TABLE ${s}.renewals (
+      seq bigserial PRIMARY KEY,
+      at double precision NOT NULL,
+      by text NOT NULL,
+      id text NOT NULL,
+      generation bigint NOT NULL,
+      state text NOT NULL,
+      lease_until double precision,   -- a claim's (expired.closing)
+      due double precision            -- a pause's (paused)
+    )`,
+    `CREATE FUNCTION ${s}.renewed() RETURNS trigger LANGUAGE plpgsql AS $$
+     BEGIN
+       INSERT INTO ${s}.renewals (at, by, id, generation, state, lease_until, due)
+       VALUES (${NOW}, current_setting('application_name'), NEW.id, NEW.generation, NEW.state, NEW.lease_until, NEW.due);
+       RETURN NEW;
+     END $$`,
+    `CREATE TRIGGER audit_renewal AFTER UPDATE ON ${s}.entities FOR EACH ROW
+       WHEN ((OLD.state, OLD.generation, OLD.owner, OLD.live, OLD.lease_event)
+             IS NOT DISTINCT FROM (NEW.state, NEW.generation, NEW.owner, NEW.live, NEW.lease_event)
+             AND (OLD.lease_until, OLD.due) IS DISTINCT FROM (NEW.lease_until, NEW.due))
+       EXECUTE FUNCTION ${s}.renewed()`,
   ];
 }
 
@@ -222,6 +261,35 @@ export interface AuditRow {
   nonce: string | null;
 }
 
+/** A stretch of time in which a worker's event loop ran none of its timers (chaos/lag.ts). */
+export interface LagRow {
+  pid: number;
+  from_at: number;
+  to_at: number;
+}
+
+/** A heartbeat's renewal of the claims or the pauses a worker held. */
+export interface BeatRow {
+  pid: number;
+  kind: 'claims' | 'pauses';
+  keys: string[];
+  sent_at: number;
+  now_at: number;
+  done_at: number | null;
+  error: string | null;
+}
+
+/** A renewal of a claim or a pause as the database committed it (the audit's `renewals`). */
+export interface RenewalRow {
+  at: number;
+  by: string;
+  id: string;
+  generation: number;
+  state: string;
+  lease_until: number | null;
+  due: number | null;
+}
+
 /** A worker's manager. */
 export interface WorkerRow {
   pid: number;
@@ -238,6 +306,12 @@ export interface Records {
   invocations: InvocationRow[];
   attempts: AttemptRow[];
   audit: AuditRow[];
+  /** When each worker was starved (its event loop late). */
+  lags: LagRow[];
+  /** Each worker's heartbeats, as it logged them: evidence printed with a lost pause. */
+  beats: BeatRow[];
+  /** Every renewal of a claim or pause the database committed. */
+  renewals: RenewalRow[];
   /** Rows left in `entities` after the quiescence wait. */
   leftover: Array<Record<string, unknown>>;
 }
@@ -264,6 +338,11 @@ export async function readRecords(ledger: Q, sut: Q, s: string): Promise<Records
       `SELECT seq::float8 AS seq, at, op, by, id, old_generation::float8 AS old_generation, new_generation::float8 AS new_generation,
               old_state, new_state, new_live, new_owner, new_lease_event, deadline, nonce FROM ${s}.audit ORDER BY seq`,
     )) as unknown as AuditRow[],
+    lags: (await ledger(`SELECT pid, from_at, to_at FROM lags ORDER BY from_at`)) as unknown as LagRow[],
+    beats: (await ledger(`SELECT pid, kind, keys, sent_at, now_at, done_at, error FROM beats ORDER BY sent_at`)) as unknown as BeatRow[],
+    renewals: (await sut(
+      `SELECT at, by, id, generation::float8 AS generation, state, lease_until, due FROM ${s}.renewals ORDER BY seq`,
+    )) as unknown as RenewalRow[],
     leftover: await sut(
       `SELECT id, generation::float8 AS generation, state, live, owner, lease_event, lease_until, due, deadline FROM ${s}.entities`,
     ),

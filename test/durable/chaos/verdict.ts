@@ -8,8 +8,14 @@
  * timeout (`hb`), so a holder that stops answering at `s` may lose its lease
  * from `s + timeout - hb` on; `SLACK_MS` is for the few ms between recording an
  * action and the signal landing.
+ *
+ * A process starved of CPU (a loaded machine) runs no timer, its heartbeat's
+ * included, as surely as a SIGSTOPped one: each worker records when its event
+ * loop was late (lag.ts), and a run of consecutive late ticks is judged as a
+ * stall whose length is the time the loop ran nothing in it.
  */
-import type { AuditRow, InvocationRow, Records } from './ledger.js';
+import { LAG_TICK_MS } from './lag.js';
+import type { AuditRow, InvocationRow, LagRow, Records } from './ledger.js';
 
 const SLACK_MS = 100;
 
@@ -40,6 +46,13 @@ export interface Verdict {
 interface Interval {
   from: number;
   to: number;
+}
+
+/** A lease, for the renewals the database committed of it. */
+interface Lease {
+  id: string;
+  generation: number;
+  state: 'paused' | 'expired.closing';
 }
 
 /** Judges a run's records. */
@@ -73,15 +86,49 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
   }
   for (const [pid, from] of openStalls) stalls.set(pid, [...(stalls.get(pid) ?? []), { from, to: Infinity }]);
   if (serverDown !== undefined) outages.push({ from: serverDown, to: Infinity });
+  // Starvation, per pid: runs of consecutive late ticks (a tick's lag starts one tick after the last tick ran).
+  const starved = new Map<number, Array<Interval & { lags: LagRow[] }>>();
+  for (const lag of [...records.lags].sort((a, b) => a.from_at - b.from_at)) {
+    const runs = starved.get(lag.pid) ?? [];
+    const last = runs.at(-1);
+    if (last && lag.from_at - last.to <= LAG_TICK_MS) {
+      last.to = Math.max(last.to, lag.to_at);
+      last.lags.push(lag);
+    } else runs.push({ from: lag.from_at, to: lag.to_at, lags: [lag] });
+    starved.set(lag.pid, runs);
+  }
 
-  /** Why a holder (pid) may have lost a lease of `timeoutMs` it held from `from` by `at`, if it may. */
-  const lapse = (pid: number, from: number, at: number, timeoutMs: number): string | undefined => {
+  /** The database's renewals of a lease (`state`: expired.closing for a claim, paused for a pause) by pid, in commit order. */
+  const renewalsOf = (pid: number, lease: Lease) =>
+    records.renewals.filter((r) => r.by === `chaos_${pid}` && r.id === lease.id && r.generation === lease.generation && r.state === lease.state);
+
+  /** Why a holder (pid) may have lost a lease of `timeoutMs` (`lease`, when known) it held from `from` by `at`, if it may. */
+  const lapse = (pid: number, from: number, at: number, timeoutMs: number, lease?: Lease): string | undefined => {
     const need = timeoutMs - hb - SLACK_MS;
     for (const k of kills.get(pid) ?? []) {
       if (k >= from - timeoutMs && k <= at && at - k >= need) return `killed ${Math.round(at - k)} ms before`;
+      // Killed with a renewal in flight (sent, not committed: a loaded server takes a while), the lease
+      // ran from the last renewal the database committed, or from the claim or pause itself (its
+      // transaction's now, at most its audit time): lost once that ran out, not before.
+      if (!lease || k < from - timeoutMs || k > at) continue;
+      const renewed = renewalsOf(pid, lease).filter((r) => r.at <= k).at(-1);
+      const taken = (histories.get(key(lease.id, lease.generation))?.rows ?? [])
+        .filter((row) => row.by === `chaos_${pid}` && row.new_state === lease.state && row.at <= k)
+        .at(-1);
+      const fromRenewal = renewed !== undefined && (taken === undefined || renewed.at >= taken.at);
+      const end = fromRenewal ? (renewed!.lease_until ?? renewed!.due) : taken ? taken.at + timeoutMs : null;
+      if (end !== null && k <= end && at >= end - SLACK_MS) {
+        return `killed ${Math.round(at - k)} ms before, its ${fromRenewal ? 'last committed renewal' : lease.state === 'paused' ? 'pause' : 'claim'} out ${Math.round(at - end)} ms before`;
+      }
     }
     for (const { from: s, to: c } of stalls.get(pid) ?? []) {
       if (s <= at && c >= from - timeoutMs && Math.min(c, at) - s >= need) return `stalled ${Math.round(Math.min(c, at) - s)} ms`;
+    }
+    for (const run of starved.get(pid) ?? []) {
+      if (run.from > at || run.to < from - timeoutMs) continue;
+      // Only the time the loop ran nothing counts, up to the loss: not the moments it ran between late ticks.
+      const idle = run.lags.reduce((sum, lag) => sum + Math.max(0, Math.min(lag.to_at, at) - lag.from_at), 0);
+      if (idle >= need) return `starved ${Math.round(idle)} ms of ${Math.round(Math.min(run.to, at) - run.from)} ms`;
     }
     for (const { from: s, to: u } of outages) {
       if (s <= at && u >= from - timeoutMs) return `server down ${Math.round(u - s)} ms`;
@@ -242,7 +289,7 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
         bump('pauses ended by the call of another holder');
         continue;
       }
-      const excuse = lapse(op.pid, op.held_at, row.at, pauseTimeoutMs);
+      const excuse = lapse(op.pid, op.held_at, row.at, pauseTimeoutMs, { id: op.id, generation: op.held_generation, state: 'paused' });
       if (excuse) {
         bump(`pauses lost, explained (${excuse.split(' ')[0]})`);
         continue;
@@ -251,7 +298,17 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
         id: op.id,
         generation: op.held_generation,
         what: `${what} by ${row.by} ${Math.round(row.at - op.held_at)} ms into a pause held by pid ${op.pid} (until ${Math.round(end - op.held_at)} ms)`,
-        evidence: { op, row, chaosOfHolder: actions.filter((a) => a.pid === op.pid || a.kind.startsWith('server')) },
+        evidence: {
+          op,
+          row,
+          chaosOfHolder: actions.filter((a) => a.pid === op.pid || a.kind.startsWith('server')),
+          // When the holder was starved, and its heartbeats that renewed this pause, around the loss.
+          lagsOfHolder: records.lags.filter((l) => l.pid === op.pid && l.to_at >= op.begin_at - pauseTimeoutMs && l.from_at <= row.at),
+          beatsOfHolder: records.beats
+            .filter((b) => b.pid === op.pid && b.sent_at >= op.begin_at - pauseTimeoutMs && b.sent_at <= row.at + pauseTimeoutMs)
+            .map((b) => ({ ...b, keys: b.keys.includes(key(op.id, op.held_generation!)) ? 'this' : b.keys.length })),
+          renewals: renewalsOf(op.pid, { id: op.id, generation: op.held_generation, state: 'paused' }),
+        },
       });
     }
   }
@@ -270,7 +327,8 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
       for (const other of list) {
         if (other === later) continue;
         // Either the other lost its claim to this one, or this one (stalled before its closer started) to the other.
-        excuse = lapse(other.pid, other.started, later.started, claimTimeoutMs) ?? lapse(later.pid, other.started, other.started, claimTimeoutMs);
+        const claim: Lease = { id: later.id, generation: later.generation, state: 'expired.closing' };
+        excuse = lapse(other.pid, other.started, later.started, claimTimeoutMs, claim) ?? lapse(later.pid, other.started, other.started, claimTimeoutMs, claim);
         if (excuse) break;
       }
       if (excuse) {
@@ -293,7 +351,14 @@ export function judge(records: Records, { claimTimeoutMs, pauseTimeoutMs }: { cl
         evidence: {
           invocations: list,
           audit: histories.get(key(later.id, later.generation))?.rows ?? [],
+          renewals: records.renewals.filter((r) => r.id === later.id && r.generation === later.generation),
           chaos: actions.filter((a) => (a.pid !== null && pids.has(a.pid)) || a.kind.startsWith('server')),
+          // Each claimant's starvation around the takeover: its runs of late ticks, and the time its loop ran nothing in each.
+          starved: [...pids].flatMap((pid) =>
+            (starved.get(pid) ?? [])
+              .filter((run) => run.to >= list[0]!.started - claimTimeoutMs && run.from <= later.started)
+              .map((run) => ({ pid, from: run.from, to: run.to, idle: Math.round(run.lags.reduce((sum, lag) => sum + lag.to_at - lag.from_at, 0)) })),
+          ),
           disposedBefore: list.slice(0, j).some((i) => (disposals.get(i.pid) ?? []).some((d) => d >= i.started - claimTimeoutMs && d <= later.started)),
         },
       });

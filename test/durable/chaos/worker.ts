@@ -9,6 +9,10 @@
  * protocol's advice: one process updates an id), so a pause on an id is held by
  * one process, and a close during it is the library's, not a rival updater's.
  *
+ * It also records when its event loop was starved (lag.ts) and, through a
+ * watched store, each of its heartbeats: the verdict's evidence that a lease lost
+ * while the process lived was lost to a machine too loaded to run it.
+ *
  * Messages in: `{ seq, op: 'open' | 'run' | 'finish' | 'reopen' | 'dispose' }`;
  * out: `{ type: 'ready' }` and `{ type: 'reply', seq, ok, value | error }`.
  */
@@ -18,11 +22,13 @@ import pg from 'pg';
 import {
   type ClosingEntity,
   type DurableExpireManager,
+  type DurableStore,
   type DurableExpireProtocol,
   createDurableExpireManager,
   createDurableExpireProtocol,
   postgresStore,
 } from '../../../src/durable/index.js';
+import { watchLag } from './lag.js';
 import { APPLY_EFFECT, NOW } from './ledger.js';
 import { random } from './random.js';
 
@@ -76,6 +82,70 @@ async function write(sql: string, params: unknown[]): Promise<pg.QueryResultRow[
       await sleep(50);
     }
   }
+}
+
+/** Lag intervals not yet in the ledger: written in batches, so that a starved loop does not queue a write per late tick. */
+let lags: Array<[from: number, to: number]> = [];
+async function flushLags(): Promise<void> {
+  if (lags.length === 0) return;
+  const batch = lags;
+  lags = [];
+  await write(`INSERT INTO lags (pid, from_at, to_at) SELECT $1, unnest($2::float8[]), unnest($3::float8[])`, [
+    process.pid,
+    batch.map(([from]) => from),
+    batch.map(([, to]) => to),
+  ]).catch(() => count('lag-write-error'));
+}
+
+/**
+ * The store, watched: each heartbeat renewal of the claims or pauses held here goes to the
+ * ledger (`beats`) with when it was sent, the database's now it renews from, and
+ * when it committed, so a pause lost while its holder lived shows its holder's beats.
+ */
+function watched(store: DurableStore): DurableStore {
+  return {
+    kind: store.kind,
+    schema: store.schema,
+    acquire: () => store.acquire(),
+    release: () => store.release(),
+    query: (sql, params) => store.query(sql, params),
+    listen: (channel, onNotify, onReconnect) => store.listen(channel, onNotify, onReconnect),
+    transaction: async (work) => {
+      let beat: { kind: string; sent: number; now: number; keys: string[] } | undefined;
+      const log = (done: number | null, error: string | null) => {
+        if (!beat) return;
+        const { kind, sent, now, keys } = beat;
+        write(`INSERT INTO beats (pid, kind, keys, sent_at, now_at, done_at, error) VALUES ($1, $2, $3, $4, $5, $6, $7)`, [
+          process.pid,
+          kind,
+          keys,
+          sent,
+          now,
+          done,
+          error,
+        ]).catch(() => count('beat-write-error'));
+      };
+      try {
+        const result = await store.transaction((query) =>
+          work((sql, params) => {
+            // The heartbeat's two statements (src/durable/plans.ts): their parameters say which keys and which now.
+            const kind = !params ? undefined : sql.includes('SET due = greatest(due') ? 'pauses' : sql.includes('SET lease_until = $3 + lease_ms') ? 'claims' : undefined;
+            if (kind) {
+              const at = kind === 'pauses' ? 4 : 3;
+              const [ids, generations] = [params![at] as string[], params![at + 1] as string[]];
+              beat = { kind, sent: Date.now(), now: Number(params![kind === 'pauses' ? 1 : 2]), keys: ids.map((id, i) => `${id}#${generations[i]}`) };
+            }
+            return query(sql, params);
+          }),
+        );
+        log(Date.now(), null);
+        return result;
+      } catch (error) {
+        log(null, String((error as Error)?.message ?? error).slice(0, 200));
+        throw error;
+      }
+    },
+  };
 }
 
 const now = async (): Promise<number> => Number((await write(`SELECT ${NOW} AS now`, []))[0]!.now);
@@ -197,12 +267,14 @@ async function open(): Promise<void> {
   let opened!: (owner: string) => void;
   const self = new Promise<string>((resolve) => (opened = resolve));
   manager = await createDurableExpireManager({
-    store: postgresStore({
-      connectionString: `${config.connectionString}?application_name=chaos_${process.pid}`,
-      schema: config.schema,
-      // The server's crash: reported by the store, counted here.
-      onError: () => count('store-error'),
-    }),
+    store: watched(
+      postgresStore({
+        connectionString: `${config.connectionString}?application_name=chaos_${process.pid}`,
+        schema: config.schema,
+        // The server's crash: reported by the store, counted here.
+        onError: () => count('store-error'),
+      }),
+    ),
     closers: { lease: (entity, signal) => closer(self, entity, signal) },
     namespace: config.namespace,
     claimTimeoutMs: config.claimTimeoutMs,
@@ -235,6 +307,8 @@ async function handle(message: Message): Promise<unknown> {
       rnd = random(config.seed);
       ledger = new pg.Pool({ connectionString: config.ledger, max: 4 });
       ledger.on('error', () => {});
+      watchLag((from, to) => void lags.push([from, to]));
+      setInterval(() => void flushLags(), 250).unref();
       // A manager opening while the server is down retries until it is back.
       for (let attempt = 0; ; attempt++) {
         try {
@@ -272,6 +346,7 @@ async function handle(message: Message): Promise<unknown> {
       if (manager) await disposeManager();
       // Closes a disposed manager started late still log.
       await sleep(2 * config.closeMs[1]);
+      await flushLags();
       await ledger?.end();
       return { ...stats };
     default:
