@@ -652,4 +652,96 @@ describe('durable manager at its edges', () => {
     await disposing;
     expect(errors).not.toHaveBeenCalled();
   });
+
+  it('a pass whose full batch can handle nothing (no room for closes) ends there: poll resolves with 0', async () => {
+    const running: string[] = [];
+    const lease = (entity: ClosingEntity, signal: AbortSignal) => {
+      running.push(entity.id);
+      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    };
+    const { manager } = await durableManager(db, { concurrency: 1, closers: { lease } });
+    await db.clock.set(T0);
+    await manager.newMany(Array.from({ length: 120 }, (_, i) => ({ id: `q${i}`, deadline: T0 + 10, closer: 'lease' })));
+    await db.clock.set(T0 + 10);
+    // One close runs; the others expire and wait for room, 100 rows a batch: a pass ends at a batch that handled none.
+    let handled: number;
+    do handled = await manager.poll();
+    while (handled > 0);
+    expect(running).toHaveLength(1);
+    await manager.dispose();
+  });
+
+  it('a close of its own whose claim ran out (no longer running here) is taken back, and counts as no reclaim', async () => {
+    const sdk = otel();
+    try {
+      const b = await durableManager(db, { hold: true });
+      await db.clock.set(T0);
+      await b.manager.new('x', T0 + 10, { closer: 'lease' });
+      await db.clock.set(T0 + 10);
+      await b.manager.poll();
+      await eventually(() => expect(b.closes).toHaveLength(1));
+      const a = await durableManager(db, { namespace: b.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
+      // As if A had claimed it and its claim ran out after its close was gone (its completion never written).
+      await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = $2, lease_until = $3 WHERE namespace = $1 AND id = 'x'`, [
+        a.manager.namespace,
+        a.manager.owner,
+        T0,
+      ]);
+      await a.manager.poll();
+      await eventually(() => expect(a.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+      expect(await sdk.value('xstate_expire.reclaims')).toBe(0);
+      for (const close of [...a.closes, ...b.closes]) close.settle();
+      await a.manager.dispose();
+      await b.manager.dispose();
+    } finally {
+      await sdk.shutdown();
+    }
+  });
+
+  it('a takeover whose commit failed leaves no trace: the same close, claimed later from its queue, counts as no reclaim', async () => {
+    const sdk = otel();
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const dead = await durableManager(db, { hold: true });
+      await db.clock.set(T0);
+      await dead.manager.new('x', T0 + 10, { closer: 'lease' });
+      await db.clock.set(T0 + 10);
+      await dead.manager.poll();
+      await eventually(() => expect(dead.closes).toHaveLength(1));
+      const broken = new Error('COMMIT failed');
+      let failing = false;
+      const store: DurableStore = {
+        ...db.store,
+        kind: db.store.kind,
+        schema: db.store.schema,
+        transaction: (work) =>
+          db.store.transaction(async (query) => {
+            const value = await work(query);
+            if (failing) throw broken;
+            return value;
+          }),
+      };
+      const a = await durableManager(db, { namespace: dead.manager.namespace, store, hold: true, meterProvider: sdk.meterProvider });
+      const s = db.store.schema;
+      await db.store.query(`UPDATE ${s}.entities SET owner = 'dead', lease_until = $2 WHERE namespace = $1 AND id = 'x'`, [a.manager.namespace, T0]);
+      failing = true;
+      expect(await a.manager.poll()).toBe(0); // its takeover rolled back
+      expect(errors).toHaveBeenCalledWith('xstate-expire durable manager (poll):', broken);
+      failing = false;
+      // Meanwhile another process took it over, its attempt failed, and the next one is queued.
+      await db.store.query(
+        `UPDATE ${s}.entities SET state = 'expired.queued', live = true, owner = NULL, lease_state = 'expired.queued', lease_until = $2,
+           lease_ms = NULL, lease_event = 'close', due = NULL WHERE namespace = $1 AND id = 'x'`,
+        [a.manager.namespace, T0 + 10],
+      );
+      await a.manager.poll();
+      await eventually(() => expect(a.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+      expect(await sdk.value('xstate_expire.reclaims')).toBe(0);
+      for (const close of [...a.closes, ...dead.closes]) close.settle();
+      await a.manager.dispose();
+      await dead.manager.dispose();
+    } finally {
+      await sdk.shutdown();
+    }
+  });
 });
