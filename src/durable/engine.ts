@@ -371,6 +371,7 @@ export class DurableEngine {
 
   /** Whether `event` would start a close here (its transition runs the closer: `runClose`), nothing changing. */
   startsClose(draft: Draft, event: { type: string }, now: number): boolean {
+    // Stryker disable next-line ConditionalExpression: only an effect op is named runClose; the line's other operators check the rest
     return this.peek(draft, event, now)?.ops.some((op) => op.kind === 'effect' && op.name === 'runClose') ?? false;
   }
 
@@ -535,6 +536,7 @@ export class DurableEngine {
     draft.state = this.#table.leaves[transition.target]!.path;
     this.#run(step, draft, transition.ops, event, context);
     // A lease holds only in the state it was taken in; so do the holders of a pause.
+    // Stryker disable next-line ConditionalExpression: a lease's fields are null together, so clearing a null lease changes nothing
     if (draft.leaseState !== null && draft.leaseState !== draft.state) lease(draft, null, null, null, null);
     if (draft.state !== 'paused') draft.holders = [];
     if (this.#table.leaves[transition.target]!.final) draft.ended = true;

@@ -423,6 +423,10 @@ describe('DurableEngine batches and rows read back', () => {
     ]);
     expect([gone.key, never.key, renewed.key, created.key]).toEqual([4, undefined, 6, 7]);
     expect(step.earliest).toBe(750);
+    // The earliest of all the drafts (what the wake-ups aim at), not the last one's.
+    const soonest = new Step(store.query, 100);
+    await engine.writeAll(soonest, [draft({ id: 'p', key: undefined, due: 300 }), draft({ id: 'q', key: undefined, due: 900, leaseUntil: 950 })]);
+    expect(soonest.earliest).toBe(300);
     statements.length = 0;
     await engine.writeAll(step, [draft({ id: 'x', key: undefined }), draft({ id: 'y', key: undefined })]);
     expect(statements.map((s) => s.sql.split(' ')[0])).toEqual(['INSERT']);

@@ -9,13 +9,88 @@ import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
 import { CLAIM_LOST, type ClosingEntity, createDurableExpireManager } from '../../src/durable/index.js';
 import { getStored, listStored } from '../../src/durable/admin.js';
 import { otel } from '../support/otel.js';
+import type { DurableStore } from '../../src/durable/index.js';
+import { heldStore } from './held-store.js';
 import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
+
+/** The real setTimeout, for waiting while a test fakes the manager's timers. */
+const realSetTimeout = globalThis.setTimeout;
+
+/** Waits (on real time) until `check` passes; the ceiling only catches what never comes. */
+async function until(check: () => unknown): Promise<void> {
+  for (const started = Date.now(); ; ) {
+    try {
+      return void (await check());
+    } catch (error) {
+      if (Date.now() - started > 15_000) throw error;
+      await new Promise((resolve) => realSetTimeout(resolve, 10));
+    }
+  }
+}
+
+/** Only the timer under test is fake: the manager's own wake-up timer (setTimeout), armed from now on. */
+const fakeTimeouts = () => vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+
+/**
+ * A store that counts the transactions begun through it (at once, as a pass
+ * begins its first) and its passes (their SKIP LOCKED read); `deaf`: its
+ * LISTEN hears nothing, as behind a pooler in transaction mode; `gate`: the
+ * next pass's read, or the next look at what comes next, waits for it first
+ * (and fails with `fail` when given).
+ */
+function watchedStore(inner: DurableStore, { deaf = false } = {}) {
+  const counts = { transactions: 0, passes: 0 };
+  let gate: { on: 'pass' | 'next'; reached: () => void; open: Promise<void>; fail?: Error } | undefined;
+  const gated = async (sql: string): Promise<void> => {
+    const on = sql.includes('SKIP LOCKED') ? 'pass' : sql.includes('least(') ? 'next' : undefined;
+    if (on === 'pass') counts.passes++;
+    if (gate === undefined || gate.on !== on) return;
+    const { reached, open, fail } = gate;
+    gate = undefined;
+    reached();
+    await open;
+    if (fail) throw fail;
+  };
+  const store: DurableStore = {
+    kind: inner.kind,
+    schema: inner.schema,
+    acquire: () => inner.acquire(),
+    release: () => inner.release(),
+    listen: (channel, onNotify, onReconnect) => (deaf ? Promise.resolve(async () => {}) : inner.listen(channel, onNotify, onReconnect)),
+    query: async (sql, params) => {
+      await gated(sql);
+      return inner.query(sql, params);
+    },
+    transaction: async (work) => {
+      counts.transactions++;
+      return inner.transaction((query) =>
+        work(async (sql, params) => {
+          await gated(sql);
+          return query(sql, params);
+        }),
+      );
+    },
+  };
+  /** Holds the next statement of kind `on` until `release()` (which fails it with `fail`, when given). */
+  const hold = (on: 'pass' | 'next', fail?: Error) => {
+    let release!: () => void;
+    let reached!: () => void;
+    const open = new Promise<void>((resolve) => (release = resolve));
+    const held = new Promise<void>((resolve) => (reached = resolve));
+    gate = { on, reached, open, ...(fail ? { fail } : {}) };
+    return { held, release };
+  };
+  return { store, counts, hold };
+}
 
 describe('durable manager at its edges', () => {
   const database = useDatabase('pglite');
   let db: TestDatabase;
   beforeEach(() => void (db = database()));
-  afterEach(() => void vi.restoreAllMocks());
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
 
   it('new, list and the reads: what each refuses, and what each returns', async () => {
     const { manager } = await durableManager(db);
@@ -388,5 +463,285 @@ describe('durable manager at its edges', () => {
     for (const close of [...a.closes, ...b.closes]) close.settle();
     await a.manager.dispose();
     await b.manager.dispose();
+  });
+
+  it('an updater whose update ended (stop, then start) holds no pause: a second updater that lets go resumes the entity at once', async () => {
+    const a = await durableManager(db);
+    const b = await durableManager(db, { namespace: a.manager.namespace });
+    await db.clock.set(T0);
+    await a.manager.new('x', T0 + 100_000, { closer: 'lease' });
+    expect(await a.manager.stop('x')).toBe(true);
+    await a.manager.start('x');
+    expect((await getStored(db.store, a.manager.namespace, 'x'))[0]).toMatchObject({ state: 'active', holders: [] });
+    expect(await b.manager.stop('x')).toBe(true);
+    expect((await getStored(db.store, a.manager.namespace, 'x'))[0]).toMatchObject({ state: 'paused', holders: [b.manager.owner] });
+    // B's update can no longer finish: its pause goes, and nobody else holds one.
+    await b.manager.dispose();
+    expect(await a.manager.state('x')).toBe('active');
+    await a.manager.dispose();
+  });
+
+  it('with notifications lost (a pooler in transaction mode), a manager wakes at the deadline it wrote: its own commit aims its timer', async () => {
+    const watched = watchedStore(db.store, { deaf: true });
+    const { manager, closes } = await durableManager(db, { store: watched.store, claimTimeoutMs: 600_000, pauseTimeoutMs: 600_000 });
+    await db.clock.set(T0);
+    fakeTimeouts();
+    await manager.new('x', T0 + 300, { closer: 'lease' });
+    const before = watched.counts.transactions;
+    vi.advanceTimersByTime(290);
+    expect(watched.counts.transactions).toBe(before);
+    await db.clock.set(T0 + 300);
+    vi.advanceTimersByTime(20);
+    expect(watched.counts.transactions).toBe(before + 1); // a pass began
+    await manager.poll();
+    expect(closes.map((c) => c.entity.id)).toEqual(['x']);
+    vi.useRealTimers();
+    await manager.dispose();
+  });
+
+  it('a pass aims the timer at the next deadline it found (written by another process, no notification): not sooner, not later', async () => {
+    const errors = vi.spyOn(console, 'error');
+    const watched = watchedStore(db.store, { deaf: true });
+    // Nothing to do yet: its first pass finds no next deadline, and reports nothing.
+    const { manager, closes } = await durableManager(db, { store: watched.store, claimTimeoutMs: 600_000, pauseTimeoutMs: 600_000 });
+    expect(await manager.poll()).toBe(0);
+    const other = await durableManager(db, { namespace: manager.namespace });
+    await db.clock.set(T0);
+    await other.manager.new('x', T0 + 100_000, { closer: 'lease' });
+    await other.manager.dispose();
+    await db.clock.set(T0 + 99_700);
+    fakeTimeouts();
+    expect(await manager.poll()).toBe(0);
+    const before = watched.counts.transactions;
+    vi.advanceTimersByTime(290);
+    expect(watched.counts.transactions).toBe(before);
+    await db.clock.set(T0 + 100_000);
+    vi.advanceTimersByTime(20);
+    expect(watched.counts.transactions).toBe(before + 1);
+    await manager.poll();
+    expect(closes.map((c) => c.entity.id)).toEqual(['x']);
+    vi.useRealTimers();
+    await manager.dispose();
+    expect(errors).not.toHaveBeenCalled();
+  });
+
+  it('a deadline that passed while a pass ran: the pass looks again a few ms later, not at once and not a poll interval later', async () => {
+    const watched = watchedStore(db.store, { deaf: true });
+    const held = heldStore(watched.store);
+    const { manager, closes } = await durableManager(db, { store: held.store, claimTimeoutMs: 600_000, pauseTimeoutMs: 600_000 });
+    const other = await durableManager(db, { namespace: manager.namespace });
+    await db.clock.set(T0);
+    await other.manager.new('x', T0 + 10, { closer: 'lease' });
+    await other.manager.dispose();
+    fakeTimeouts();
+    const claims = held.hold({ kind: 'claim', point: 'reply' });
+    const passing = manager.poll();
+    const batch = await claims.next(); // read at T0: nothing due yet
+    await db.clock.set(T0 + 10);
+    batch.release();
+    expect(await passing).toBe(0);
+    const before = watched.counts.transactions;
+    vi.advanceTimersByTime(3);
+    expect(watched.counts.transactions).toBe(before);
+    vi.advanceTimersByTime(5);
+    expect(watched.counts.transactions).toBe(before + 1);
+    await manager.poll();
+    expect(closes.map((c) => c.entity.id)).toEqual(['x']);
+    vi.useRealTimers();
+    await manager.dispose();
+  });
+
+  it('with no room for closes: poll counts what its one batch handled, the queued close waits without a pass spinning, and the close that ends wakes a pass that claims it (no reclaim)', async () => {
+    const sdk = otel();
+    try {
+      const watched = watchedStore(db.store, { deaf: true });
+      const { manager, closes } = await durableManager(db, {
+        store: watched.store,
+        hold: true,
+        concurrency: 1,
+        claimTimeoutMs: 600_000,
+        pauseTimeoutMs: 600_000,
+        meterProvider: sdk.meterProvider,
+      });
+      await db.clock.set(T0);
+      fakeTimeouts();
+      await manager.new('a', T0 + 10, { closer: 'lease' });
+      await manager.new('b', T0 + 10, { closer: 'lease' });
+      await db.clock.set(T0 + 10);
+      const passes = watched.counts.passes;
+      expect(await manager.poll()).toBe(2); // both expired, one close claimed
+      expect(watched.counts.passes).toBe(passes + 1); // one batch: it was short
+      await until(() => expect(closes).toHaveLength(1));
+      expect(await manager.poll()).toBe(0); // the queued close waits for room: nothing handled
+      // The timer aimed by the commits of new (at the deadline): that pass, then none.
+      vi.advanceTimersByTime(20);
+      await manager.poll();
+      const before = watched.counts.transactions;
+      vi.advanceTimersByTime(1_000);
+      expect(watched.counts.transactions).toBe(before);
+      closes[0]!.settle();
+      await until(() => expect(closes).toHaveLength(2));
+      expect(closes.map((c) => [c.entity.id, c.entity.attempt]).sort()).toEqual([
+        ['a', 1],
+        ['b', 1],
+      ]);
+      closes[1]!.settle();
+      vi.useRealTimers();
+      await manager.dispose();
+      expect(await sdk.value('xstate_expire.reclaims')).toBe(0);
+    } finally {
+      vi.useRealTimers();
+      await sdk.shutdown();
+    }
+  });
+
+  it('a pass under way as dispose begins claims nothing: its due entity is left queued, and the next manager runs it as its first attempt', async () => {
+    const watched = watchedStore(db.store, { deaf: true });
+    const a = await durableManager(db, { store: watched.store });
+    await db.clock.set(T0);
+    fakeTimeouts();
+    await a.manager.new('x', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    const gate = watched.hold('pass');
+    const passing = a.manager.poll();
+    await gate.held;
+    const disposing = a.manager.dispose();
+    gate.release();
+    await Promise.all([passing, disposing]);
+    vi.useRealTimers();
+    expect(a.closes).toEqual([]);
+    expect((await getStored(db.store, a.manager.namespace, 'x'))[0]).toMatchObject({ state: 'expired.queued', owner: null });
+    const b = await durableManager(db, { namespace: a.manager.namespace });
+    await eventually(() => expect(b.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 1]]));
+    await b.manager.dispose();
+  });
+
+  it('a hand-back that fails is reported on console.error', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const broken = new Error('connection lost');
+    let failing = false;
+    const held = heldStore(db.store);
+    const store: DurableStore = { ...held.store, kind: db.store.kind, schema: db.store.schema, transaction: (work) => (failing ? Promise.reject(broken) : held.store.transaction(work)) };
+    const { manager, closes } = await durableManager(db, { store });
+    await db.clock.set(T0);
+    await manager.new('a', T0 + 10, { closer: 'lease' });
+    await db.clock.set(T0 + 10);
+    const claims = held.hold({ kind: 'claim', point: 'commit' });
+    const passing = manager.poll();
+    const claiming = await claims.next();
+    const disposing = manager.dispose();
+    failing = true;
+    claiming.release();
+    await Promise.all([passing, disposing]);
+    expect(closes).toEqual([]);
+    expect(errors).toHaveBeenCalledWith('xstate-expire durable manager (hand back):', broken);
+  });
+
+  it('a failure after dispose has ended the manager (its last pass’s look ahead) is not reported', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const watched = watchedStore(db.store, { deaf: true });
+    const { manager } = await durableManager(db, { store: watched.store });
+    const gate = watched.hold('next', new Error('connection closed'));
+    const passing = manager.poll();
+    await gate.held;
+    const disposing = manager.dispose();
+    // Disposal has nothing to wait for but that pass: it is over once a macrotask has run.
+    await new Promise((resolve) => setImmediate(resolve));
+    gate.release();
+    expect(await passing).toBe(0);
+    await disposing;
+    expect(errors).not.toHaveBeenCalled();
+  });
+
+  it('a pass whose full batch can handle nothing (no room for closes) ends there: poll resolves with 0', async () => {
+    const running: string[] = [];
+    const lease = (entity: ClosingEntity, signal: AbortSignal) => {
+      running.push(entity.id);
+      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()));
+    };
+    const { manager } = await durableManager(db, { concurrency: 1, closers: { lease } });
+    await db.clock.set(T0);
+    await manager.newMany(Array.from({ length: 120 }, (_, i) => ({ id: `q${i}`, deadline: T0 + 10, closer: 'lease' })));
+    await db.clock.set(T0 + 10);
+    // One close runs; the others expire and wait for room, 100 rows a batch: a pass ends at a batch that handled none.
+    let handled: number;
+    do handled = await manager.poll();
+    while (handled > 0);
+    expect(running).toHaveLength(1);
+    await manager.dispose();
+  });
+
+  it('a close of its own whose claim ran out (no longer running here) is taken back, and counts as no reclaim', async () => {
+    const sdk = otel();
+    try {
+      const b = await durableManager(db, { hold: true });
+      await db.clock.set(T0);
+      await b.manager.new('x', T0 + 10, { closer: 'lease' });
+      await db.clock.set(T0 + 10);
+      await b.manager.poll();
+      await eventually(() => expect(b.closes).toHaveLength(1));
+      const a = await durableManager(db, { namespace: b.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
+      // As if A had claimed it and its claim ran out after its close was gone (its completion never written).
+      await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = $2, lease_until = $3 WHERE namespace = $1 AND id = 'x'`, [
+        a.manager.namespace,
+        a.manager.owner,
+        T0,
+      ]);
+      await a.manager.poll();
+      await eventually(() => expect(a.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+      expect(await sdk.value('xstate_expire.reclaims')).toBe(0);
+      for (const close of [...a.closes, ...b.closes]) close.settle();
+      await a.manager.dispose();
+      await b.manager.dispose();
+    } finally {
+      await sdk.shutdown();
+    }
+  });
+
+  it('a takeover whose commit failed leaves no trace: the same close, claimed later from its queue, counts as no reclaim', async () => {
+    const sdk = otel();
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const dead = await durableManager(db, { hold: true });
+      await db.clock.set(T0);
+      await dead.manager.new('x', T0 + 10, { closer: 'lease' });
+      await db.clock.set(T0 + 10);
+      await dead.manager.poll();
+      await eventually(() => expect(dead.closes).toHaveLength(1));
+      const broken = new Error('COMMIT failed');
+      let failing = false;
+      const store: DurableStore = {
+        ...db.store,
+        kind: db.store.kind,
+        schema: db.store.schema,
+        transaction: (work) =>
+          db.store.transaction(async (query) => {
+            const value = await work(query);
+            if (failing) throw broken;
+            return value;
+          }),
+      };
+      const a = await durableManager(db, { namespace: dead.manager.namespace, store, hold: true, meterProvider: sdk.meterProvider });
+      const s = db.store.schema;
+      await db.store.query(`UPDATE ${s}.entities SET owner = 'dead', lease_until = $2 WHERE namespace = $1 AND id = 'x'`, [a.manager.namespace, T0]);
+      failing = true;
+      expect(await a.manager.poll()).toBe(0); // its takeover rolled back
+      expect(errors).toHaveBeenCalledWith('xstate-expire durable manager (poll):', broken);
+      failing = false;
+      // Meanwhile another process took it over, its attempt failed, and the next one is queued.
+      await db.store.query(
+        `UPDATE ${s}.entities SET state = 'expired.queued', live = true, owner = NULL, lease_state = 'expired.queued', lease_until = $2,
+           lease_ms = NULL, lease_event = 'close', due = NULL WHERE namespace = $1 AND id = 'x'`,
+        [a.manager.namespace, T0 + 10],
+      );
+      await a.manager.poll();
+      await eventually(() => expect(a.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+      expect(await sdk.value('xstate_expire.reclaims')).toBe(0);
+      for (const close of [...a.closes, ...dead.closes]) close.settle();
+      await a.manager.dispose();
+      await dead.manager.dispose();
+    } finally {
+      await sdk.shutdown();
+    }
   });
 });
