@@ -308,9 +308,12 @@ export class DurableEngine {
     return { sql: this.#plans.openByKeys, params: [this.namespace, ...keyParams(keys), this.owner] };
   }
 
-  /** Opens a transaction on the rows due now (its own `now`) that `closers` handle, at most `limit`, locked and skipped by others. */
-  opensDue(closers: readonly string[], limit: number): Opening {
-    return { sql: this.#plans.openDue, params: [this.namespace, closers, limit] };
+  /**
+   * Opens a transaction on the rows due now (its own `now`) that `closers` handle, at most `limit`,
+   * locked and skipped by others; without `room` for a close, not the closes waiting for a claim.
+   */
+  opensDue(closers: readonly string[], limit: number, room: boolean): Opening {
+    return { sql: this.#plans.openDue, params: [this.namespace, closers, limit, room] };
   }
 
   /** A row by its key, locked; only while `owner` still holds it, when given (fencing). */

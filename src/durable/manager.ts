@@ -611,7 +611,8 @@ export class DurableExpireManager implements AsyncDisposable {
             await this.#engine.writeAll(step, handled);
             return { rows: rows.length, count: handled.length };
           },
-          { open: this.#engine.opensDue(this.#names, BATCH) },
+          // Without room, the closes waiting for one are not read: they would fill the batch.
+          { open: this.#engine.opensDue(this.#names, BATCH, this.#canClose(this.#names[0]!)) },
         );
         handled += batch.count;
         if (batch.rows < BATCH || batch.count === 0) break;

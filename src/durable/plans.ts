@@ -21,11 +21,14 @@ export interface Plans {
   readonly openLives: string;
   /** The rows of the keys `$2`, `$3` that `$4` (an owner) holds, locked in key order, opening the transaction: `$5` the idle timeout, `$6` how many generations. */
   readonly openByKeys: string;
-  /** {@link Plans.due} on the transaction's own `now`, opening it: `$2` closers, `$3` at most, `$4` the idle timeout, `$5` how many generations. */
+  /**
+   * The rows of closers `$2` due on the transaction's own `now`, at most `$3`, locked, skipping locked ones;
+   * unless `$4` (room for a close), not those whose close waits for a claim. Opens the transaction: `$5` the
+   * idle timeout, `$6` how many generations.
+   */
   readonly openDue: string;
   /** The row `$2` (id), `$3` (generation), locked; only while `$4` (an owner) holds it, unless null. */
   readonly byKey: string;
-  /** Rows of closers `$2` whose due time or lease end is at or before `$3` (now), at most `$4`, locked, skipping locked ones. */
   /** Whether a live row other than generation `$3` holds the id `$2` → `taken`. */
   readonly idTaken: string;
   /** Inserts a row: `$1`…`$18` as {@link ROW_VALUES} lists them. */
@@ -143,12 +146,16 @@ function build(s: string): Plans {
         ORDER BY id, generation FOR UPDATE`,
       4,
     ),
-    // No ORDER BY: everything returned is due, and a sort would read the whole backlog.
+    // No ORDER BY: everything returned is due, and a sort would read the whole backlog. Without room,
+    // closes waiting for a claim are left out: else a backlog of them fills every batch, and the
+    // deadlines behind it pass unseen.
     openDue: opened(
       s,
       `SELECT ${COLUMNS} FROM ${s}.entities
-        WHERE namespace = $1 AND closer = ANY($2) AND (due <= b.tx_now OR lease_until <= b.tx_now) LIMIT $3 FOR UPDATE SKIP LOCKED`,
-      3,
+        WHERE namespace = $1 AND closer = ANY($2) AND (due <= b.tx_now OR lease_until <= b.tx_now)
+          AND ($4::boolean OR (lease_until <= b.tx_now AND lease_event IN ('close', 'reclaim')) IS NOT TRUE)
+        LIMIT $3 FOR UPDATE SKIP LOCKED`,
+      4,
     ),
     byKey: `SELECT ${COLUMNS} FROM ${s}.entities
       WHERE namespace = $1 AND id = $2 AND generation = $3 AND ($4::text IS NULL OR owner = $4) FOR UPDATE`,

@@ -653,7 +653,7 @@ describe('durable manager at its edges', () => {
     expect(errors).not.toHaveBeenCalled();
   });
 
-  it('a pass whose full batch can handle nothing (no room for closes) ends there: poll resolves with 0', async () => {
+  it('a pass whose full batch can handle nothing (no room for closes) ends there: poll resolves with 0; deadlines behind such a backlog still expire', async () => {
     const running: string[] = [];
     const lease = (entity: ClosingEntity, signal: AbortSignal) => {
       running.push(entity.id);
@@ -668,6 +668,9 @@ describe('durable manager at its edges', () => {
     do handled = await manager.poll();
     while (handled > 0);
     expect(running).toHaveLength(1);
+    // Read without the 100 closes waiting for room, the batch after reaches the 20 rows behind them.
+    expect(await manager.list({ state: 'active' })).toEqual([]);
+    expect(await manager.list({ state: 'expired' })).toHaveLength(119); // and the one closing, no longer live
     await manager.dispose();
   });
 
