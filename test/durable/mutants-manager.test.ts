@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { CLOSE_SETTLED, MANAGER_DISPOSED } from '../../src/index.js';
-import { CLAIM_LOST, type ClosingEntity, createDurableExpireManager } from '../../src/durable/index.js';
+import { CLAIM_LOST, type ClosingEntity, type DurableExpireManager, createDurableExpireManager } from '../../src/durable/index.js';
 import { getStored, listStored } from '../../src/durable/admin.js';
 import { otel } from '../support/otel.js';
 import type { DurableStore } from '../../src/durable/index.js';
@@ -395,30 +395,41 @@ describe('durable manager at its edges', () => {
     await other.manager.dispose();
   });
 
-  it('a close taken over from a process whose claim ran out counts as a reclaim (telemetry)', async () => {
+  /**
+   * A close that a first manager runs, whose claim the test then hands to `owner(second)` and
+   * ends; a second manager of the namespace polls and takes it over as attempt 2. Resolves with
+   * the reclaims the second counted.
+   */
+  async function claimRunsOut(owner: (second: DurableExpireManager) => string): Promise<number> {
     const sdk = otel();
     try {
-      const a = await durableManager(db, { hold: true });
+      const first = await durableManager(db, { hold: true });
       await db.clock.set(T0);
-      await a.manager.new('x', T0 + 10, { closer: 'lease' });
+      await first.manager.new('x', T0 + 10, { closer: 'lease' });
       await db.clock.set(T0 + 10);
-      await a.manager.poll();
-      await eventually(() => expect(a.closes).toHaveLength(1));
-      const b = await durableManager(db, { namespace: a.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
-      // Its claim is another process's now, and over: no heartbeat of A can renew it.
-      await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = 'dead', lease_until = $2 WHERE namespace = $1 AND id = 'x'`, [
-        a.manager.namespace,
+      await first.manager.poll();
+      await eventually(() => expect(first.closes).toHaveLength(1));
+      const second = await durableManager(db, { namespace: first.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
+      await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = $2, lease_until = $3 WHERE namespace = $1 AND id = 'x'`, [
+        first.manager.namespace,
+        owner(second.manager),
         T0,
       ]);
-      await b.manager.poll();
-      await eventually(() => expect(b.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
-      expect(await sdk.value('xstate_expire.reclaims')).toBe(1);
-      for (const close of [...a.closes, ...b.closes]) close.settle();
-      await a.manager.dispose();
-      await b.manager.dispose();
+      await second.manager.poll();
+      await eventually(() => expect(second.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
+      const reclaims = await sdk.value('xstate_expire.reclaims');
+      for (const close of [...first.closes, ...second.closes]) close.settle();
+      await first.manager.dispose();
+      await second.manager.dispose();
+      return reclaims;
     } finally {
       await sdk.shutdown();
     }
+  }
+
+  it('a close taken over from a process whose claim ran out counts as a reclaim (telemetry)', async () => {
+    // Its claim is another process's now, and over: no heartbeat of the first can renew it.
+    expect(await claimRunsOut(() => 'dead')).toBe(1);
   });
 
   it('a pass reads due rows in batches of 100 until a batch is short: 150 due at its start are all handled by its first pass', async () => {
@@ -675,30 +686,8 @@ describe('durable manager at its edges', () => {
   });
 
   it('a close of its own whose claim ran out (no longer running here) is taken back, and counts as no reclaim', async () => {
-    const sdk = otel();
-    try {
-      const b = await durableManager(db, { hold: true });
-      await db.clock.set(T0);
-      await b.manager.new('x', T0 + 10, { closer: 'lease' });
-      await db.clock.set(T0 + 10);
-      await b.manager.poll();
-      await eventually(() => expect(b.closes).toHaveLength(1));
-      const a = await durableManager(db, { namespace: b.manager.namespace, hold: true, meterProvider: sdk.meterProvider });
-      // As if A had claimed it and its claim ran out after its close was gone (its completion never written).
-      await db.store.query(`UPDATE ${db.store.schema}.entities SET owner = $2, lease_until = $3 WHERE namespace = $1 AND id = 'x'`, [
-        a.manager.namespace,
-        a.manager.owner,
-        T0,
-      ]);
-      await a.manager.poll();
-      await eventually(() => expect(a.closes.map((c) => [c.entity.id, c.entity.attempt])).toEqual([['x', 2]]));
-      expect(await sdk.value('xstate_expire.reclaims')).toBe(0);
-      for (const close of [...a.closes, ...b.closes]) close.settle();
-      await a.manager.dispose();
-      await b.manager.dispose();
-    } finally {
-      await sdk.shutdown();
-    }
+    // As if the second had claimed it and its claim ran out after its close was gone (its completion never written).
+    expect(await claimRunsOut((second) => second.owner)).toBe(0);
   });
 
   it('a takeover whose commit failed leaves no trace: the same close, claimed later from its queue, counts as no reclaim', async () => {
