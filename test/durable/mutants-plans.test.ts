@@ -7,14 +7,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import { CLOSE_SETTLED } from '../../src/index.js';
-import type { ClosingEntity } from '../../src/durable/index.js';
 import { getStored } from '../../src/durable/admin.js';
 import { DEFAULT_CLOSE_POLICY } from '../../src/durable/closers.js';
 import { DurableEngine, keyOf } from '../../src/durable/engine.js';
 import { compileMachine } from '../../src/machines/compile.js';
 import { expirationMachine } from '../../src/machines/expiration.js';
-import { deferred } from '../helpers.js';
-import { T0, type TestDatabase, countingStore, durableManager, eventually, useDatabase } from './support.js';
+import { T0, type TestDatabase, countingStore, durableManager, eventually, renewedWhileClosing, useDatabase } from './support.js';
 
 /** A test on a database of its own, opened before it and closed after it. */
 function alone(name: string, test: (db: TestDatabase) => Promise<void>): void {
@@ -111,35 +109,19 @@ describe('the durable statements (plans.ts)', () => {
   });
 
   alone('a failed close whose id was renewed meanwhile is not handed back: the renewal stays the one live row', async (db) => {
-    const failing = deferred();
-    const calls: number[] = [];
-    const { manager, errors } = await durableManager(db, {
-      closers: {
-        lease: {
-          close: (entity: ClosingEntity) => {
-            calls.push((entity.data as { n: number }).n);
-            return (entity.data as { n: number }).n === 1 ? failing.promise : undefined;
-          },
-          retry: { attempts: 3, backoffMs: 0 },
-        },
-      },
-    });
-    await db.clock.set(T0);
-    await manager.new('a', T0 + 10, { closer: 'lease', data: { n: 1 } });
-    await db.clock.set(T0 + 10);
-    await manager.poll();
-    await eventually(() => expect(calls).toEqual([1]));
-    await manager.new('a', T0 + 1_000, { closer: 'lease', data: { n: 2 } });
+    const { manager, errors, calls, fail } = await renewedWhileClosing(db);
+    const ns = () => calls.map((entity) => (entity.data as { n: number }).n);
+    expect(ns()).toEqual([1]);
     const renewal = (await manager.get('a'))!.generation;
     const failure = new Error('old failed');
-    failing.reject(failure);
+    fail(failure);
     await eventually(async () => expect(await getStored(db.store, manager.namespace, 'a')).toHaveLength(1));
     expect(await getStored(db.store, manager.namespace, 'a')).toEqual([
       expect.objectContaining({ state: 'active', live: true, generation: renewal, data: { n: 2 } }),
     ]);
     expect(errors).toEqual([{ id: 'a', error: failure }]);
     await manager.poll();
-    expect(calls).toEqual([1]);
+    expect(ns()).toEqual([1]);
     await manager.dispose();
   });
 });

@@ -8,7 +8,7 @@ import { type ClosingEntity, createDurableExpireManager } from '../../src/durabl
 import { backoffMs } from '../../src/machines/retry.js';
 import { retryStored } from '../../src/durable/admin-calls.js';
 import { deferred } from '../helpers.js';
-import { T0, databaseKinds, durableManager, eventually, useDatabase } from './support.js';
+import { T0, databaseKinds, durableManager, eventually, renewedWhileClosing, useDatabase } from './support.js';
 
 const POLICY = { attempts: 3, backoffMs: 1_000, maxBackoffMs: 10_000 };
 
@@ -201,32 +201,16 @@ describe.each(databaseKinds)('durable retries on %s', (kind) => {
 
   it('a failed close whose id was renewed meanwhile is not retried; the renewal is left alone', async () => {
     const db = database();
-    const failing = deferred();
-    const calls: string[] = [];
-    const { manager } = await durableManager(db, {
-      closers: {
-        lease: {
-          close: (entity: ClosingEntity) => {
-            calls.push(`${entity.id}#${(entity.data as { n: number }).n}`);
-            return (entity.data as { n: number }).n === 1 ? failing.promise : undefined;
-          },
-          retry: { attempts: 3, backoffMs: 0 },
-        },
-      },
-    });
-    await db.clock.set(T0);
-    await manager.new('a', T0 + 10, { closer: 'lease', data: { n: 1 } });
-    await db.clock.set(T0 + 10);
-    await manager.poll();
-    await eventually(() => expect(calls).toEqual(['a#1']));
-    await manager.new('a', T0 + 1_000, { closer: 'lease', data: { n: 2 } });
-    failing.reject(new Error('old failed'));
+    const { manager, calls: entities, fail } = await renewedWhileClosing(db);
+    const calls = () => entities.map((entity) => `${entity.id}#${(entity.data as { n: number }).n}`);
+    expect(calls()).toEqual(['a#1']);
+    fail(new Error('old failed'));
     await eventually(async () => expect(await manager.list()).toEqual([expect.objectContaining({ id: 'a', state: 'active', data: { n: 2 } })]));
     await manager.poll();
-    expect(calls).toEqual(['a#1']);
+    expect(calls()).toEqual(['a#1']);
     await db.clock.set(T0 + 1_000);
     await manager.poll();
-    await eventually(() => expect(calls).toEqual(['a#1', 'a#2']));
+    await eventually(() => expect(calls()).toEqual(['a#1', 'a#2']));
     await manager.dispose();
   });
 });

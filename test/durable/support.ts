@@ -5,7 +5,7 @@
  * template cluster), with the database's clock under the test's control.
  */
 import pg from 'pg';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import {
   type ClosingEntity,
   type DurableExpireManager,
@@ -205,6 +205,34 @@ export async function durableManager(
     ...options,
   });
   return { manager, closes, errors };
+}
+
+/**
+ * A close of `a` (data `{ n: 1 }`, 3 attempts without backoff) running when the test renews
+ * `a` (data `{ n: 2 }`, due at T0 + 1,000): the renewal is the live row while the old close
+ * still runs. `calls` are the entities the closer was called with; `fail` makes the first close fail.
+ */
+export async function renewedWhileClosing(db: TestDatabase) {
+  const failing = deferred();
+  const calls: ClosingEntity[] = [];
+  const { manager, errors } = await durableManager(db, {
+    closers: {
+      lease: {
+        close: (entity: ClosingEntity) => {
+          calls.push(entity);
+          return (entity.data as { n: number }).n === 1 ? failing.promise : undefined;
+        },
+        retry: { attempts: 3, backoffMs: 0 },
+      },
+    },
+  });
+  await db.clock.set(T0);
+  await manager.new('a', T0 + 10, { closer: 'lease', data: { n: 1 } });
+  await db.clock.set(T0 + 10);
+  await manager.poll();
+  await eventually(() => expect(calls).toHaveLength(1));
+  await manager.new('a', T0 + 1_000, { closer: 'lease', data: { n: 2 } });
+  return { manager, errors, calls, fail: failing.reject };
 }
 
 /**
